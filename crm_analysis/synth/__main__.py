@@ -35,7 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stores", type=int, default=3, help="number of stores (default 3)")
     p.add_argument("--seed", type=int, default=config.DEFAULT_SEED,
                    help=f"random seed (default {config.DEFAULT_SEED})")
-    p.add_argument("--start", default="2014-01-01", help="first day of history (default 2014-01-01)")
+    p.add_argument("--start", default="2014-01-01",
+                   help="first day of history (default 2014-01-01)")
     p.add_argument("--as-of", dest="as_of", default=config.DEFAULT_AS_OF,
                    help=f"export date, no order after it (default {config.DEFAULT_AS_OF})")
     p.add_argument("--scale", type=float, default=1.0,

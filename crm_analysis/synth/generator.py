@@ -29,6 +29,7 @@ over cars in date order, because a repeat buyer must already exist).
 from __future__ import annotations
 
 from dataclasses import asdict
+from dataclasses import replace as dc_replace
 from typing import Any
 
 import numpy as np
@@ -123,6 +124,12 @@ def generate(
     asof_d = np.datetime64(pd.Timestamp(as_of).date(), "D")
     if asof_d <= start_d:
         raise ValueError(f"as_of ({as_of}) must be after start ({start})")
+    # a short history still holds every store: openings are clamped to its first half
+    n_months = int((asof_d.astype("datetime64[M]") - start_d.astype("datetime64[M]")).astype(int))
+    profiles = [
+        dc_replace(sp, opened_months_after_start=min(sp.opened_months_after_start, n_months // 2))
+        for sp in profiles
+    ]
 
     seeds = np.random.SeedSequence(seed).spawn(6)
     rng_arrival, rng_owner, rng_defect, rng_orders, rng_money, rng_pii = (
@@ -360,13 +367,15 @@ def _defection(veh: pd.DataFrame, profiles, params: SynthParams, asof_d, rng) ->
         store_mult.to_numpy(float)
         * veh["usage"].map(params.hazard_by_usage).to_numpy(float)
         * veh["grade"].map(params.hazard_by_grade).to_numpy(float)
-        * np.exp(params.hazard_per_km * (veh["distance_km"].to_numpy() - params.distance_reference_km))
+        * np.exp(params.hazard_per_km
+                 * (veh["distance_km"].to_numpy() - params.distance_reference_km))
         * np.exp(sigma * veh["loyalty"].to_numpy() - sigma**2 / 2)
         * np.where(veh["sold_here"].to_numpy(), 1.0, params.walkin_hazard_multiplier)
     )
     ages, cum = _cumhaz_knots(params)
     entry = veh["entry_age"].to_numpy()
-    warranty_age = np.minimum(params.warranty_years, params.warranty_km / veh["annual_km"].to_numpy())
+    warranty_age = np.minimum(params.warranty_years,
+                              params.warranty_km / veh["annual_km"].to_numpy())
     cliff_age = warranty_age - rng.random(n) * params.warranty_cliff_lead_months / 12.0
     cliff_jump = -np.log1p(-params.warranty_cliff_prob) if params.warranty_cliff_prob < 1 else 50.0
 
@@ -482,7 +491,10 @@ def _orders(veh: pd.DataFrame, params: SynthParams, asof_d, rng) -> pd.DataFrame
     closed = (offset >= lo_d) & (offset <= hi_d)
     od = np.where(closed, nearest + hi_d + 1 + rng.integers(0, 10, len(od)), od)
     o["open_date"] = od
-    o = o[o["open_date"].to_numpy() <= asof_d].reset_index(drop=True)
+    # an order pushed past the end of the relationship (or past the export) never happens
+    last_day = sale + np.round(end * DAYS_PER_YEAR).astype(np.int64)
+    ok = (od <= asof_d) & (od <= last_day[o["vi"].to_numpy()])
+    o = o[ok].reset_index(drop=True)
     o["age"] = (o["open_date"].to_numpy().astype("datetime64[D]") - sale[o["vi"].to_numpy()]
                 ).astype(np.int64) / DAYS_PER_YEAR
     return o
@@ -554,7 +566,6 @@ def _money(o: pd.DataFrame, veh: pd.DataFrame, params: SynthParams, asof_d, rng)
 
 def _assemble(veh, cust, o, profiles, params, start_d, asof_d, seed, scale, rng) -> Dataset:
     n = len(veh)
-    store_of = {sp.store_id: sp for sp in profiles}
     # VINs and plates
     model_year = veh["sale_date"].dt.year.to_numpy()
     plant = veh["store_id"].map({sp.store_id: str(i % 9 + 1) for i, sp in enumerate(profiles)})

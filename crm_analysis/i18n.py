@@ -1,0 +1,353 @@
+"""English and Chinese labels for figures and tables.
+
+Every label lives in :data:`LABELS`, one entry per key with its English and Chinese
+text side by side. Keys are dotted: ``table.<name>``, ``column.<name>``, ``<field>.<code>``
+for category values (``ro_type.maintenance``, ``sold_here.true``), ``unit.<name>``,
+``metric.<name>`` and a few segment vocabularies. There are no silent fallbacks: an
+unknown key, or a category code without a label, raises :class:`KeyError` naming it.
+
+Example
+-------
+>>> from crm_analysis.i18n import t, with_unit
+>>> t("ro_type.body_paint", "zh")
+'钣喷'
+>>> with_unit("metric.vehicle_age", "years", "zh")
+'车龄（年）'
+>>> t("metric.age_band", "en", n=4)
+'Year 4'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "LABELS",
+    "LANGS",
+    "check_lang",
+    "codes",
+    "keys",
+    "t",
+    "translate_columns",
+    "translate_values",
+    "with_unit",
+]
+
+#: Supported languages, in the order of the label tuples in :data:`LABELS`.
+LANGS: tuple[str, ...] = ("en", "zh")
+
+#: key -> (English, Chinese). Labels may hold ``str.format`` fields such as ``{n}``.
+LABELS: dict[str, tuple[str, str]] = {
+    # -- tables ---------------------------------------------------------------------
+    "table.stores": ("Stores", "门店"),
+    "table.customers": ("Customers", "客户"),
+    "table.vehicles": ("Vehicles", "车辆"),
+    "table.repair_orders": ("Repair orders", "维修工单"),
+    # -- columns: stores ------------------------------------------------------------
+    "column.store_id": ("Store code", "门店代码"),
+    "column.store_name": ("Store", "门店名称"),
+    "column.city": ("City", "城市"),
+    "column.opened_date": ("Opening date", "开业日期"),
+    # -- columns: customers ---------------------------------------------------------
+    "column.customer_id": ("Customer ID", "客户编号"),
+    "column.name": ("Customer name", "客户名称"),
+    "column.phone": ("Phone", "联系电话"),
+    "column.customer_type": ("Customer type", "客户类型"),
+    "column.occupation": ("Occupation", "职业"),
+    "column.region": ("Region", "所在区域"),
+    "column.first_seen_date": ("First visit", "首次到店日期"),
+    # -- columns: vehicles ----------------------------------------------------------
+    "column.vin": ("VIN", "车架号"),
+    "column.sold_here": ("Sold by this store", "是否本店销售"),
+    "column.sale_date": ("Purchase date", "购车日期"),
+    "column.model": ("Model", "车型"),
+    "column.grade": ("Vehicle grade", "车辆档次"),
+    "column.usage": ("Vehicle use", "车辆用途"),
+    "column.plate": ("Plate number", "车牌号"),
+    "column.color": ("Color", "车身颜色"),
+    # -- columns: repair orders -----------------------------------------------------
+    "column.ro_id": ("Order no.", "工单号"),
+    "column.open_date": ("Date in", "进厂日期"),
+    "column.close_date": ("Date settled", "结算日期"),
+    "column.mileage_km": ("Mileage (km)", "进厂里程（公里）"),
+    "column.ro_type": ("Order type", "业务类型"),
+    "column.payer": ("Paid by", "付费方"),
+    "column.labor_amount": ("Labor (RMB)", "工时费（元）"),
+    "column.parts_amount": ("Parts (RMB)", "材料费（元）"),
+    "column.other_amount": ("Other charges (RMB)", "其他费用（元）"),
+    "column.total_amount": ("Order total (RMB)", "结算金额（元）"),
+    "column.labor_cost": ("Labor cost (RMB)", "工时成本（元）"),
+    "column.parts_cost": ("Parts cost (RMB)", "材料成本（元）"),
+    "column.advisor": ("Service advisor", "服务顾问"),
+    # -- category values ------------------------------------------------------------
+    "ro_type.maintenance": ("Maintenance", "保养"),
+    "ro_type.repair": ("Repair", "维修"),
+    "ro_type.body_paint": ("Body & paint", "钣喷"),
+    "ro_type.warranty": ("Warranty", "保修索赔"),
+    "ro_type.detailing": ("Detailing", "美容"),
+    "ro_type.other": ("Other", "其他"),
+    "payer.customer": ("Customer", "客户自付"),
+    "payer.warranty": ("Manufacturer (warranty)", "厂家索赔"),
+    "payer.insurance": ("Insurance", "保险"),
+    "payer.internal": ("Internal", "内部"),
+    "usage.private": ("Private", "私家车"),
+    "usage.company": ("Company car", "单位用车"),
+    "usage.ride_hailing": ("Ride-hailing", "网约车"),
+    "usage.taxi": ("Taxi", "出租车"),
+    "usage.government": ("Government", "公务用车"),
+    "grade.economy": ("Economy", "经济型"),
+    "grade.mid": ("Mid-range", "中级"),
+    "grade.premium": ("Premium", "高端"),
+    "customer_type.individual": ("Individual", "个人"),
+    "customer_type.company": ("Company", "企业"),
+    "customer_type.government": ("Government agency", "政府机关"),
+    "status.active": ("Active", "活跃"),
+    "status.dormant": ("Dormant", "休眠"),
+    "status.lost": ("Lost", "流失"),
+    "status.never_returned": ("Never returned", "未回厂"),
+    "sold_here.true": ("Sold here", "本店销售"),
+    "sold_here.false": ("Sold elsewhere", "他店销售"),
+    # -- units ----------------------------------------------------------------------
+    "unit.orders": ("orders", "单"),
+    "unit.rmb": ("RMB", "元"),
+    "unit.yuan": ("¥", "¥"),
+    "unit.vehicles": ("vehicles", "辆"),
+    "unit.customers": ("customers", "户"),
+    "unit.years": ("years", "年"),
+    "unit.months": ("months", "月"),
+    "unit.km": ("km", "公里"),
+    "unit.share": ("%", "%"),
+    # -- metrics and axes -----------------------------------------------------------
+    "metric.vehicle_age": ("Vehicle age", "车龄"),
+    "metric.age_band": ("Year {n}", "第{n}年"),
+    "metric.retention_rate": ("Retention rate", "客户掌握率"),
+    "metric.active_ratio": ("Active-customer ratio", "活跃客户比例"),
+    "metric.vehicle_base": ("Vehicles in operation", "保有车辆"),
+    "metric.service_base": ("Service base", "基盘客户"),
+    "metric.status": ("Customer status", "客户状态"),
+    "metric.orders": ("Repair orders", "工单数"),
+    "metric.customers": ("Customers", "客户数"),
+    "metric.vehicles": ("Vehicles", "车辆数"),
+    "metric.revenue": ("Revenue", "营业收入"),
+    "metric.gross_profit": ("Gross profit", "毛利"),
+    "metric.cost_to_serve": ("Cost to serve", "服务成本"),
+    "metric.net_value": ("Net value", "净价值"),
+    "metric.avg_order_value": ("Average order value", "平均单车产值"),
+    "metric.visits_per_year": ("Visits per year", "年均进厂次数"),
+    "metric.share_of_customers": ("Share of customers", "客户占比"),
+    "metric.share_of_profit": ("Share of profit", "利润占比"),
+    "metric.cumulative_share": ("Cumulative share", "累计占比"),
+    "metric.churn_probability": ("Churn probability", "流失概率"),
+    "metric.survival": ("Share still a customer", "客户留存概率"),
+    "metric.months_since_last_visit": ("Months since last visit", "距上次进厂月数"),
+    "metric.month": ("Month", "月份"),
+    "metric.year": ("Year", "年份"),
+    # -- customer pyramid (thesis 000) ----------------------------------------------
+    "pyramid.important": ("Important (top 1%)", "重要客户"),
+    "pyramid.secondary": ("Secondary (next 19%)", "次要客户"),
+    "pyramid.key": ("Key (top 20%)", "关键客户"),
+    "pyramid.normal": ("Normal (next 30%)", "普通客户"),
+    "pyramid.small": ("Small (bottom 50%)", "小客户"),
+    # -- ABC ------------------------------------------------------------------------
+    "abc.A": ("A", "A类客户"),
+    "abc.B": ("B", "B类客户"),
+    "abc.C": ("C", "C类客户"),
+    # -- RFM eight segments ---------------------------------------------------------
+    "rfm.important_value": ("Important value", "重要价值客户"),
+    "rfm.important_develop": ("Important to develop", "重要发展客户"),
+    "rfm.important_retain": ("Important to retain", "重要保持客户"),
+    "rfm.important_win_back": ("Important to win back", "重要挽留客户"),
+    "rfm.general_value": ("General value", "一般价值客户"),
+    "rfm.general_develop": ("General to develop", "一般发展客户"),
+    "rfm.general_retain": ("General to retain", "一般保持客户"),
+    "rfm.general_win_back": ("General to win back", "一般挽留客户"),
+    # -- MVC / MGC / BZ (course 003) ------------------------------------------------
+    "value_group.mvc": ("Most valuable (MVC)", "最具价值客户"),
+    "value_group.mgc": ("Most growable (MGC)", "最具增长潜力客户"),
+    "value_group.bz": ("Below zero (BZ)", "负价值客户"),
+    "value_group.other": ("Others", "其他客户"),
+    # -- five churn classes (001) ---------------------------------------------------
+    "churn_class.high_value_stable": ("High value, stable", "高价值稳定客户"),
+    "churn_class.high_value_at_risk": ("High value, at risk", "高价值易流失客户"),
+    "churn_class.low_value_stable": ("Low value, stable", "低价值稳定客户"),
+    "churn_class.low_value_at_risk": ("Low value, at risk", "低价值易流失客户"),
+    "churn_class.no_value": ("No value", "无价值客户"),
+    # -- vehicle-age segments (004) -------------------------------------------------
+    "age_segment.in_warranty": ("In warranty (<3 y)", "质保期内（3年以内）"),
+    "age_segment.post_warranty": ("Just out of warranty (3–5 y)", "刚出质保（3–5年）"),
+    "age_segment.mature": ("Mature (5–8 y)", "成熟期（5–8年）"),
+    "age_segment.old": ("Old (≥8 y)", "老旧车（8年及以上）"),
+}
+
+# Where translate_columns looks a column name up, in order.
+_COLUMN_PREFIXES = ("column", "metric")
+
+
+def check_lang(lang: str) -> str:
+    """Return ``lang`` if it is supported, else raise :class:`ValueError` listing the valid ones.
+
+    Example
+    -------
+    >>> check_lang("zh")
+    'zh'
+    >>> check_lang("fr")
+    Traceback (most recent call last):
+    ...
+    ValueError: unsupported language 'fr'; valid languages: 'en', 'zh'
+    """
+    if lang not in LANGS:
+        valid = ", ".join(repr(x) for x in LANGS)
+        raise ValueError(f"unsupported language {lang!r}; valid languages: {valid}")
+    return lang
+
+
+def t(key: str, lang: str = "en", **fmt: Any) -> str:
+    """The label of ``key`` in ``lang``; ``fmt`` fills ``{placeholders}``.
+
+    Raises :class:`KeyError` naming the key and the language when there is no label,
+    and :class:`ValueError` for an unsupported language.
+
+    Example
+    -------
+    >>> t("payer.insurance", "zh")
+    '保险'
+    >>> t("metric.age_band", "zh", n=1)
+    '第1年'
+    >>> t("ro_type.oil_change", "zh")
+    Traceback (most recent call last):
+    ...
+    KeyError: "no label for key 'ro_type.oil_change' in language 'zh'"
+    """
+    idx = LANGS.index(check_lang(lang))
+    try:
+        label = LABELS[key][idx]
+    except KeyError:
+        raise KeyError(f"no label for key {key!r} in language {lang!r}") from None
+    return label.format(**fmt) if fmt else label
+
+
+def with_unit(key: str, unit: str, lang: str = "en", **fmt: Any) -> str:
+    """An axis label with its unit: ``"Vehicle age (years)"`` / ``"车龄（年）"``.
+
+    ``unit`` is the name of a ``unit.*`` entry (``"years"``, ``"rmb"``, ``"share"``, ...).
+
+    Example
+    -------
+    >>> with_unit("metric.retention_rate", "share", "en")
+    'Retention rate (%)'
+    >>> with_unit("metric.revenue", "rmb", "zh")
+    '营业收入（元）'
+    """
+    label, unit_label = t(key, lang, **fmt), t(f"unit.{unit}", lang)
+    return f"{label}（{unit_label}）" if lang == "zh" else f"{label} ({unit_label})"
+
+
+def keys(prefix: str = "") -> list[str]:
+    """All label keys starting with ``prefix``, in dictionary order.
+
+    Example
+    -------
+    >>> keys("grade.")
+    ['grade.economy', 'grade.mid', 'grade.premium']
+    """
+    return [k for k in LABELS if k.startswith(prefix)]
+
+
+def codes(field: str) -> tuple[str, ...]:
+    """The category codes that have labels for ``field``.
+
+    Example
+    -------
+    >>> codes("payer")
+    ('customer', 'warranty', 'insurance', 'internal')
+    """
+    return tuple(k.split(".", 1)[1] for k in keys(f"{field}."))
+
+
+def _code(value: Any) -> str:
+    """The key suffix of a category value (``True`` -> ``"true"``)."""
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _mapping(values: pd.Series | pd.Index, field: str, lang: str) -> dict[Any, str]:
+    uniques = values.dropna().unique()
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        uniques = values.dtype.categories
+    return {v: t(f"{field}.{_code(v)}", lang) for v in uniques}
+
+
+def translate_values(
+    values: pd.Series | pd.Index, lang: str = "en", *, field: str | None = None
+) -> pd.Series | pd.Index:
+    """Replace category codes by their display names.
+
+    The labels are looked up as ``<field>.<code>``, where ``field`` defaults to the name
+    of the Series or Index (``"ro_type"``, ``"payer"``, ``"sold_here"``, ...). Missing
+    values stay missing; a categorical keeps its category order; booleans map to
+    ``<field>.true`` / ``<field>.false``. A code without a label raises
+    :class:`KeyError` naming it.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> s = pd.Series(["maintenance", "body_paint", None], name="ro_type")
+    >>> translate_values(s, "zh").tolist()
+    ['保养', '钣喷', nan]
+    >>> translate_values(pd.Index([True, False], name="sold_here"), "en").tolist()
+    ['Sold here', 'Sold elsewhere']
+    """
+    check_lang(lang)
+    if not isinstance(values, pd.Series | pd.Index) or isinstance(values, pd.MultiIndex):
+        raise TypeError(f"expected a pandas Series or (flat) Index, got {type(values).__name__}")
+    field = field if field is not None else values.name
+    if not field:
+        raise ValueError("cannot tell which labels to use: name the Series/Index or pass field=")
+    mapping = _mapping(values, str(field), lang)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        if isinstance(values, pd.Series):
+            return values.cat.rename_categories(mapping)
+        return values.rename_categories(mapping)
+    if isinstance(values, pd.Series):
+        return values.map(mapping)
+    return values.map(lambda v: mapping.get(v, v))
+
+
+def translate_columns(
+    df: pd.DataFrame, lang: str = "en", *, extra: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """A copy of ``df`` with column names replaced by their labels (for display tables).
+
+    Each column is looked up as ``column.<name>``, then ``metric.<name>``; ``extra``
+    maps further column names to label keys. An unknown column raises :class:`KeyError`.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"ro_type": ["repair"], "total_amount": [1300.5]})
+    >>> list(translate_columns(df, "zh").columns)
+    ['业务类型', '结算金额（元）']
+    """
+    check_lang(lang)
+    extra = dict(extra or {})
+    names = {}
+    for col in df.columns:
+        if col in extra:
+            names[col] = t(extra[col], lang)
+            continue
+        for prefix in _COLUMN_PREFIXES:
+            if f"{prefix}.{col}" in LABELS:
+                names[col] = t(f"{prefix}.{col}", lang)
+                break
+        else:
+            raise KeyError(
+                f"no label for column {col!r} in language {lang!r} (looked up "
+                + ", ".join(f"'{p}.{col}'" for p in _COLUMN_PREFIXES)
+                + "; pass extra={column: key})"
+            )
+    return df.rename(columns=names)
