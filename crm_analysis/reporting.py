@@ -105,6 +105,7 @@ class ReportResult:
     html_path: Path | None
     ipynb_path: Path | None
     error: str = ""
+    metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -587,6 +588,11 @@ def to_html(
     ipynb_path = Path(ipynb_path)
     html_path = Path(html_path) if html_path is not None else ipynb_path.with_suffix(".html")
     nb = nbformat.read(ipynb_path, as_version=4)
+    from crm_analysis.narrative import METRICS_MIME
+
+    for cell in nb.cells:  # recorded metrics are data for the runner, not for readers
+        if cell.get("outputs"):
+            cell["outputs"] = [o for o in cell["outputs"] if METRICS_MIME not in o.get("data", {})]
     exporter = HTMLExporter(
         extra_loaders=[DictLoader({"crm_report.html.j2": _REPORT_TEMPLATE})],
         template_file="crm_report.html.j2",
@@ -955,6 +961,30 @@ def run_reports(
     return results
 
 
+def read_metrics(ipynb_path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The metrics a notebook recorded with :meth:`crm_analysis.narrative.Narrator.record`.
+
+    Several ``record`` calls are merged in cell order (a later value wins).
+
+    Example
+    -------
+    >>> read_metrics("reports/001/01_data_overview.ipynb")["orders_per_month"]  # doctest: +SKIP
+    1383.25
+    """
+    import nbformat
+
+    from crm_analysis.narrative import METRICS_MIME
+
+    nb = nbformat.read(str(ipynb_path), as_version=4)
+    metrics: dict[str, Any] = {}
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if METRICS_MIME in data:
+                metrics.update(data[METRICS_MIME])
+    return metrics
+
+
 def _run_one(
     nb_path: Path,
     params: dict[str, Any],
@@ -976,7 +1006,12 @@ def _run_one(
     except NotebookExecutionError as exc:
         status, error = _STATUS_FAILED, exc.summary
     html_ok = False
+    metrics: dict[str, Any] = {}
+    tmp_metrics = staging / f"{stem}.metrics.json"
     if tmp_ipynb.is_file():
+        metrics = read_metrics(tmp_ipynb)
+        tmp_metrics.write_text(json.dumps(metrics, indent=2, sort_keys=True, ensure_ascii=False)
+                               + "\n", encoding="utf-8")
         try:
             to_html(tmp_ipynb, tmp_html)
             html_ok = True
@@ -989,7 +1024,8 @@ def _run_one(
     # earlier run's file when this run produced none, so old and new never mix
     final.mkdir(parents=True, exist_ok=True)
     placed: list[Path | None] = []
-    for tmp, produced in ((tmp_ipynb, tmp_ipynb.is_file()), (tmp_html, html_ok)):
+    for tmp, produced in ((tmp_metrics, tmp_metrics.is_file()), (tmp_ipynb, tmp_ipynb.is_file()),
+                          (tmp_html, html_ok)):
         dst = final / tmp.name
         if produced:
             os.replace(tmp, dst)
@@ -998,7 +1034,7 @@ def _run_one(
             with contextlib.suppress(FileNotFoundError):
                 dst.unlink()
             placed.append(None)
-    ipynb_final, html_final = placed
+    _metrics_final, ipynb_final, html_final = placed
     return ReportResult(
         store_id=store_id,
         store_name=store_name,
@@ -1008,6 +1044,7 @@ def _run_one(
         html_path=html_final,
         ipynb_path=ipynb_final,
         error=error,
+        metrics=metrics,
     )
 
 
