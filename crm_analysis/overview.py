@@ -223,8 +223,11 @@ def vehicle_age_profile(
     >>> ds = example_dataset()
     >>> prof = vehicle_age_profile(ds.vehicles, ds.repair_orders, ds.meta["as_of"],
     ...                            store_id="001", service_months=60)
-    >>> prof[["base", "sold_here", "age_band", "vehicles"]].to_numpy().tolist()
-    [['vehicle_base', True, 5.0, 1], ['service_base', True, 5.0, 1], ['service_base', False, nan, 1]]
+    >>> for row in prof[["base", "sold_here", "age_band", "vehicles"]].to_numpy().tolist():
+    ...     print(row)
+    ['vehicle_base', True, 5.0, 1]
+    ['service_base', True, 5.0, 1]
+    ['service_base', False, nan, 1]
     """
     t = _ts(as_of, "as_of")
     v = nw.from_native(vehicles)
