@@ -112,7 +112,7 @@ def generate(
     >>> ds = generate(n_stores=1, seed=1, start="2022-01-01", as_of="2023-12-31", scale=0.1)
     >>> ds.validate().ok
     True
-    >>> (ds.repair_orders["open_date"] <= "2023-12-31").all()
+    >>> bool((ds.repair_orders["open_date"] <= "2023-12-31").all())
     True
     """
     params = SynthParams().replace(**overrides) if overrides else SynthParams()
