@@ -278,6 +278,9 @@ COLUMNS: dict[str, dict[str, ColumnSpec]] = {
         "defection_decision_date": _d(nullable=True, description="NaT: none before horizon"),
         "true_defection_date": _d(nullable=True, description="NaT: not defected by as_of"),
         "defected": _b(),
+        "cliff_leaver": _b(required=False, description="left when the warranty ended"),
+        "end_of_life_date": _d(nullable=True, required=False,
+                               description="the car reached the scrap age; NaT: not by as_of"),
     },
 }
 

@@ -369,7 +369,8 @@ def _defection(veh: pd.DataFrame, profiles, params: SynthParams, asof_d, rng) ->
         * veh["grade"].map(params.hazard_by_grade).to_numpy(float)
         * np.exp(params.hazard_per_km
                  * (veh["distance_km"].to_numpy() - params.distance_reference_km))
-        * np.exp(sigma * veh["loyalty"].to_numpy() - sigma**2 / 2)
+        # a loyal owner (high z) has a lower hazard; the mean multiplier stays 1
+        * np.exp(-sigma * veh["loyalty"].to_numpy() - sigma**2 / 2)
         * np.where(veh["sold_here"].to_numpy(), 1.0, params.walkin_hazard_multiplier)
     )
     ages, cum = _cumhaz_knots(params)

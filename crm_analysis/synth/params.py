@@ -101,7 +101,7 @@ DEFAULT_STORES: tuple[StoreProfile, ...] = (
         store_name="City Mainstream 4S",
         city="Hangzhou",
         opened_months_after_start=0,
-        sales_per_month=85.0,
+        sales_per_month=80.0,
         sales_growth_per_year=0.015,
         grade_mix={"economy": 0.40, "mid": 0.50, "premium": 0.10},
         usage_mix={
@@ -214,10 +214,10 @@ class SynthParams:
     #: (band k covers ages [k, k+1)); the last value holds for older cars. Before the
     #: store-, usage-, grade-, distance- and loyalty-multipliers below.
     defection_hazard_by_age: tuple[float, ...] = (
-        0.42, 0.19, 0.23, 0.26, 0.26, 0.25, 0.25, 0.24, 0.24, 0.24,
+        0.42, 0.08, 0.23, 0.26, 0.26, 0.25, 0.25, 0.24, 0.24, 0.24,
     )
     #: Extra probability of leaving when the warranty ends (the warranty cliff).
-    warranty_cliff_prob: float = 0.65
+    warranty_cliff_prob: float = 0.72
     #: Owners who leave at the cliff decide up to this many months before the warranty
     #: ends (uniformly): many skip the last in-warranty service.
     warranty_cliff_lead_months: float = 12.0
@@ -242,12 +242,12 @@ class SynthParams:
 
     # ---- order rates (per vehicle-year alive) --------------------------------------
     #: Repairs: ``base + per_year * age``, times (km / 15,000) ** ``repair_km_elasticity``.
-    repair_rate_base: float = 0.36
+    repair_rate_base: float = 0.40
     repair_rate_per_year_of_age: float = 0.06
     repair_km_elasticity: float = 0.5
     #: Accidents (body & paint) by usage; more in winter.
     accident_rate_by_usage: dict[str, float] = _d(
-        private=0.37, company=0.45, ride_hailing=0.85, taxi=0.95, government=0.30,
+        private=0.40, company=0.48, ride_hailing=0.85, taxi=0.95, government=0.32,
     )
     winter_accident_factor: float = 1.35
     #: Share of body & paint orders paid by insurance.

@@ -1,0 +1,152 @@
+# crm_analysis: common tasks.  Run `make` (or `make help`) to list them.
+#
+# Needs GNU make, bash and Python >= 3.11; everything else is installed into .venv
+# from PyPI by `make install` (the other targets do that for you when needed).
+# Override any variable on the command line, e.g.
+#     make reports DATA=data/my_group REPORT_LANG=zh
+#     make test JOBS=4 PYTEST_ARGS="-k synth -x"
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-builtin-rules
+
+# ------------------------------------------------------------------------- variables
+PYTHON ?= python3## interpreter used to create the virtual environment (>= 3.11)
+VENV := .venv## virtual environment folder
+DATA := data/sample## dataset folder used by `data` and `reports`
+REPORTS := reports## output folder of the HTML reports
+SEED := 2026## seed of the generated dataset
+STORES := 3## number of stores of the generated dataset
+REPORT_LANG ?= en## report language: en or zh (not LANG, which is the locale variable)
+JOBS ?= 2## pytest-xdist workers of `test` and `test-slow` (0: no xdist)
+PYTEST_ARGS ?=## extra pytest arguments, e.g. "-k synth -x"
+REPORT_ARGS ?=## extra report-runner arguments, e.g. "--stores 001 --notebooks 01"
+
+MIN_PYTHON := 3.11
+VPY := $(VENV)/bin/python
+# The install stamp is named after a checksum of pyproject.toml: a changed pyproject
+# (dependencies, extras, entry points) reinstalls, an unchanged one is a no-op.
+PYPROJECT_SUM := $(firstword $(shell cksum pyproject.toml 2>/dev/null))
+INSTALL_STAMP := $(VENV)/.installed-$(PYPROJECT_SUM)
+DATA_STAMP := $(DATA)/repair_orders.parquet
+HELP_VARS := PYTHON VENV DATA REPORTS SEED STORES REPORT_LANG JOBS PYTEST_ARGS REPORT_ARGS
+# `make help` shows $(VAR) in target descriptions with its current value
+HELP_SED := $(foreach v,$(HELP_VARS),-e 's|\$$($(v))|$($(v))|g')
+# no progress bars in CI logs
+PROGRESS_FLAG := $(if $(filter true 1,$(CI)),--no-progress,)
+
+# Determinism: the same hash seed in every process that make starts. MPLBACKEND is
+# deliberately not set here: the report runner gives the notebook kernels their backend.
+export PYTHONHASHSEED := 0
+
+.PHONY: help install data data-clean reports reports-zh test test-slow lint bench \
+	notebooks-sync clean distclean
+
+# ------------------------------------------------------------------------- help
+help: ## show this help (the default target)
+	@printf 'Usage: make <target> [VARIABLE=value ...]\n\nTargets:\n'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) \
+		| sed $(HELP_SED) \
+		| awk 'BEGIN {FS = ":.*## "}; {printf "  %-15s %s\n", $$1, $$2}'
+	@printf '\nVariables (current value):\n'
+	@$(foreach v,$(HELP_VARS),printf '  %-12s %-14s %s\n' '$(v)' '$(or $($(v)),"")' \
+		"$$(sed -nE 's/^$(v) [?:]?=[^#]*## (.*)$$/\1/p' $(firstword $(MAKEFILE_LIST)))";)
+
+# ------------------------------------------------------------------------- environment
+install: $(INSTALL_STAMP) ## create .venv and install the package editable with its dev extra
+
+$(VPY):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { \
+		echo "error: '$(PYTHON)' not found; install Python >= $(MIN_PYTHON) or run" \
+		     "make install PYTHON=/path/to/python3.11" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+		echo "error: crm_analysis needs Python >= $(MIN_PYTHON), but '$(PYTHON)' is" \
+		     "$$($(PYTHON) -c 'import platform; print(platform.python_version())')." >&2; \
+		echo "       Run: make install PYTHON=/path/to/python3.11 (or newer)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV) || { \
+		echo "error: '$(PYTHON) -m venv' failed; on Debian/Ubuntu install the" \
+		     "python3-venv package first" >&2; exit 1; }
+
+$(INSTALL_STAMP): | $(VPY)
+	@$(VPY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+		echo "error: $(VENV) uses Python $$($(VPY) -c 'import platform; print(platform.python_version())')," \
+		     "crm_analysis needs >= $(MIN_PYTHON); run 'make distclean' and" \
+		     "'make install PYTHON=/path/to/python3.11'" >&2; exit 1; }
+	$(VPY) -m pip install --upgrade pip
+	$(VPY) -m pip install -e ".[dev]"
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+# ------------------------------------------------------------------------- data
+data: $(DATA_STAMP) ## generate the synthetic dataset into $(DATA) unless it exists
+
+# Raw data is immutable: an existing dataset is never overwritten (see data-clean).
+# The dataset is written to a temporary folder and moved into place only when complete.
+# The install stamp is order-only: reinstalling does not regenerate the data.
+# A CSV dataset (repair_orders.csv) in $(DATA) is used as it is.
+$(DATA_STAMP): | $(INSTALL_STAMP)
+	@if [ -e "$(DATA)/repair_orders.csv" ]; then \
+		echo "using the existing CSV dataset in $(DATA)"; exit 0; fi; \
+	if [ -e "$(DATA)" ] && [ -n "$$(ls -A "$(DATA)" 2>/dev/null)" ]; then \
+		echo "error: $(DATA) exists but holds no repair_orders table; refusing to" \
+		     "overwrite it. Delete it with 'make data-clean' or use DATA=<other folder>." >&2; \
+		exit 1; fi; \
+	rm -rf "$(DATA).partial"; mkdir -p "$$(dirname "$(DATA)")"; \
+	echo "$(VPY) -m crm_analysis.synth --stores $(STORES) --seed $(SEED) --out $(DATA).partial"; \
+	$(VPY) -m crm_analysis.synth --stores $(STORES) --seed $(SEED) --out "$(DATA).partial"; \
+	rmdir "$(DATA)" 2>/dev/null || true; \
+	mv "$(DATA).partial" "$(DATA)"; \
+	echo "dataset ready in $(DATA) (moved from $(DATA).partial)"
+
+data-clean: ## delete the generated dataset in $(DATA) (only if made by the generator)
+	@rm -rf "$(DATA).partial"; \
+	if [ ! -e "$(DATA)" ]; then echo "nothing to delete: $(DATA) does not exist"; exit 0; fi; \
+	if grep -qs '"generator": "crm_analysis.synth"' "$(DATA)/meta.json"; then \
+		rm -rf "$(DATA)"; echo "deleted $(DATA)"; \
+	else \
+		echo "error: $(DATA) was not written by crm_analysis.synth (no meta.json saying" \
+		     "so); not deleting it. Remove it by hand if you really mean to." >&2; exit 1; \
+	fi
+
+# ------------------------------------------------------------------------- reports
+reports: $(INSTALL_STAMP) $(DATA_STAMP) ## run every notebook for every store: $(REPORTS)/<store>/*.html + index.html
+	$(VPY) -m crm_analysis.reporting --data $(DATA) --out $(REPORTS) \
+		--lang $(REPORT_LANG) $(PROGRESS_FLAG) $(REPORT_ARGS)
+
+reports-zh: $(INSTALL_STAMP) $(DATA_STAMP) ## the same reports in Chinese, into $(REPORTS)/zh
+	$(VPY) -m crm_analysis.reporting --data $(DATA) --out $(REPORTS)/zh \
+		--lang zh $(PROGRESS_FLAG) $(REPORT_ARGS)
+
+# ------------------------------------------------------------------------- quality
+test: $(INSTALL_STAMP) ## run the fast tests (not marked slow) on $(JOBS) workers
+	$(VPY) -m pytest -m "not slow" -n $(JOBS) $(PYTEST_ARGS)
+
+test-slow: $(INSTALL_STAMP) ## run only the slow-marked tests
+	$(VPY) -m pytest -m slow -n $(JOBS) $(PYTEST_ARGS)
+
+lint: $(INSTALL_STAMP) ## check the code with ruff
+	$(VPY) -m ruff check .
+
+bench: $(INSTALL_STAMP) ## time and size the generator and parquet I/O (markdown table)
+	$(VPY) benchmarks/bench_synth.py
+
+# every notebook, plus the py:percent scripts whose .ipynb is missing (it is recreated)
+SYNC_FILES = $(wildcard notebooks/*.ipynb) \
+	$(filter-out $(patsubst %.ipynb,%.py,$(wildcard notebooks/*.ipynb)),$(wildcard notebooks/*.py))
+
+notebooks-sync: $(INSTALL_STAMP) ## sync the paired notebooks/*.ipynb <-> py:percent scripts
+	@if [ -z "$(strip $(SYNC_FILES))" ]; then echo "no notebooks to sync"; exit 0; fi
+	$(VENV)/bin/jupytext --sync $(strip $(SYNC_FILES))
+
+# ------------------------------------------------------------------------- cleaning
+clean: ## delete generated reports and caches (keeps .venv and data)
+	@if [ -d "$(REPORTS)" ]; then \
+		find "$(REPORTS)" -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +; fi
+	rm -rf .pytest_cache .ruff_cache build dist
+	find . -path ./$(VENV) -prune -o \
+		\( -name __pycache__ -o -name .ipynb_checkpoints \) -type d -prune -exec rm -rf {} +
+
+distclean: clean data-clean ## also delete .venv, the generated dataset and build metadata
+	rm -rf $(VENV) *.egg-info
