@@ -590,6 +590,9 @@ def to_html(
     nb = nbformat.read(ipynb_path, as_version=4)
     from crm_analysis.narrative import METRICS_MIME
 
+    # cells tagged "remove-cell" speak to the notebook's reader only (e.g. a title in one
+    # language); the report shows the rest
+    nb.cells = [c for c in nb.cells if "remove-cell" not in c.get("metadata", {}).get("tags", [])]
     for cell in nb.cells:  # recorded metrics are data for the runner, not for readers
         if cell.get("outputs"):
             cell["outputs"] = [o for o in cell["outputs"] if METRICS_MIME not in o.get("data", {})]

@@ -13,13 +13,14 @@
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] tags=["remove-cell"]
 # # 01 · Data overview of one store
 #
 # What does the store's DMS export hold, is it clean enough to analyse, and what does the
 # store's after-sales business look like at a glance? This notebook is the first chapter
-# of every store report. The text shown in the report is written by the code cells below,
-# in the language chosen by `lang`, with every number taken from the data.
+# of every store report. The text of the report is written by the code cells below, in the
+# language chosen by `lang` (`"en"` or `"zh"`), with every number taken from the data; this
+# cell (tagged `remove-cell`) is left out of the HTML report.
 
 # %% tags=["parameters"]
 data_dir = None  # folder of the dataset (stores, customers, ...); None means data/sample
@@ -76,13 +77,16 @@ n.say(
     "在做客户分级和保有分析之前，先确认数据可靠，再看车间的业务节奏、业务构成和所服务车辆的车龄。",
 )
 
-# %% [markdown]
-# ## 1. What the export contains, and whether it is valid
-#
-# Counts per table for this store, then the validation report of the whole export
-# (keys, foreign keys, dates, amounts; see `crm_analysis.schema`).
-
 # %%
+n.say(
+    "## 1. What the export contains, and whether it is valid\n\n"
+    "Rows per table for this store, then the validation of the whole export: unique keys, "
+    "orders that point to known vehicles, customers and stores, dates in order, amounts that "
+    "add up (`crm_analysis.schema`).",
+    "## 1. 数据内容与数据质量\n\n"
+    "先看本店各数据表的行数，再看整份导出数据的校验结果：主键是否唯一，工单能否对应到已知的车辆、"
+    "客户和门店，日期先后是否合理，金额能否对上（`crm_analysis.schema`）。",
+)
 counts = pd.DataFrame(
     {
         n("Table", "数据表"): [t(f"table.{k}", lang) for k in
@@ -109,13 +113,14 @@ else:
     )
     display(report.summary())
 
-# %% [markdown]
-# ## 2. The workshop month by month
-#
-# Orders and revenue per calendar month. Chinese New Year closes the workshop for about a
-# week, so January or February usually dips.
-
 # %%
+n.say(
+    "## 2. The workshop month by month\n\n"
+    "Orders and revenue per calendar month. Chinese New Year closes the workshop for about a "
+    "week, so January or February usually dips.",
+    "## 2. 车间的月度业务\n\n"
+    "按自然月统计的工单数和收入。春节期间车间停业约一周，因此一月或二月通常出现低谷。",
+)
 monthly = monthly_activity(orders)
 fig, axes = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True)
 axes[0].plot(monthly["month"], monthly["orders"], color="#1f77b4")
@@ -153,13 +158,13 @@ n.say(
        if low is not None else ""),
 )
 
-# %% [markdown]
-# ## 3. What kind of work: order mix and who pays
-#
-# Shares of orders and of revenue by order type over the last twelve months. Maintenance
-# brings the traffic; body and paint work brings the money.
-
 # %%
+n.say(
+    "## 3. What kind of work: order mix and who pays\n\n"
+    "Shares of orders and of revenue by order type over the last twelve months, and who pays "
+    "for the work.",
+    "## 3. 业务构成与付款方\n\n近十二个月各业务类型的工单占比和收入占比，以及由谁付款。",
+)
 mix = order_mix(last12)
 mix_long = mix.melt(id_vars="ro_type", value_vars=["share_orders", "share_revenue"],
                     var_name="measure", value_name="share")
@@ -208,14 +213,16 @@ n.say(
     f"{n.pct(maker)}：门店的收入既取决于车主，也取决于这两类合作方。",
 )
 
-# %% [markdown]
-# ## 4. The cars the store looks after: vehicle-age profile
-#
-# Two bases (DOMAIN.md section 3): the **vehicle base** (保有车辆), cars the store sold that are
-# at most ten years old, and the **service base** (基盘), every car serviced here in the last
-# 24 months, whoever sold it. Comparing them by vehicle age shows where owners drift away.
-
 # %%
+n.say(
+    "## 4. The cars the store looks after: vehicle-age profile\n\n"
+    "Two bases: the **vehicle base** (保有车辆), cars the store sold that are at most ten years "
+    "old, and the **service base** (基盘), every car serviced here in the last 24 months, "
+    "whoever sold it. Comparing them by vehicle age shows where owners drift away.",
+    "## 4. 门店服务的车辆：车龄结构\n\n"
+    "两个口径：**保有车辆**指本店销售、车龄不超过十年的车辆；**基盘**指近24个月内在本店有过工单的全部车辆，"
+    "无论在哪里购买。按车龄对比两者，可以看出客户在哪个阶段流失。",
+)
 profile = vehicle_age_profile(ds.vehicles, orders, T, store_id=store_id)
 known = profile.dropna(subset=["age_band"]).copy()
 # cars over ten years old (only walk-ins in the service base) share one bar
@@ -269,12 +276,12 @@ n.say(
     + (f"另有 {n.int(unknown_age)} 辆在修车辆缺少购车日期，未计入图中。" if unknown_age else ""),
 )
 
-# %% [markdown]
-# ## 5. Sold here or bought elsewhere: who brings the work
-#
-# Orders and revenue of the last twelve months by the origin of the car.
-
 # %%
+n.say(
+    "## 5. Sold here or bought elsewhere: who brings the work\n\n"
+    "Orders and revenue of the last twelve months by where the car was bought.",
+    "## 5. 本店销售与他店销售：业务从哪里来\n\n按车辆来源统计近十二个月的工单和收入。",
+)
 origin = last12.merge(ds.vehicles[["vin", "sold_here"]], on="vin", how="left")
 by_origin = origin.groupby("sold_here").agg(
     orders=("ro_id", "size"), vehicles=("vin", "nunique"), revenue=("total_amount", "sum"))
@@ -293,12 +300,11 @@ display(shown.style.hide(axis="index").format({
     n("Revenue per vehicle (RMB)", "单车收入（元）"): "{:,.0f}"}))
 walkin_rev = by_origin.loc[False, "share_revenue"]
 
-# %% [markdown]
-# ## What it means for the store
-
 # %%
 n.say(
-    f"- The workshop is busy: {n.int(per_month)} orders a month at {n.rmb(aov)} each.\n"
+    "## What it means for the store\n\n"
+    f"- The workshop opens {n.int(per_month)} orders a month at {n.rmb(aov)} each, "
+    f"{n.pct(abs(growth))} {'more' if growth >= 0 else 'fewer'} than a year earlier.\n"
     f"- Maintenance fills the bays ({n.pct(maint)} of orders) while body and paint pays the "
     f"bills ({n.pct(bp_rev)} of revenue); keeping accident work means keeping good terms with "
     "insurers.\n"
@@ -306,7 +312,9 @@ n.say(
     "business, not a side effect.\n"
     "- The store's own sales fade from the service base as they age; the value-grading and "
     "retention chapters ask who is worth keeping and when owners leave.",
-    f"- 车间业务饱满：每月 {n.int(per_month)} 张工单，平均每单 {n.rmb(aov)}。\n"
+    "## 对门店的启示\n\n"
+    f"- 车间每月开单 {n.int(per_month)} 张，平均每单 {n.rmb(aov)}，"
+    f"比上一年{'增加' if growth >= 0 else '减少'} {n.pct(abs(growth))}。\n"
     f"- 保养撑起了工位（占工单的 {n.pct(maint)}），钣喷撑起了收入（占收入的 {n.pct(bp_rev)}）；"
     "留住事故车业务，就要维护好与保险公司的关系。\n"
     f"- 他店销售的车辆贡献了 {n.pct(walkin_rev)} 的收入：他销车辆的售后是一块实实在在的业务。\n"

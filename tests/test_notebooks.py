@@ -46,6 +46,10 @@ def test_notebook_runs_and_writes_html(report):
     assert len(re.findall(r'<img [^>]*src="data:image/png;base64', html)) >= 3
     assert "plotting.setup(lang)" not in html  # code cells are hidden
     assert ("数据概览" in html) if lang == "zh" else ("data overview" in html)
+    if lang == "zh":  # no English prose leaks into a Chinese report
+        for english in ("What the export contains", "The workshop month by month",
+                        "What it means for the store", "Data overview of one store"):
+            assert english not in html, english
     index = (out / "index.html").read_text(encoding="utf-8")
     assert f'href="{STORE}/01_data_overview.html"' in index
 
