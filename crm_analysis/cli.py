@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="last day of the history, the analysis date (default: %(default)s)",
     )
     synth.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply every store's sales volume, e.g. 0.1 for a small classroom store "
+        "(default: %(default)s)",
+    )
+    synth.add_argument(
         "--out",
         type=Path,
         default=DEFAULT_DATA_DIR,
@@ -190,18 +198,22 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     if args.start >= args.as_of:
         print(f"error: --start {args.start} must be before --as-of {args.as_of}", file=sys.stderr)
         return EXIT_USAGE
+    started = time.perf_counter()
     try:
         dataset = synth.generate(
-            n_stores=args.stores, seed=args.seed, start=args.start, as_of=args.as_of
+            n_stores=args.stores, seed=args.seed, start=args.start, as_of=args.as_of,
+            scale=args.scale,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     dataset.to_dir(args.out, format=args.format)
+    seconds = time.perf_counter() - started
     rows = _table_rows(dataset)
     print(
         f"wrote {args.stores} store(s), seed {args.seed}, {args.start} .. {args.as_of} "
-        f"to {args.out} ({args.format})"
+        f"to {args.out} ({args.format}) in {seconds:.1f} s "
+        f"({len(dataset.repair_orders) / seconds:,.0f} orders/s)"
     )
     width = max((len(n) for n in rows), default=0)
     for name, n in rows.items():

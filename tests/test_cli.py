@@ -111,7 +111,8 @@ def test_synth_calls_generator_and_writes(tmp_path, monkeypatch, capsys):
         "csv",
     ]
     assert cli.main(argv) == 0
-    assert calls == {"n_stores": 2, "seed": 7, "start": "2015-01-01", "as_of": "2025-12-31"}
+    assert calls == {"n_stores": 2, "seed": 7, "start": "2015-01-01", "as_of": "2025-12-31",
+                     "scale": 1.0}
     assert dataset.written == [(tmp_path, "csv")]
     out = capsys.readouterr().out
     assert "stores" in out and "repair_orders" in out and "5 rows" in out
@@ -192,3 +193,18 @@ def test_python_dash_m_bad_args_exit_2():
     )
     assert proc.returncode == 2
     assert "invalid choice" in proc.stderr
+
+
+def test_synth_scale_reaches_the_generator_and_module_entry_point(tmp_path):
+    """`python -m crm_analysis.synth` and `crm-analysis synth` are one command."""
+    from crm_analysis.schema import Dataset
+
+    args = ["--stores", "1", "--seed", "3", "--start", "2024-01-01", "--as-of", "2024-12-31"]
+    small, big = tmp_path / "small", tmp_path / "big"
+    assert cli.main(["synth", *args, "--scale", "0.1", "--out", str(small)]) == 0
+    proc = subprocess.run([sys.executable, "-m", "crm_analysis.synth", *args, "--scale", "0.4",
+                           "--out", str(big)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    a, b = Dataset.from_dir(small), Dataset.from_dir(big)
+    assert a.meta["scale"] == 0.1 and b.meta["scale"] == 0.4
+    assert 2.5 < len(b.vehicles) / len(a.vehicles) < 6
