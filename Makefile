@@ -21,6 +21,7 @@ SEED := 2026## seed of the generated dataset
 STORES := 3## number of stores of the generated dataset
 REPORT_LANG ?= en## report language: en or zh (not LANG, which is the locale variable)
 JOBS ?= 2## pytest-xdist workers of `test` and `test-slow` (0: no xdist)
+BENCH_SIZES ?= 1## tilings of ~1M generated orders measured by `make bench` (1,10: also 10M)
 PYTEST_ARGS ?=## extra pytest arguments, e.g. "-k synth -x"
 REPORT_ARGS ?=## extra report-runner arguments, e.g. "--stores 001 --notebooks 01"
 
@@ -31,7 +32,7 @@ VPY := $(VENV)/bin/python
 PYPROJECT_SUM := $(firstword $(shell cksum pyproject.toml 2>/dev/null))
 INSTALL_STAMP := $(VENV)/.installed-$(PYPROJECT_SUM)
 DATA_STAMP := $(DATA)/repair_orders.parquet
-HELP_VARS := PYTHON VENV DATA REPORTS SEED STORES REPORT_LANG JOBS PYTEST_ARGS REPORT_ARGS
+HELP_VARS := PYTHON VENV DATA REPORTS SEED STORES REPORT_LANG JOBS BENCH_SIZES PYTEST_ARGS REPORT_ARGS
 # `make help` shows $(VAR) in target descriptions with its current value
 HELP_SED := $(foreach v,$(HELP_VARS),-e 's|\$$($(v))|$($(v))|g')
 # no progress bars in CI logs
@@ -129,8 +130,9 @@ test-slow: $(INSTALL_STAMP) ## run only the slow-marked tests
 lint: $(INSTALL_STAMP) ## check the code with ruff
 	$(VPY) -m ruff check .
 
-bench: $(INSTALL_STAMP) ## time and size the generator and parquet I/O (markdown table)
+bench: $(INSTALL_STAMP) ## run every benchmark (BENCH_SIZES=1,10 for 1M and 10M orders)
 	$(VPY) benchmarks/bench_synth.py
+	$(VPY) benchmarks/bench_features.py --sizes $(BENCH_SIZES)
 
 # every notebook, plus the py:percent scripts whose .ipynb is missing (it is recreated)
 SYNC_FILES = $(wildcard notebooks/*.ipynb) \

@@ -1,0 +1,435 @@
+#!/usr/bin/env python
+"""Benchmark customer features and the RFM summary on 1M and 10M generated orders.
+
+Measures :func:`crm_analysis.features.customer_features` and
+:func:`crm_analysis.features.rfm_summary` with pandas, Polars and Polars-lazy input, and
+lifetimes' ``summary_data_from_transaction_data`` on the same transactions, then prints
+one markdown table (step, input, orders, seconds, orders/s, data MB, peak MB) headed by
+the machine. It also checks that ``rfm_summary`` and lifetimes agree customer by
+customer on every size measured. Nothing else is asserted.
+
+Data. The generator runs at about 75,000 orders a second, so 10M orders are not
+generated directly: one group of about 1M orders is generated
+(``generate(n_stores=3, seed=2026, scale=3.55)``, about 15 s) and the 10M set is that
+group tiled 10 times, tile k > 0 with ``-k`` appended to every ``customer_id``, ``vin``
+and ``ro_id`` (the vehicles and customers tables are tiled the same way). The tiles are
+identical customer bases side by side: same dates, so the same as-of date and window
+apply. Files are written as parquet with pyarrow, one tile at a time.
+
+Measurements. Every step runs in a fresh process, ``--repeat`` times (default 3; the
+fastest run is reported, which damps the noise of a shared machine). The input is read
+from parquet before the clock starts (only the columns the function uses), except for
+Polars-lazy, where ``pl.scan_parquet(...)`` is part of the measured query (that is the
+point of lazy input). "data MB" is the resident set after loading, "peak MB" the
+resident-set high-water mark during a run (reset just before it via
+``/proc/self/clear_refs`` on Linux; elsewhere ``getrusage``, a process-wide peak); both
+include the interpreter and libraries.
+
+lifetimes is unmaintained and breaks on current pandas, so it is not a dependency. When it
+cannot be imported here, pass an interpreter of a throwaway environment that has it::
+
+    python3.11 -m venv /tmp/ltvenv
+    /tmp/ltvenv/bin/pip install "lifetimes==0.11.3" "pandas<2" "numpy<2" "pyarrow<16"
+    .venv/bin/python benchmarks/bench_features.py --lifetimes-python /tmp/ltvenv/bin/python
+
+That interpreter runs this same file (it then imports only pandas, pyarrow and
+lifetimes) on the same parquet files. Without either, the lifetimes rows are skipped.
+
+Usage
+-----
+    python benchmarks/bench_features.py                       # 1M and 10M orders
+    python benchmarks/bench_features.py --sizes 1 --base-scale 0.5     # a quick run
+    python benchmarks/bench_features.py --workdir /tmp/bf --keep       # reuse the data
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MARK = "BENCH_JSON "
+TABLES = ("repair_orders", "vehicles", "customers")
+TILED = {"repair_orders": ("customer_id", "vin", "ro_id"), "vehicles": ("customer_id", "vin"),
+         "customers": ("customer_id",)}
+FEATURE_ORDER_COLUMNS = [
+    "customer_id", "vin", "open_date", "ro_type", "payer", "labor_amount", "parts_amount",
+    "other_amount", "total_amount", "labor_cost", "parts_cost", "mileage_km",
+]
+RFM_COLUMNS = ["customer_id", "open_date", "total_amount"]
+STEPS = (
+    "features/pandas", "features/polars", "features/polars-lazy",
+    "rfm_summary/pandas", "rfm_summary/polars", "rfm_summary/polars-lazy",
+    "lifetimes/pandas",
+)
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def _reset_peak() -> bool:
+    """Reset the RSS high-water mark of this process (Linux >= 4.0); True on success."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _status_mb(field: str) -> float | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field):
+                    return int(line.split()[1]) * 1024 / 1e6
+    except OSError:
+        pass
+    return None
+
+
+def _peak_mb(reset_ok: bool) -> float:
+    """Peak resident set size of this process, in MB (10**6 bytes)."""
+    if reset_ok:
+        hwm = _status_mb("VmHWM:")
+        if hwm is not None:
+            return hwm
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss / 1e6 if sys.platform == "darwin" else maxrss * 1024 / 1e6
+
+
+def _rss_mb() -> float:
+    rss = _status_mb("VmRSS:")
+    return rss if rss is not None else _peak_mb(False)
+
+
+def _measure(fn, repeat: int = 1) -> tuple[object, float, float, bool]:
+    """Run ``fn()`` ``repeat`` times; return (result, fastest seconds, highest peak MB,
+    peak_is_per_step)."""
+    best, peak = float("inf"), 0.0
+    for _ in range(repeat):
+        result = None
+        gc.collect()
+        reset_ok = _reset_peak()
+        t0 = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t0)
+        peak = max(peak, _peak_mb(reset_ok))
+    return result, best, peak, reset_ok
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _child_prepare(workdir: Path, sizes: list[int], stores: int, seed: int,
+                   scale: float) -> dict:
+    """Generate the base group and write it, and its tilings, as parquet."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from crm_analysis.synth import generate
+
+    t0 = time.perf_counter()
+    ds = generate(n_stores=stores, seed=seed, scale=scale)
+    gen_s = time.perf_counter() - t0
+    base = {t: pa.Table.from_pandas(getattr(ds, t), preserve_index=False) for t in TABLES}
+    as_of = str(ds.meta["as_of"])
+    del ds
+    gc.collect()
+    out = {"as_of": as_of, "generate_s": gen_s, "sizes": {}}
+    for n in sizes:
+        folder = workdir / f"x{n}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for table, tbl in base.items():
+            with pq.ParquetWriter(folder / f"{table}.parquet", tbl.schema) as writer:
+                for k in range(n):
+                    tile = tbl
+                    if k:
+                        for col in TILED[table]:
+                            i = tile.schema.get_field_index(col)
+                            tile = tile.set_column(i, col, pc.binary_join_element_wise(
+                                tile[col], pa.scalar(f"-{k}"), ""))
+                    writer.write_table(tile, row_group_size=1_000_000)
+        out["sizes"][str(n)] = {
+            "orders": base["repair_orders"].num_rows * n,
+            "customers": base["customers"].num_rows * n,
+            "mb_on_disk": sum(p.stat().st_size for p in folder.iterdir()) / 1e6,
+        }
+    return out
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def _load(engine: str, folder: Path, table: str, columns: list[str] | None = None):
+    path = folder / f"{table}.parquet"
+    if engine == "pandas":
+        import pandas as pd
+
+        return pd.read_parquet(path, columns=columns)
+    import polars as pl
+
+    if engine == "polars":
+        return pl.read_parquet(path, columns=columns)
+    lazy = pl.scan_parquet(path)
+    return lazy.select(columns) if columns else lazy
+
+
+def _child_step(step: str, folder: Path, as_of: str, out_path: str | None,
+                repeat: int) -> dict:
+    func, engine = step.split("/")
+    if func == "lifetimes":
+        import pandas as pd
+        from lifetimes.utils import summary_data_from_transaction_data
+
+        tx = _load("pandas", folder, "repair_orders", RFM_COLUMNS)
+        data_mb = _rss_mb()
+        res, secs, peak, per_step = _measure(lambda: summary_data_from_transaction_data(
+            tx, "customer_id", "open_date", "total_amount", observation_period_end=as_of,
+            freq="D"), repeat)
+        if out_path:
+            res.reset_index().to_parquet(out_path, index=False)
+        import lifetimes
+
+        return {"seconds": secs, "peak_mb": peak, "data_mb": data_mb, "per_step": per_step,
+                "rows": len(res), "version": f"lifetimes {lifetimes.__version__}, "
+                f"pandas {pd.__version__}"}
+
+    import polars as pl
+
+    from crm_analysis.features import customer_features, rfm_summary
+
+    if func == "features":
+        orders = _load(engine, folder, "repair_orders", FEATURE_ORDER_COLUMNS)
+        vehicles = _load(engine, folder, "vehicles",
+                         ["vin", "sale_date", "model", "grade", "usage"])
+        customers = _load(engine, folder, "customers",
+                          ["customer_id", "customer_type", "occupation", "region"])
+
+        def run():
+            f = customer_features(orders, vehicles, customers, as_of=as_of)
+            return f.collect() if isinstance(f, pl.LazyFrame) else f
+    else:
+        orders = _load(engine, folder, "repair_orders", RFM_COLUMNS)
+
+        def run():
+            r = rfm_summary(orders, "customer_id", "open_date", "total_amount", as_of)
+            return r.collect() if isinstance(r, pl.LazyFrame) else r
+    data_mb = _rss_mb()
+    res, secs, peak, per_step = _measure(run, repeat)
+    if out_path:
+        (res if isinstance(res, pl.DataFrame) else pl.from_pandas(res)).write_parquet(out_path)
+    return {"seconds": secs, "peak_mb": peak, "data_mb": data_mb, "per_step": per_step,
+            "rows": len(res)}
+
+
+def _child_compare(ours: str, theirs: str) -> dict:
+    """rfm_summary vs lifetimes: exact on counts and periods, 1e-9 relative on money."""
+    import numpy as np
+    import pandas as pd
+
+    a = pd.read_parquet(ours)
+    b = pd.read_parquet(theirs)
+    same_ids = a["customer_id"].tolist() == b["customer_id"].tolist()
+    exact = bool(same_ids and all((a[c].to_numpy() == b[c].to_numpy()).all()
+                                  for c in ("frequency", "recency", "T")))
+    m_a, m_b = a["monetary_value"].to_numpy(), b["monetary_value"].to_numpy()
+    rel = float(np.max(np.abs(m_a - m_b) / np.maximum(np.abs(m_b), 1e-12))) if same_ids \
+        else float("nan")
+    return {"customers": len(a), "same": exact and rel <= 1e-9, "max_rel_monetary": rel}
+
+
+def _run_child(args: list[str], python: str | None = None) -> dict:
+    proc = subprocess.run(
+        [python or sys.executable, str(Path(__file__).resolve()), "--child", *args],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL,
+    )
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout + proc.stderr)
+        raise SystemExit(f"benchmark step failed: {' '.join(args)}")
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(MARK):
+            return json.loads(line[len(MARK):])
+    raise SystemExit(f"benchmark step printed no result: {' '.join(args)}")
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _machine() -> str:
+    cores = os.cpu_count() or 0
+    try:
+        mem = f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.1f} GiB RAM"
+    except (ValueError, OSError, AttributeError):
+        mem = "RAM unknown"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cores} cores, {mem}, {cpu}, {platform.system()} {platform.release()}"
+
+
+def _versions() -> str:
+    import narwhals
+    import numpy
+    import pandas
+    import polars
+    import pyarrow
+
+    return (f"Python {platform.python_version()}, numpy {numpy.__version__}, "
+            f"pandas {pandas.__version__}, polars {polars.__version__}, "
+            f"narwhals {narwhals.__version__}, pyarrow {pyarrow.__version__}")
+
+
+def _lifetimes_python(arg: str | None) -> str | None:
+    """The interpreter that can import lifetimes: this one, ``arg``, or none."""
+    try:
+        import lifetimes  # noqa: F401
+
+        return sys.executable
+    except Exception:  # noqa: BLE001 - lifetimes fails in many ways on new pandas
+        pass
+    return arg
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", default="1,10",
+                   help="comma-separated tilings of the base group (default 1,10)")
+    p.add_argument("--base-scale", type=float, default=3.55,
+                   help="generator scale of the base group (default 3.55: ~1M orders)")
+    p.add_argument("--stores", type=int, default=3, help="stores (default 3)")
+    p.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
+    p.add_argument("--steps", default=",".join(STEPS),
+                   help=f"comma-separated steps (default all: {','.join(STEPS)})")
+    p.add_argument("--repeat", type=int, default=3,
+                   help="runs per step in its process; the fastest is reported (default 3)")
+    p.add_argument("--lifetimes-python", default=None,
+                   help="interpreter with lifetimes installed, when this one has none")
+    p.add_argument("--workdir", default=None,
+                   help="folder for the parquet files (default: a temporary folder)")
+    p.add_argument("--keep", action="store_true",
+                   help="keep --workdir and reuse the data already in it")
+    p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+
+    if args.child:  # one measured step in a fresh process
+        kind, *rest = args.child
+        if kind == "prepare":
+            workdir, sizes, stores, seed, scale = rest
+            out = _child_prepare(Path(workdir), [int(s) for s in sizes.split(",")],
+                                 int(stores), int(seed), float(scale))
+        elif kind == "compare":
+            out = _child_compare(*rest)
+        else:
+            folder, as_of, out_path, repeat = rest
+            out = _child_step(kind, Path(folder), as_of, None if out_path == "-" else out_path,
+                              int(repeat))
+        print(MARK + json.dumps(out))
+        return 0
+
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    steps = [s for s in args.steps.split(",") if s.strip()]
+    unknown = sorted(set(steps) - set(STEPS))
+    if unknown:
+        p.error(f"unknown steps {unknown}; use {list(STEPS)}")
+    lt_python = _lifetimes_python(args.lifetimes_python)
+    if "lifetimes/pandas" in steps and lt_python is None:
+        print("lifetimes is not importable and --lifetimes-python was not given: "
+              "skipping the lifetimes rows", file=sys.stderr)
+        steps.remove("lifetimes/pandas")
+
+    tmp = None
+    if args.workdir:
+        workdir = Path(args.workdir)
+    else:
+        tmp = tempfile.mkdtemp(prefix="crm-bench-features-")
+        workdir = Path(tmp)
+    try:
+        meta_path = workdir / "prepared.json"
+        prepared = json.loads(meta_path.read_text()) if args.keep and meta_path.exists() \
+            else None
+        key = [args.base_scale, args.stores, args.seed]
+        if not prepared or prepared.get("key") != key or not all(
+                str(n) in prepared["sizes"] for n in sizes):
+            print(f"generating ~{args.base_scale * 282_000:,.0f} orders and tiling "
+                  f"{sizes} into {workdir} ...", file=sys.stderr)
+            prepared = _run_child(["prepare", str(workdir), ",".join(map(str, sizes)),
+                                   str(args.stores), str(args.seed), str(args.base_scale)])
+            prepared["key"] = key
+            meta_path.write_text(json.dumps(prepared))
+        as_of = prepared["as_of"]
+
+        rows = []
+        checks = []
+        lt_version = ""
+        per_step = True
+        for n in sizes:
+            folder = workdir / f"x{n}"
+            info = prepared["sizes"][str(n)]
+            results = {}
+            for step in steps:
+                print(f"  x{n} {step} ...", file=sys.stderr)
+                out_path = "-"
+                if step in ("rfm_summary/polars", "lifetimes/pandas"):
+                    out_path = str(workdir / f"rfm_x{n}_{step.split('/')[0]}.parquet")
+                python = lt_python if step.startswith("lifetimes") else None
+                r = _run_child([step, str(folder), as_of, out_path, str(args.repeat)], python)
+                results[step] = (r, out_path)
+                per_step = per_step and r["per_step"]
+                lt_version = r.get("version", lt_version)
+                rows.append((step, n, info["orders"], r))
+            if "rfm_summary/polars" in results and "lifetimes/pandas" in results:
+                c = _run_child(["compare", results["rfm_summary/polars"][1],
+                                results["lifetimes/pandas"][1]])
+                checks.append((n, info["orders"], c))
+    finally:
+        if tmp and not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    print(f"### bench_features: as of {as_of}, 24-month window, base group "
+          f"{args.stores} stores × scale {args.base_scale:g}, seed {args.seed} "
+          f"(generated in {prepared['generate_s']:.0f} s)\n")
+    print(f"Machine: {_machine()}  ")
+    print(f"Software: {_versions()}" + (f"; lifetimes run with {lt_version}" if lt_version
+                                        else "") + "\n")
+    print("| step | input | orders | customers out | seconds | orders/s | data MB | peak MB |")
+    print("|:-----|:------|-------:|--------------:|--------:|---------:|--------:|--------:|")
+    for step, n, orders, r in rows:
+        func, engine = step.split("/")
+        name = {"features": "customer_features", "lifetimes": "lifetimes summary"}.get(
+            func, func)
+        rate = orders / r["seconds"] if r["seconds"] > 0 else float("inf")
+        print(f"| {name} ×{n} | {engine} | {orders:,} | {r['rows']:,} | {r['seconds']:.2f} "
+              f"| {rate:,.0f} | {r['data_mb']:,.0f} | {r['peak_mb']:,.0f} |")
+    note = "reset before each run" if per_step else "process-wide (not resettable here)"
+    print(f"\nseconds: fastest of {args.repeat} run(s) in one process; data MB: resident "
+          f"set after loading the input; peak MB: high-water mark during a run ({note}); "
+          "both include the interpreter and libraries. polars-lazy reads the parquet file "
+          "inside the measured step.")
+    for n, orders, c in checks:
+        verdict = ("equal: same customers, frequency, recency and T" if c["same"]
+                   else "DIFFERENT")
+        print(f"\nrfm_summary vs lifetimes ×{n} ({orders:,} orders, {c['customers']:,} "
+              f"customers): {verdict}; monetary_value within "
+              f"{c['max_rel_monetary']:.1e} relative.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

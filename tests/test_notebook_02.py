@@ -1,0 +1,119 @@
+"""Notebook 02 (value grading) runs with papermill and records numbers that match the data.
+
+The expected values are recomputed here straight from the repair orders with plain pandas
+(gross profit from the cost columns, the top-20% share and Gini by their textbook
+formulas), independently of ``crm_analysis.features`` and ``crm_analysis.value``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crm_analysis.reporting import run_reports
+from crm_analysis.schema import Dataset
+from crm_analysis.synth import generate
+
+AS_OF = "2023-12-31"
+STORE = "002"
+NB = "02_value_grading"
+# (lang, extra parameters): the Chinese run also checks that parameters are honoured.
+RUNS = {
+    "en": {},
+    "zh": {"window_months": 12, "pyramid_cuts": [0.05, 0.30, 0.60]},
+}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data02")
+    generate(n_stores=3, seed=21, start="2019-01-01", as_of=AS_OF, scale=0.1).to_dir(path)
+    return path
+
+
+@pytest.fixture(scope="module", params=sorted(RUNS))
+def report(request, data_dir, tmp_path_factory):
+    lang = request.param
+    out = tmp_path_factory.mktemp(f"reports02-{lang}")
+    results = run_reports(data_dir, out, stores=[STORE], notebooks=["02"], lang=lang,
+                          extra_parameters=RUNS[lang], progress=False)
+    return lang, out, results
+
+
+def _expected_customer_values(data_dir, window_months):
+    """Gross profit per customer at STORE over the window, from the cost columns."""
+    ds = Dataset.from_dir(data_dir)
+    t = pd.Timestamp(AS_OF)
+    o = ds.repair_orders
+    o = o[(o["store_id"] == STORE) & (o["open_date"] > t - pd.DateOffset(months=window_months))
+          & (o["open_date"] <= t)]
+    other_margin = np.where(o["payer"] == "warranty", 0.10, 0.20)
+    gp = (o["labor_amount"] - o["labor_cost"] + o["parts_amount"] - o["parts_cost"]
+          + o["other_amount"] * other_margin)
+    per = pd.DataFrame({"customer_id": o["customer_id"], "gp": gp}).groupby("customer_id")
+    out = per["gp"].sum().to_frame()
+    out["orders"] = per.size()
+    out["net"] = out["gp"] - 60.0 * out["orders"]
+    return out
+
+
+def _top_share(values, x):
+    v = np.sort(np.asarray(values, dtype=float))[::-1]
+    k = int(np.floor(len(v) * x + 0.5))
+    return v[:k].sum() / v.sum()
+
+
+def _gini(values):
+    v = np.sort(np.asarray(values, dtype=float))
+    n = len(v)
+    return float((2 * np.arange(1, n + 1) - n - 1) @ v / (n * v.sum()))
+
+
+def test_notebook_runs_in_both_languages(report):
+    lang, out, results = report
+    assert [(r.store_id, r.notebook, r.status) for r in results] == [(STORE, NB, "ok")], \
+        results[0].error
+    html = (out / STORE / f"{NB}.html").read_text(encoding="utf-8")
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64', html)) >= 8
+    if lang == "zh":
+        assert "客户价值分级" in html
+        for english in ("Why grade customers", "How to grade", "What each grade looks like",
+                        "How to manage each grade", "What it means for the store"):
+            assert english not in html, english
+    else:
+        assert "customer value grading" in html and "Lorenz" in html
+
+
+def test_recorded_metrics_match_the_data(report, data_dir):
+    lang, out, results = report
+    params = RUNS[lang]
+    window = params.get("window_months", 24)
+    cuts = params.get("pyramid_cuts", [0.01, 0.20, 0.50])
+    metrics = json.loads((out / STORE / f"{NB}.metrics.json").read_text())
+    assert metrics == results[0].metrics
+    assert metrics["window_months"] == window
+
+    exp = _expected_customer_values(data_dir, window)
+    n = len(exp)
+    assert metrics["customers"] == n
+    assert metrics["gross_profit"] == pytest.approx(exp["gp"].sum(), rel=1e-9)
+    assert metrics["net_value"] == pytest.approx(exp["net"].sum(), rel=1e-9)
+    assert metrics["top20_share_gross_profit"] == pytest.approx(_top_share(exp["gp"], 0.2))
+    assert metrics["top20_share_net_value"] == pytest.approx(_top_share(exp["net"], 0.2))
+    assert metrics["gini_gross_profit"] == pytest.approx(_gini(exp["gp"]))
+
+    # pyramid tiers have exactly the sizes the cuts ask for
+    bounds = [int(np.floor(n * c + 0.5)) for c in cuts] + [n]
+    sizes = np.diff([0] + bounds).tolist()
+    tiers = metrics["pyramid_customers"]
+    assert [tiers[g] for g in ("important", "secondary", "normal", "small")] == sizes
+    # ... and the key customers (top cut[1]) hold the value the ranking says
+    top_key = np.sort(exp["net"].to_numpy())[::-1][: bounds[1]].sum() / exp["net"].sum()
+    assert metrics["key_share_net_value"] == pytest.approx(top_key)
+    assert sum(metrics["abc_customers"].values()) == n
+    assert metrics["below_zero"] == int((exp["net"] < 0).sum())
+    assert metrics["clusters"] >= 2
