@@ -133,6 +133,7 @@ lint: $(INSTALL_STAMP) ## check the code with ruff
 bench: $(INSTALL_STAMP) ## run every benchmark (BENCH_SIZES=1,10 for 1M and 10M orders)
 	$(VPY) benchmarks/bench_synth.py
 	$(VPY) benchmarks/bench_features.py --sizes $(BENCH_SIZES)
+	$(VPY) benchmarks/bench_retention.py --sizes $(BENCH_SIZES)
 
 # every notebook, plus the py:percent scripts whose .ipynb is missing (it is recreated)
 SYNC_FILES = $(wildcard notebooks/*.ipynb) \

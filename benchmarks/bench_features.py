@@ -45,22 +45,20 @@ Usage
 from __future__ import annotations
 
 import argparse
-import gc
 import json
-import os
-import platform
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-MARK = "BENCH_JSON "
-TABLES = ("repair_orders", "vehicles", "customers")
-TILED = {"repair_orders": ("customer_id", "vin", "ro_id"), "vehicles": ("customer_id", "vin"),
-         "customers": ("customer_id",)}
+from common import MARK, run_child
+from common import child_prepare as _child_prepare
+from common import load as _load
+from common import machine as _machine
+from common import measure as _measure
+from common import rss_mb as _rss_mb
+from common import versions as _versions
+
 FEATURE_ORDER_COLUMNS = [
     "customer_id", "vin", "open_date", "ro_type", "payer", "labor_amount", "parts_amount",
     "other_amount", "total_amount", "labor_cost", "parts_cost", "mileage_km",
@@ -73,116 +71,7 @@ STEPS = (
 )
 
 
-# --------------------------------------------------------------------------- memory
-
-
-def _reset_peak() -> bool:
-    """Reset the RSS high-water mark of this process (Linux >= 4.0); True on success."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _status_mb(field: str) -> float | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field):
-                    return int(line.split()[1]) * 1024 / 1e6
-    except OSError:
-        pass
-    return None
-
-
-def _peak_mb(reset_ok: bool) -> float:
-    """Peak resident set size of this process, in MB (10**6 bytes)."""
-    if reset_ok:
-        hwm = _status_mb("VmHWM:")
-        if hwm is not None:
-            return hwm
-    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return maxrss / 1e6 if sys.platform == "darwin" else maxrss * 1024 / 1e6
-
-
-def _rss_mb() -> float:
-    rss = _status_mb("VmRSS:")
-    return rss if rss is not None else _peak_mb(False)
-
-
-def _measure(fn, repeat: int = 1) -> tuple[object, float, float, bool]:
-    """Run ``fn()`` ``repeat`` times; return (result, fastest seconds, highest peak MB,
-    peak_is_per_step)."""
-    best, peak = float("inf"), 0.0
-    for _ in range(repeat):
-        result = None
-        gc.collect()
-        reset_ok = _reset_peak()
-        t0 = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - t0)
-        peak = max(peak, _peak_mb(reset_ok))
-    return result, best, peak, reset_ok
-
-
-# --------------------------------------------------------------------------- data
-
-
-def _child_prepare(workdir: Path, sizes: list[int], stores: int, seed: int,
-                   scale: float) -> dict:
-    """Generate the base group and write it, and its tilings, as parquet."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    from crm_analysis.synth import generate
-
-    t0 = time.perf_counter()
-    ds = generate(n_stores=stores, seed=seed, scale=scale)
-    gen_s = time.perf_counter() - t0
-    base = {t: pa.Table.from_pandas(getattr(ds, t), preserve_index=False) for t in TABLES}
-    as_of = str(ds.meta["as_of"])
-    del ds
-    gc.collect()
-    out = {"as_of": as_of, "generate_s": gen_s, "sizes": {}}
-    for n in sizes:
-        folder = workdir / f"x{n}"
-        folder.mkdir(parents=True, exist_ok=True)
-        for table, tbl in base.items():
-            with pq.ParquetWriter(folder / f"{table}.parquet", tbl.schema) as writer:
-                for k in range(n):
-                    tile = tbl
-                    if k:
-                        for col in TILED[table]:
-                            i = tile.schema.get_field_index(col)
-                            tile = tile.set_column(i, col, pc.binary_join_element_wise(
-                                tile[col], pa.scalar(f"-{k}"), ""))
-                    writer.write_table(tile, row_group_size=1_000_000)
-        out["sizes"][str(n)] = {
-            "orders": base["repair_orders"].num_rows * n,
-            "customers": base["customers"].num_rows * n,
-            "mb_on_disk": sum(p.stat().st_size for p in folder.iterdir()) / 1e6,
-        }
-    return out
-
-
 # --------------------------------------------------------------------------- steps
-
-
-def _load(engine: str, folder: Path, table: str, columns: list[str] | None = None):
-    path = folder / f"{table}.parquet"
-    if engine == "pandas":
-        import pandas as pd
-
-        return pd.read_parquet(path, columns=columns)
-    import polars as pl
-
-    if engine == "polars":
-        return pl.read_parquet(path, columns=columns)
-    lazy = pl.scan_parquet(path)
-    return lazy.select(columns) if columns else lazy
 
 
 def _child_step(step: str, folder: Path, as_of: str, out_path: str | None,
@@ -250,50 +139,10 @@ def _child_compare(ours: str, theirs: str) -> dict:
 
 
 def _run_child(args: list[str], python: str | None = None) -> dict:
-    proc = subprocess.run(
-        [python or sys.executable, str(Path(__file__).resolve()), "--child", *args],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL,
-    )
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stdout + proc.stderr)
-        raise SystemExit(f"benchmark step failed: {' '.join(args)}")
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(MARK):
-            return json.loads(line[len(MARK):])
-    raise SystemExit(f"benchmark step printed no result: {' '.join(args)}")
+    return run_child(__file__, args, python)
 
 
 # --------------------------------------------------------------------------- report
-
-
-def _machine() -> str:
-    cores = os.cpu_count() or 0
-    try:
-        mem = f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.1f} GiB RAM"
-    except (ValueError, OSError, AttributeError):
-        mem = "RAM unknown"
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{cores} cores, {mem}, {cpu}, {platform.system()} {platform.release()}"
-
-
-def _versions() -> str:
-    import narwhals
-    import numpy
-    import pandas
-    import polars
-    import pyarrow
-
-    return (f"Python {platform.python_version()}, numpy {numpy.__version__}, "
-            f"pandas {pandas.__version__}, polars {polars.__version__}, "
-            f"narwhals {narwhals.__version__}, pyarrow {pyarrow.__version__}")
 
 
 def _lifetimes_python(arg: str | None) -> str | None:

@@ -19,8 +19,8 @@ the bundled CJK font to ``font.family`` as a fallback family, and give the texts
 
 Sections: value grading (issue 4: Lorenz curve, grade shares, customer pyramid, Pareto/ABC,
 RFM segments, value matrix, cluster profile, profile heat map, resource allocation);
-retention charts (the FAW-Toyota chart, survival curves, cohort heat map, funnel, forest
-plot) will follow in their own section, using the same private helpers.
+retention by vehicle age (issue 5: the FAW-Toyota chart, survival curves, cohort heat map,
+service funnel, hazard-ratio forest plot, defection hazard and warranty cliff, status bars).
 
 Example
 -------
@@ -61,12 +61,20 @@ from crm_analysis.plotting import BUNDLED_FAMILY, fmt_pct, fmt_rmb, label, regis
 __all__ = [
     "allocation_bars",
     "cluster_profile",
+    "cohort_heatmap",
     "customer_pyramid",
+    "faw_toyota_chart",
+    "forest_plot",
     "grade_shares",
+    "hazard_chart",
+    "hazard_ratio_label",
     "lorenz_curve",
     "pareto_chart",
     "profile_heatmap",
     "rfm_segment_bars",
+    "service_funnel_chart",
+    "status_bars",
+    "survival_curves",
     "value_matrix",
 ]
 
@@ -1326,5 +1334,1095 @@ def allocation_bars(
 
 
 # ------------------------------------------------------------------- retention (issue 5)
-# The FAW-Toyota retention chart (see also plotting.curve_by_age), survival curves,
-# cohort heat map, funnel and forest plot go here, built on the helpers above.
+# The FAW-Toyota retention chart (see also plotting.curve_by_age), survival curves, cohort
+# heat map, service funnel, hazard-ratio forest plot, defection hazard and status bars.
+# Inputs are the tidy tables of crm_analysis.retention / crm_analysis.survival.
+
+#: Colours of the FAW-Toyota chart: retention-rate bars, active-ratio line.
+RETENTION_COLORS = {"rate": "#4C72B0", "active": "#DD8452"}
+#: Colours of the customer statuses (``status.*`` codes).
+STATUS_COLORS = {"active": "#55A868", "dormant": "#E1B23A", "lost": "#C44E52",
+                 "never_returned": "#A5A5A5"}
+#: Forest plot: significant hazard ratios above / below 1, and the rest.
+FOREST_COLORS = {"up": "#C44E52", "down": "#4C72B0", "ns": "#9A9A9A"}
+#: Group codes of a survival curve that mean "every vehicle".
+_ALL_GROUPS = frozenset({"all", "overall", "total", "all_vehicles"})
+
+
+def _unwrap(obj: Any, attrs: Sequence[str]) -> Any:
+    """The table held by a result object (its first attribute in ``attrs``), else ``obj``."""
+    if isinstance(obj, pd.DataFrame):
+        return obj
+    for attr in attrs:
+        if hasattr(obj, attr):
+            return getattr(obj, attr)
+    return obj
+
+
+def _metric_label(column: str, lang: str) -> str:
+    key = f"metric.{column}"
+    return t(key, lang) if key in LABELS else column
+
+
+def _band_label(k: Any, lang: str) -> str:
+    return t("metric.age_band", lang, n=int(k) + 1)
+
+
+def _int_bands(values: pd.Series, column: str, what: str) -> pd.Series:
+    """Integer age bands (band k = age [k, k+1)); raises on fractional values."""
+    v = pd.to_numeric(values, errors="coerce").astype(float)
+    bad = v.notna() & ~np.isfinite(v.where(v.notna(), 0.0))
+    if (values.notna() & v.isna()).any() or bad.any() or ((v.dropna() % 1) != 0).any():
+        raise ValueError(f"{what}: {column!r} must hold integer age bands (0 = year 1)")
+    return v
+
+
+def _interval_columns(df: pd.DataFrame, column: str) -> tuple[str, str] | None:
+    """``(<stem>_lo, <stem>_hi)`` of a rate column (``retention_rate`` -> ``retention_lo``)."""
+    stem = column.rsplit("_", 1)[0]
+    for lo, hi in ((f"{stem}_lo", f"{stem}_hi"), (f"{column}_lo", f"{column}_hi")):
+        if lo in df.columns and hi in df.columns:
+            return lo, hi
+    return None
+
+
+def _yerr(v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Error-bar lengths (2 × n) from interval bounds; missing bounds give no bar."""
+    err = np.vstack([v - lo, hi - v])
+    return np.where(np.isfinite(err), np.clip(err, 0.0, None), 0.0)
+
+
+def _group_codes(values: pd.Series, field: str, lang: str) -> tuple[list[Any], list[str]]:
+    """Codes of an overlay / group column in display order, with their labels.
+
+    Numbers (years) are sorted and shown as integers when whole; codes of a vocabulary
+    (``usage``, ``region``, ``status``, ...) are translated; other codes (store ids) are
+    shown as they are; missing values last, as "Unknown".
+    """
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        order: list[Any] = sorted(values.dropna().unique().tolist())
+        names = [str(int(c)) if float(c).is_integer() else f"{c:g}" for c in order]
+        if values.isna().any():
+            order.append(None)
+            names.append(t("plot.unknown", lang))
+        return order, names
+    return _translate_dim(values, field, lang)
+
+
+def _rows_of(df: pd.DataFrame, column: str | None, code: Any) -> pd.DataFrame:
+    if column is None:
+        return df
+    if code is None:
+        return df.loc[df[column].isna()]
+    return df.loc[df[column] == code]
+
+
+def _check_unique(df: pd.DataFrame, keys: list[str], what: str, hint: str = "") -> None:
+    if df.duplicated(keys).any():
+        raise ValueError(f"{what}: several rows per {tuple(keys)}{hint}")
+
+
+def _pct_ticks_to_100(ax: Axes, top: float) -> None:
+    """y from 0 to ``top``, percent ticks, none above 100%."""
+    ax.set_ylim(0, top)
+    if top > 1.0:
+        ax.set_yticks(np.linspace(0.0, 1.0, 6))
+    fmt_pct(ax, "y")
+
+
+def _tint(color: Any, amount: float) -> tuple[float, float, float]:
+    """``color`` mixed with white (``amount`` = share of white)."""
+    rgb = np.asarray(mpl.colors.to_rgb(color))
+    return tuple(float(c) for c in rgb + (1.0 - rgb) * amount)
+
+
+def _ordinal(n: int) -> str:
+    if 10 <= n % 100 <= 20:
+        return f"{n}th"
+    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def faw_toyota_chart(
+    table: Any,
+    *,
+    rate: str | None = "retention_rate",
+    active: str | None = "active_ratio",
+    overlay: str | None = None,
+    age: str = "age_band",
+    intervals: bool = True,
+    level: float = 0.95,
+    ax: Axes | None = None,
+    lang: str = "en",
+    title: str | None = None,
+) -> Axes:
+    """The FAW-Toyota retention chart: retention rate (bars) and active ratio (line) by age.
+
+    FAW-Toyota's retention standard charts the annual averages of the retention rate
+    (客户掌握率) and the active-customer ratio (活跃客户比例) by vehicle age, both falling
+    as the cars get older. Here the retention rate is drawn as bars and the active ratio as
+    a line, on one percent axis, with the value of every bar and point written on it.
+
+    Parameters
+    ----------
+    table:
+        One row per age band (and ``overlay`` value), e.g. from
+        :func:`crm_analysis.retention.annual_average` or
+        :func:`crm_analysis.retention.retention_by_vehicle_age`. Rows with a missing age
+        band (vehicles of unknown sale date) are left out.
+    rate, active:
+        Columns of the bars and of the line (shares 0–1); either may be None to draw only
+        the other. Names with a ``metric.*`` label are translated.
+    overlay:
+        Column whose values (years, store ids, usages, ...) are drawn side by side:
+        grouped bars and one dashed line per value, in the same colour, with a legend.
+        None: the table must have one row per age band.
+    age:
+        Column of the integer age band (band k = age [k, k+1), shown as "Year k+1").
+    intervals:
+        Draw confidence intervals when the table has them: error bars on the bars
+        (``retention_lo`` / ``retention_hi`` for ``retention_rate``, i.e. ``<stem>_lo``
+        and ``<stem>_hi``) and a shaded band around the line (``active_lo`` /
+        ``active_hi``).
+    level:
+        Confidence level of those intervals, for the legend only.
+    ax, lang, title:
+        Axes to draw into (None: a new figure), language, title override.
+
+    Returns
+    -------
+    The Axes. The bars have gid ``"rate"`` (with an overlay ``f"rate_{value}"``), their
+    value labels ``"rate_label"`` (``f"rate_label_{value}"``); the line is ``"active"``
+    (``f"active_{value}"``) and its value labels ``"active_label"`` (no line labels with
+    an overlay). Every band of the union of the groups' bands gets a slot; a band a group
+    lacks is left empty.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> avg = pd.DataFrame({"age_band": [0, 1, 2], "retention_rate": [0.92, 0.75, 0.61],
+    ...                     "active_ratio": [0.85, 0.6, 0.44]})
+    >>> ax = faw_toyota_chart(avg, lang="zh")
+    >>> ax.get_title()
+    '各车龄客户掌握率与活跃客户比例'
+    >>> [x.get_text() for x in ax.get_xticklabels()]
+    ['第1年', '第2年', '第3年']
+    >>> [x.get_text() for x in ax.texts if x.get_gid() == "rate_label"]
+    ['92%', '75%', '61%']
+    >>> import matplotlib.pyplot as plt; plt.close("all")
+    """
+    _prepare(lang)
+    what_arg = "faw_toyota_chart(table)"
+    if rate is None and active is None:
+        raise ValueError("faw_toyota_chart: rate and active cannot both be None")
+    df = _frame(_unwrap(table, ("table_",)), what_arg)
+    values = [c for c in (rate, active) if c is not None]
+    _require(df, [age, *values, *([overlay] if overlay else [])], what_arg)
+    df = df.loc[df[age].notna()].copy()
+    df[age] = _int_bands(df[age], age, what_arg)
+    keys = [overlay, age] if overlay else [age]
+    _check_unique(df, keys, what_arg, "" if overlay else
+                  "; pass overlay=<column> to draw several years, stores or groups")
+    if overlay:
+        group_codes, group_names = _group_codes(df[overlay], overlay, lang)
+    else:
+        group_codes, group_names = [None], [""]
+    bands = sorted(df[age].unique().tolist())
+    x = np.arange(len(bands), dtype=float)
+    n = len(group_codes)
+    palette = ([RETENTION_COLORS["rate"]] if n == 1 else sns.color_palette("deep", n))
+    rate_iv = _interval_columns(df, rate) if (rate and intervals) else None
+    active_iv = _interval_columns(df, active) if (active and intervals) else None
+    ax = _new_ax(ax, (min(13.0, max(7.5, 0.3 * len(bands) * (n + 1) + 2.5)), 5.5))
+    width = 0.8 / n
+    top = 0.0
+    for i, code in enumerate(group_codes):
+        sub = _rows_of(df, overlay, code).set_index(age).reindex(bands)
+        suffix = "" if overlay is None else f"_{code}"
+        # with an overlay: light bars, and each line runs through its own bars' centres
+        xg = x if n == 1 else x - 0.4 + width * (i + 0.5)
+        if rate is not None:
+            v = sub[rate].to_numpy(float)
+            err = (_yerr(v, sub[rate_iv[0]].to_numpy(float), sub[rate_iv[1]].to_numpy(float))
+                   if rate_iv else None)
+            face = palette[i] if n == 1 else _tint(palette[i], 0.5)
+            bars = ax.bar(xg, v, width=0.92 * width, color=face,
+                          yerr=err, capsize=3 if n < 3 else 1.5, zorder=2,
+                          error_kw={"ecolor": "0.25", "elinewidth": 1},
+                          label=group_names[i] or _metric_label(rate, lang))
+            for patch in bars.patches:
+                patch.set_gid(f"rate{suffix}")
+            texts = ax.bar_label(bars, labels=[_pct(a, 0) if np.isfinite(a) else "" for a in v],
+                                 padding=2, fontsize="small" if n == 1 else "x-small")
+            for text in texts:
+                text.set_gid(f"rate_label{suffix}")
+            top = max(top, float(np.nanmax(v + (err[1] if err is not None else 0.0),
+                                           initial=0.0)))
+        if active is not None:
+            a = sub[active].to_numpy(float)
+            color = RETENTION_COLORS["active"] if n == 1 else palette[i]
+            if active_iv:
+                lo, hi = (sub[c].to_numpy(float) for c in active_iv)
+                ax.fill_between(xg, lo, hi, color=color, alpha=0.18, lw=0, zorder=3,
+                                gid=f"active_band{suffix}")
+                top = max(top, float(np.nanmax(hi, initial=0.0)))
+            ax.plot(xg, a, marker="o", color=color, lw=2.2 if n == 1 else 1.8,
+                    ls="-" if n == 1 else "--",
+                    mec="white", mew=1.2, ms=7, zorder=4, gid=f"active{suffix}",
+                    label=_metric_label(active, lang))
+            top = max(top, float(np.nanmax(a, initial=0.0)))
+            if n == 1:
+                for xi, ai in zip(x, a, strict=True):
+                    if np.isfinite(ai):
+                        ax.annotate(_pct(ai, 0), (xi, ai), xytext=(0, -9),
+                                    textcoords="offset points", ha="center", va="top",
+                                    fontsize="small", color="#A0522D", zorder=5,
+                                    gid=f"active_label{suffix}",
+                                    bbox={"boxstyle": "round,pad=0.15", "fc": "white",
+                                          "ec": "none", "alpha": 0.8})
+    ax.set_xticks(x, [_band_label(k, lang) for k in bands])
+    ax.set_xlim(-0.6, len(bands) - 0.4)
+    ax.grid(axis="x", visible=False)
+    _pct_ticks_to_100(ax, max(0.1, top * 1.12 + 0.02))
+    # legend
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles: list[Any] = []
+    if n == 1:
+        if rate is not None:
+            handles.append(Patch(color=palette[0], label=_metric_label(rate, lang)))
+        if active is not None:
+            handles.append(Line2D([], [], color=RETENTION_COLORS["active"], marker="o", lw=2.2,
+                                  mec="white", label=_metric_label(active, lang)))
+    else:
+        handles += [Patch(color=palette[i], label=name) for i, name in enumerate(group_names)]
+        if rate is not None:
+            handles.append(Patch(color="0.78", label=_metric_label(rate, lang)))
+        if active is not None:
+            handles.append(Line2D([], [], color="0.35", ls="--", marker="o", mec="white",
+                                  label=_metric_label(active, lang)))
+    if rate_iv or active_iv:
+        handles.append(Line2D([], [], color="0.25", marker="|", ls="none", ms=12, mew=1.2,
+                              label=t("plot.interval", lang, level=_pct(level, 0))))
+    ax.legend(handles=handles, loc="upper right", fontsize="small", ncols=1,
+              title=_dim_label(overlay, lang) if overlay else None, title_fontsize="small")
+    if rate is not None and active is not None:
+        default = t("plot.faw_title", lang, rate=_metric_label(rate, lang),
+                    active=_sentence(_metric_label(active, lang), lang))
+        ylabel = with_unit("plot.share_of_vehicles", "share", lang)
+    else:
+        only = _metric_label(rate if rate is not None else str(active), lang)
+        default = t("plot.by_vehicle_age", lang, what=only)
+        ylabel = f"{only}（%）" if lang == "zh" else f"{only} (%)"
+    label(ax, title or default, with_unit("metric.vehicle_age", "years", lang), ylabel)
+    return ax
+
+
+def _survival_groups(values: pd.Series, field: str,
+                     lang: str) -> tuple[list[Any], list[str], str | None]:
+    """Groups of a survival curve in order, their labels, and their vocabulary.
+
+    "all" (and "overall", "total") is "All vehicles" and comes first; booleans or
+    "True"/"False" (``by="sold_here"``) are "Sold here" / "Sold elsewhere"; other codes as
+    :func:`_group_codes`.
+    """
+    present = values.dropna()
+    text = present.astype(str)
+    every = [c for c in pd.unique(present) if str(c) in _ALL_GROUPS]
+    if len(present) and set(text.str.lower()) <= {"true", "false"}:
+        order = sorted(pd.unique(present), key=lambda c: str(c).lower() != "true")
+        names = [t(f"sold_here.{str(c).lower()}", lang) for c in order]
+        if values.isna().any():
+            order.append(None)
+            names.append(t("plot.unknown", lang))
+        return order, names, "sold_here"
+    rest = values[~values.astype(str).isin(_ALL_GROUPS) | values.isna()]
+    order, names = _group_codes(rest, field, lang) if len(rest) else ([], [])
+    found = [str(c) for c in order if c is not None]
+    vocab = _vocabulary(found, None, field) if found else None
+    return every + order, [t("plot.all_vehicles", lang)] * len(every) + names, vocab
+
+
+def _median_age(ages: np.ndarray, survival: np.ndarray) -> float:
+    """First age at which the step curve is at or below one half (NaN if never)."""
+    below = np.flatnonzero(survival <= 0.5)
+    return float(ages[below[0]]) if len(below) else float("nan")
+
+
+def _at_risk_at(ages: np.ndarray, counts: np.ndarray, k: float) -> int:
+    """Vehicles at risk at age ``k``: the count of the first curve row at or after ``k``."""
+    i = int(np.searchsorted(ages, k - 1e-9, side="left"))
+    return int(counts[i]) if i < len(ages) and np.isfinite(counts[i]) else 0
+
+
+def _count_text(n: float, lang: str) -> str:
+    """An at-risk count: ``1,234``; from 10,000 on ``11.8k`` / ``1.2万`` (narrow columns)."""
+    n = int(n)
+    if n < 10_000:
+        return f"{n:,}"
+    return f"{n / 1e4:.1f}万" if lang == "zh" else f"{n / 1e3:.1f}k"
+
+
+def _points_below_axis() -> float:
+    """Offset (points) from the bottom of an Axes to below its tick labels and x label."""
+    from matplotlib.font_manager import FontProperties
+
+    rc = mpl.rcParams
+    tick = FontProperties(size=rc["xtick.labelsize"]).get_size_in_points()
+    lab = FontProperties(size=rc["axes.labelsize"]).get_size_in_points()
+    return (rc["xtick.major.size"] + rc["xtick.major.pad"] + 1.3 * tick + rc["axes.labelpad"]
+            + 1.3 * lab + 8.0)
+
+
+def survival_curves(
+    curve: Any,
+    *,
+    group: str | None = "group",
+    at_risk: bool = True,
+    max_age: float | None = None,
+    ax: Axes | None = None,
+    lang: str = "en",
+    title: str | None = None,
+) -> Axes:
+    """Kaplan-Meier curves of the relationship by vehicle age, with bands and at-risk counts.
+
+    Parameters
+    ----------
+    curve:
+        Tidy curve, one row per (``group``, ``age``) step: ``age`` (years), ``survival``
+        (share still a customer, 0–1), optionally ``lo`` / ``hi`` (confidence band) and
+        ``at_risk``; e.g. ``survival_by_vehicle_age(...).curve_`` (a result object with
+        a ``curve_`` attribute is accepted too). Each curve is drawn as a right-continuous
+        step function.
+    group:
+        Column of the curve's group; codes of a vocabulary (``usage``, ``region``, ...)
+        are translated, "all" shows as "All vehicles". None: a single curve.
+    at_risk:
+        Write the number of vehicles at risk at each whole age under the x axis, one row
+        per group: the ``at_risk`` of the first row at or after that age (0 after the
+        curve's last row, blank before its first), or, for a result object with an
+        ``at_risk_`` table (``group, age, at_risk`` at whole ages), its exact counts.
+    max_age:
+        Right end of the x axis (default: the largest age of the curve).
+    ax, lang, title:
+        Axes to draw into (None: a new figure), language, title override.
+
+    Returns
+    -------
+    The Axes. Group ``g`` (``"all"`` without ``group``, ``"unknown"`` for a missing
+    code) is the step line with gid
+    ``f"survival_{g}"``, its band ``f"band_{g}"``; the median, when the curve reaches
+    one half, is the dotted line ``f"median_{g}"`` at that age and is given in the
+    legend; the at-risk count at age k is the text ``f"at_risk_{g}_{k}"``.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> c = pd.DataFrame({"group": "all", "age": [0.0, 1.0, 2.5, 4.0],
+    ...                   "survival": [1.0, 0.8, 0.5, 0.3], "lo": [1.0, 0.75, 0.44, 0.25],
+    ...                   "hi": [1.0, 0.85, 0.56, 0.36], "at_risk": [100, 90, 40, 12]})
+    >>> ax = survival_curves(c)
+    >>> ax.get_legend().get_texts()[0].get_text()
+    'All vehicles (median 2.5 years)'
+    >>> [x.get_text() for x in ax.texts if x.get_gid().startswith("at_risk_all")]
+    ['100', '90', '40', '12', '12']
+    >>> import matplotlib.pyplot as plt; plt.close("all")
+    """
+    _prepare(lang)
+    what_arg = "survival_curves(curve)"
+    df = _frame(_unwrap(curve, ("curve_",)), what_arg)
+    _require(df, ["age", "survival", *([group] if group else [])], what_arg)
+    exact = getattr(curve, "at_risk_", None) if not isinstance(curve, pd.DataFrame) else None
+    if not (isinstance(exact, pd.DataFrame)
+            and {"age", "at_risk", *([group] if group else [])} <= set(exact.columns)):
+        exact = None
+    if exact is not None:
+        df = df.assign(at_risk=np.nan) if "at_risk" not in df.columns else df
+    if group is not None:
+        df = df.assign(**{group: df[group].mask(df[group].astype(str) == _MISSING_LEVEL)})
+    if at_risk and "at_risk" not in df.columns:
+        raise KeyError(f"{what_arg}: missing column 'at_risk' (pass at_risk=False to draw "
+                       f"without at-risk counts); the frame has {list(df.columns)}")
+    bands = "lo" in df.columns and "hi" in df.columns
+    if group is None:
+        codes_, names, vocab = [None], [t("plot.all_vehicles", lang)], None
+    else:
+        codes_, names, vocab = _survival_groups(df[group], group, lang)
+    n = len(codes_)
+    palette = sns.color_palette("deep", n)
+    ages_all = df["age"].astype(float)
+    xmax = float(max_age) if max_age is not None else float(np.nanmax(ages_all, initial=1.0))
+    ax = _new_ax(ax, (8.5, 5.5 + (0.25 * (n + 1) if at_risk else 0.0)))
+    rows: list[tuple[str, str, Any, np.ndarray, np.ndarray]] = []
+    for i, code in enumerate(codes_):
+        sub = _rows_of(df, None if group is None else group, code)
+        sub = sub.loc[sub["age"].notna()].sort_values("age", kind="stable")
+        key = "all" if group is None else UNKNOWN if code is None else str(code)
+        ages = sub["age"].to_numpy(float)
+        s = sub["survival"].to_numpy(float)
+        med = _median_age(ages, s)
+        name = names[i] if np.isnan(med) else t("plot.median_age", lang, name=names[i],
+                                                  age=f"{med:.1f}")
+        ax.step(ages, s, where="post", color=palette[i], lw=2, label=name, zorder=3,
+                gid=f"survival_{key}")
+        if bands:
+            ax.fill_between(ages, sub["lo"].to_numpy(float), sub["hi"].to_numpy(float),
+                            step="post", color=palette[i], alpha=0.18, lw=0, zorder=2,
+                            gid=f"band_{key}")
+        if not np.isnan(med):
+            ax.plot([med, med], [0.0, 0.5], ls=":", color=palette[i], lw=1.5, zorder=3,
+                    gid=f"median_{key}")
+            ax.plot([med], [0.5], "o", color=palette[i], ms=6, mec="white", zorder=4)
+        if at_risk:
+            if exact is not None:  # counts at whole ages from the fitted result
+                e = _rows_of(exact, None if group is None else group, code)
+                counts_at = dict(zip(e["age"].astype(float), e["at_risk"], strict=True))
+            else:
+                counts_at = None
+            rows.append((key, names[i], palette[i], ages, sub["at_risk"].to_numpy(float),
+                         counts_at))
+    ax.axhline(0.5, color="0.55", lw=0.8, ls="--", zorder=1)
+    ax.set_xlim(0, xmax * 1.02 if xmax > 0 else 1.0)
+    ax.set_ylim(0, 1.03)
+    if xmax <= 20:
+        ax.set_xticks(np.arange(0, int(np.floor(xmax)) + 1))
+    fmt_pct(ax, "y")
+    legend = ax.legend(loc="upper right", fontsize="small")
+    if vocab is not None and vocab != "sold_here" and n > 1:
+        legend.set_title(_dim_label(vocab, lang), prop={"size": "small"})
+    if rows:
+        base = _points_below_axis()
+        small = mpl.font_manager.FontProperties(size="small").get_size_in_points()
+        step = 1.35 * small
+        left = -(1.6 * small + 6)  # clear of a 5-character count centred at age 0
+        ax.annotate(t("plot.at_risk", lang), (0, 0), xycoords="axes fraction",
+                    xytext=(left, -base), textcoords="offset points", ha="right", va="top",
+                    fontsize="small", gid="at_risk_header")
+        for r, (key, name, color, ages, counts, counts_at) in enumerate(rows, start=1):
+            y = -base - r * step
+            ax.annotate(name, (0, 0), xycoords="axes fraction", xytext=(left, y),
+                        textcoords="offset points", ha="right", va="top", fontsize="small",
+                        color=color, gid=f"at_risk_name_{key}")
+            for k in range(0, int(np.floor(xmax + 1e-9)) + 1):
+                if counts_at is not None:
+                    text = _count_text(counts_at.get(float(k), 0), lang)
+                elif len(ages) and k < ages[0] - 1e-9:
+                    text = ""  # the curve starts later (conditional on reaching it)
+                else:
+                    text = _count_text(_at_risk_at(ages, counts, k), lang)
+                ax.annotate(text, (k, 0),
+                            xycoords=("data", "axes fraction"), xytext=(0, y),
+                            textcoords="offset points", ha="center", va="top",
+                            fontsize="small", color=color, gid=f"at_risk_{key}_{k}")
+    label(ax, title or t("plot.survival_title", lang),
+          with_unit("metric.vehicle_age", "years", lang),
+          with_unit("metric.survival", "share", lang))
+    return ax
+
+
+def cohort_heatmap(
+    cohorts: Any,
+    *,
+    value: str = "retention_rate",
+    ax: Axes | None = None,
+    lang: str = "en",
+    title: str | None = None,
+) -> Axes:
+    """Heat map of retention by sale-year cohort (rows) and vehicle age band (columns).
+
+    Parameters
+    ----------
+    cohorts:
+        One row per (``sale_year``, ``age_band``) with ``value`` (a share 0–1), e.g. from
+        :func:`crm_analysis.retention.cohort_retention`; a ``vehicles`` column (cohort
+        size) is shown in the row labels. Combinations not in the table (age years not
+        yet observed) are blank.
+    value:
+        The share shown (default ``retention_rate``); the colour scale runs from 0 to 100%.
+    ax, lang, title:
+        Axes to draw into (None: a new figure), language, title override.
+
+    Returns
+    -------
+    The Axes; the cell values are ``ax.collections[0].get_array()`` (masked where blank),
+    sale years as rows (oldest on top), bands as columns.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> c = pd.DataFrame({"sale_year": [2020, 2020, 2021], "age_band": [0, 1, 0],
+    ...                   "vehicles": [120, 120, 150], "retention_rate": [0.9, 0.7, 0.85]})
+    >>> ax = cohort_heatmap(c, lang="zh")
+    >>> [x.get_text() for x in ax.get_yticklabels()]
+    ['2020（120辆）', '2021（150辆）']
+    >>> [x.get_text() for x in ax.texts]
+    ['90%', '70%', '85%']
+    >>> import matplotlib.pyplot as plt; plt.close("all")
+    """
+    _prepare(lang)
+    what_arg = "cohort_heatmap(cohorts)"
+    df = _frame(cohorts, what_arg)
+    _require(df, ["sale_year", "age_band", value], what_arg)
+    df = df.loc[df["sale_year"].notna() & df["age_band"].notna()].copy()
+    df["age_band"] = _int_bands(df["age_band"], "age_band", what_arg)
+    _check_unique(df, ["sale_year", "age_band"], what_arg)
+    grid = df.pivot(index="sale_year", columns="age_band", values=value).astype(float)
+    grid = grid.sort_index()
+    if len(grid.columns):
+        lo_b, hi_b = int(grid.columns.min()), int(grid.columns.max())
+        grid = grid.reindex(columns=range(lo_b, hi_b + 1))
+    years = [int(y) if float(y).is_integer() else y for y in grid.index]
+    if "vehicles" in df.columns:
+        size = df.groupby("sale_year")["vehicles"].max()
+        rows = [t("plot.cohort_n", lang, year=y, n=f"{int(size.loc[i]):,}")
+                for y, i in zip(years, grid.index, strict=True)]
+    else:
+        rows = [str(y) for y in years]
+    annot = np.vectorize(lambda v: "" if pd.isna(v) else _pct(v, 0),
+                         otypes=[object])(grid.to_numpy())
+    shown = pd.DataFrame(grid.to_numpy(), index=rows,
+                         columns=[_band_label(k, lang) for k in grid.columns])
+    ax = _new_ax(ax, (max(7.0, 0.75 * shown.shape[1] + 3.5), 0.42 * shown.shape[0] + 2.5))
+    _heatmap(shown, annot=annot, fmt="", cmap="Blues", vmin=0.0, vmax=1.0, linewidths=1,
+             linecolor="white", ax=ax, annot_kws={"fontsize": "small"},
+             cbar_kws={"label": with_unit(f"metric.{value}", "share", lang)
+                       if f"metric.{value}" in LABELS else value})
+    ax.grid(False)
+    fmt_pct(ax.collections[0].colorbar.ax, "y")
+    ax.tick_params(axis="y", labelrotation=0)
+    label(ax, title or (t("plot.cohort_title", lang) if value == "retention_rate" else
+                        t("plot.by_vehicle_age", lang, what=_metric_label(value, lang))),
+          with_unit("plot.dim_age_band", "years", lang), t("plot.sale_year", lang))
+    _fit_xticklabels(ax)
+    return ax
+
+
+def service_funnel_chart(
+    funnel: Any,
+    *,
+    conditional: bool = True,
+    ax: Axes | None = None,
+    lang: str = "en",
+    title: str | None = None,
+) -> Axes:
+    """Maintenance-sequence funnel: share of the vehicles sold that come back k times.
+
+    Parameters
+    ----------
+    funnel:
+        One row per ``visit`` (1, 2, 3, ...) with ``share``: the share of the vehicles
+        sold here that came back for at least that many services, e.g. from
+        :func:`crm_analysis.retention.service_funnel`. With a ``conditional_share``
+        column (share of those back for visit k-1 that came back for visit k) and
+        ``conditional=True`` it is written (upwards) inside the bars from the second visit
+        on, where the bar is tall enough.
+    ax, lang, title:
+        Axes to draw into (None: a new figure), language, title override.
+
+    Returns
+    -------
+    The Axes; the bars are ``ax.containers[0]``, labelled "94%" (texts with gid
+    ``"share_label"``; the conditional shares have gid ``"conditional_label"``).
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"visit": [1, 2, 3], "share": [0.94, 0.63, 0.42]})
+    >>> ax = service_funnel_chart(f)
+    >>> [x.get_text() for x in ax.get_xticklabels()]
+    ['1st', '2nd', '3rd']
+    >>> [x.get_text() for x in ax.texts if x.get_gid() == "share_label"]
+    ['94%', '63%', '42%']
+    >>> import matplotlib.pyplot as plt; plt.close("all")
+    """
+    _prepare(lang)
+    what_arg = "service_funnel_chart(funnel)"
+    df = _frame(funnel, what_arg)
+    _require(df, ["visit", "share"], what_arg)
+    df = df.loc[df["visit"].notna()].sort_values("visit", kind="stable").reset_index(drop=True)
+    _check_unique(df, ["visit"], what_arg)
+    visits = [int(v) for v in df["visit"]]
+    share = df["share"].to_numpy(float)
+    x = np.arange(len(df), dtype=float)
+    ax = _new_ax(ax, (max(7.0, 0.7 * len(df) + 2.5), 5))
+    colors = sns.color_palette("Blues_r", len(df) + 3)[1:len(df) + 1]
+    bars = ax.bar(x, share, width=0.72, color=colors, zorder=2)
+    texts = ax.bar_label(bars, labels=[_pct(s, 0) if np.isfinite(s) else "" for s in share],
+                         padding=2, fontsize="small")
+    for text in texts:
+        text.set_gid("share_label")
+    if conditional and "conditional_share" in df.columns:
+        # written upwards inside the bar, when the bar is tall enough to hold it
+        top = max(0.1, float(np.nanmax(share, initial=0.0)) * 1.1 + 0.02)
+        height_pt = 72 * ax.figure.get_figheight() * ax.get_position().height
+        fs = mpl.font_manager.FontProperties(size="x-small").get_size_in_points()
+        for xi, s, c, k, face in zip(x, share, df["conditional_share"].astype(float), visits,
+                                     colors, strict=True):
+            if k == 1 or not np.isfinite(c):
+                continue
+            text = t("plot.funnel_conditional", lang, pct=_pct(c, 0))
+            need = fs * sum(1.0 if ord(ch) > 0x2E80 else 0.62 for ch in text) + 8
+            if s / top * height_pt * 0.85 >= need:
+                dark = sum(np.asarray(mpl.colors.to_rgb(face)) * (0.299, 0.587, 0.114)) < 0.55
+                ax.text(xi, s / 2, text, ha="center", va="center", rotation=90,
+                        fontsize="x-small", color="white" if dark else "0.15",
+                        gid="conditional_label", zorder=3)
+    names = [t("plot.visit_n", lang, nth=_ordinal(k) if lang == "en" else k) for k in visits]
+    ax.set_xticks(x, names)
+    ax.grid(axis="x", visible=False)
+    _pct_ticks_to_100(ax, max(0.1, float(np.nanmax(share, initial=0.0)) * 1.1 + 0.02))
+    label(ax, title or t("plot.funnel_title", lang), t("plot.funnel_x", lang),
+          with_unit("plot.funnel_y", "share", lang))
+    _fit_xticklabels(ax)
+    return ax
+
+
+_COVARIATE_FORMS = (
+    re.compile(r"^(?P<field>[A-Za-z_]+)\[(?:T\.)?(?P<code>[^\]]+)\]$"),  # patsy: usage[T.taxi]
+    re.compile(r"^(?P<field>[A-Za-z_]+)\s*(?:=|:|：)\s*(?P<code>.+)$"),  # usage=taxi, usage: taxi
+)
+#: Missing-value level of crm_analysis.survival's Cox covariates and survival groups.
+_MISSING_LEVEL = "(missing)"
+_VERSUS = re.compile(r"^(?P<what>.+?)\s*[(（]\s*(?:vs\.?|versus|ref(?:erence)?:?)\s*"
+                     r"(?P<ref>[^)）]+?)\s*[)）]$")
+
+
+def _field_code(text: str, lang: str) -> str | None:
+    """``usage[T.taxi]`` / ``usage=taxi`` / ``usage: taxi`` / ``usage_taxi`` translated."""
+    candidates: list[tuple[str, str]] = []
+    for pattern in _COVARIATE_FORMS:
+        m = pattern.match(text)
+        if m:
+            candidates.append((m["field"], m["code"].strip()))
+    for field in sorted(VOCABULARIES, key=len, reverse=True):
+        if text.startswith(field + "_"):
+            candidates.append((field, text[len(field) + 1:]))
+    for field, code in candidates:
+        if f"{field}.{code}" in LABELS:
+            return t("plot.field_code", lang, field=_dim_label(field, lang),
+                     code=t(f"{field}.{code}", lang))
+    return None
+
+
+def _covariate_label(name: Any, lang: str) -> str:
+    """Display name of a covariate of a Cox model (raw name when there is no label)."""
+    text = str(name).strip()
+    m = _VERSUS.match(text)
+    if m:
+        ref = m["ref"].strip()
+        field = next((f for f in VOCABULARIES if f"{f}.{ref}" in LABELS
+                      and text.startswith(f)), None)
+        ref_label = t(f"{field}.{ref}", lang) if field else _covariate_label(ref, lang)
+        return t("plot.versus", lang, what=_covariate_label(m["what"], lang), ref=ref_label)
+    for key in (f"covariate.{text}", f"column.{text}", f"metric.{text}", f"feature.{text}"):
+        if key in LABELS:
+            return t(key, lang)
+    return _field_code(text, lang) or text
+
+
+def _level_label(field: str, code: Any, lang: str) -> str | None:
+    """Label of a level of a Cox covariate (``usage`` ``taxi``, ``warranty`` ``out``, ...)."""
+    code = str(code)
+    if code in (_MISSING_LEVEL, UNKNOWN):
+        return t("plot.unknown", lang)
+    if f"covariate.{field}_{code}" in LABELS:  # warranty phases
+        return t(f"covariate.{field}_{code}", lang)
+    if f"{field}.{code}" in LABELS:
+        return t(f"{field}.{code}", lang)
+    flag = {"yes": "true", "no": "false"}.get(code)
+    if flag is not None:
+        key = f"{field}.{flag}"
+        return t(key, lang) if key in LABELS else t(f"plot.{code}", lang)
+    return None
+
+
+def _amount(text: str, lang: str) -> str | None:
+    """``"10,000 km"`` of a level ``"per 10,000 km"`` in ``lang`` (None if not that form)."""
+    m = re.fullmatch(r"per\s+([\d,.]+)\s*(km)?", text.strip())
+    if not m:
+        return None
+    n = float(m.group(1).replace(",", ""))
+    if lang == "zh":
+        num = f"{n / 1e4:g}万" if n >= 1e4 and n % 1e4 == 0 else f"{n:,.0f}"
+        return num + ("公里" if m.group(2) else "")
+    return f"{n:,.0f}" + (" km" if m.group(2) else "")
+
+
+def _hazard_ratio_label(covariate: Any, level: Any, reference: Any, lang: str) -> str:
+    """Row name of a hazard-ratio table with ``level`` / ``reference`` columns.
+
+    "Vehicle use: Taxi (vs Private)", "Sold here (vs Sold elsewhere)", "First-year visits
+    (per visit)", "Warranty ending (vs In warranty)"; unknown codes are shown as they are.
+    """
+    cov = str(covariate)
+    base = _covariate_label(cov, lang)
+    if level is None or pd.isna(level) or not str(level).strip():
+        return base
+    level = str(level).strip()
+    if level == "per visit":
+        return t("plot.per_visit", lang, what=base)
+    if level == "per unit":
+        return base
+    amount = _amount(level, lang)
+    if amount is not None:
+        return t("plot.per_amount", lang, what=base, amount=amount)
+    own = _level_label(cov, level, lang)
+    if own is None:
+        what = t("plot.field_code", lang, field=base, code=level)
+    elif f"covariate.{cov}_{level}" in LABELS or (
+            level in ("yes", "no") and f"{cov}.true" in LABELS):
+        what = own  # the level names the covariate: "Out of warranty", "Sold here"
+    else:
+        what = t("plot.field_code", lang, field=base, code=own)
+    if reference is None or pd.isna(reference) or not str(reference).strip():
+        return what
+    ref = _level_label(cov, reference, lang) or str(reference)
+    return t("plot.versus", lang, what=what, ref=ref)
+
+
+def hazard_ratio_label(covariate: Any, level: Any = None, reference: Any = None,
+                       lang: str = "en") -> str:
+    """The display name :func:`forest_plot` gives a row of a hazard-ratio table.
+
+    Use it to name the same covariates in report text as in the figure.
+
+    Example
+    -------
+    >>> hazard_ratio_label("usage", "taxi", "private", "en")
+    'Vehicle use: Taxi (vs Private)'
+    """
+    return _hazard_ratio_label(covariate, level, reference, lang)
+
+
+def _ratio_text(hr: float, lo: float, hi: float, p: float | None) -> str:
+    if not np.isfinite(hr):
+        return "–"
+    out = f"{hr:.2f} ({lo:.2f}–{hi:.2f})"
+    if p is not None and np.isfinite(p):
+        out += "  p<0.001" if p < 0.001 else f"  p={p:.3f}"
+    return out
+
+
+def forest_plot(
+    hazard_ratios: Any,
+    *,
+    alpha: float = 0.05,
+    level: float = 0.95,
+    ax: Axes | None = None,
+    lang: str = "en",
+    title: str | None = None,
+) -> Axes:
+    """Forest plot of Cox hazard ratios with confidence intervals on a log axis.
+
+    Parameters
+    ----------
+    hazard_ratios:
+        One row per covariate: ``covariate``, ``hazard_ratio``, ``lo``, ``hi`` and
+        optionally ``p``, e.g. ``defection_drivers(...).hazard_ratios_`` (a result object
+        with a ``hazard_ratios_`` attribute is accepted too). A ``label_en`` / ``label_zh``
+        column (the one of ``lang``) names the rows. With ``level`` (and ``reference``)
+        columns — the table of :func:`crm_analysis.survival.defection_drivers`:
+        ``covariate`` is the column and ``level`` its category, ``"yes"``, ``"per visit"``
+        or ``"per 10,000 km"`` — rows read "Vehicle use: Taxi (vs Private)", "Sold here
+        (vs Sold elsewhere)", "First-year visits (per visit)". Otherwise ``covariate``
+        names the term and is translated where a label exists: ``covariate.*`` / ``column.*`` keys
+        (``first_year_visits``, ``in_warranty``, ``annual_km``, ...) and category
+        indicators of a vocabulary in the forms ``usage[T.taxi]``, ``usage=taxi``,
+        ``usage: taxi`` or ``usage_taxi``, optionally followed by ``(vs private)``;
+        other names are shown as they are. Rows are drawn in table order, top down.
+    alpha:
+        Significance level: a ratio is highlighted (red above 1, blue below) when
+        ``p < alpha``, or, without a ``p`` column, when its interval excludes 1.
+    level:
+        Confidence level of ``lo`` / ``hi``, for the axis label only.
+    ax, lang, title:
+        Axes to draw into (None: a new figure), language, title override.
+
+    Returns
+    -------
+    The Axes. The ratios are the scatter with gid ``"hazard_ratio"`` (offsets
+    ``(ratio, row)``), the intervals the line collection ``"ci"``, the line at 1
+    ``"reference"``; "1.42 (1.20–1.68)  p=0.003" texts at the right have gid
+    ``"ratio_text"``.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> hr = pd.DataFrame({"covariate": ["usage[T.taxi]", "first_year_visits"],
+    ...                    "hazard_ratio": [1.8, 0.7], "lo": [1.4, 0.6], "hi": [2.3, 0.8],
+    ...                    "p": [0.0001, 0.02]})
+    >>> ax = forest_plot(hr, lang="zh")
+    >>> [x.get_text() for x in ax.get_yticklabels()]
+    ['车辆用途：出租车', '首年进厂次数']
+    >>> ax.get_xscale()
+    'log'
+    >>> import matplotlib.pyplot as plt; plt.close("all")
+    """
+    _prepare(lang)
+    what_arg = "forest_plot(hazard_ratios)"
+    df = _frame(_unwrap(hazard_ratios, ("hazard_ratios_",)), what_arg).reset_index(drop=True)
+    _require(df, ["covariate", "hazard_ratio", "lo", "hi"], what_arg)
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    hr, lo, hi = (df[c].to_numpy(float) for c in ("hazard_ratio", "lo", "hi"))
+    positive = np.r_[hr, lo, hi]
+    if (positive[np.isfinite(positive)] <= 0).any():
+        raise ValueError(f"{what_arg}: hazard ratios and their bounds must be positive")
+    p = df["p"].to_numpy(float) if "p" in df.columns else None
+    sig = (p < alpha) if p is not None else ((lo > 1) | (hi < 1))
+    colors = [FOREST_COLORS["ns"] if not s else FOREST_COLORS["up" if h > 1 else "down"]
+              for s, h in zip(sig, hr, strict=True)]
+    n = len(df)
+    y = np.arange(n, dtype=float)
+    ax = _new_ax(ax, (9.5, 0.42 * n + 2.4))
+    ax.hlines(y, lo, hi, colors=colors, lw=2.2, zorder=2, gid="ci")
+    ax.scatter(hr, y, c=colors, s=46, marker="D", zorder=3, gid="hazard_ratio",
+               edgecolors="white", linewidths=0.8)
+    ax.axvline(1.0, color="0.3", ls="--", lw=1, zorder=1, gid="reference")
+    ax.set_xscale("log")
+    finite = positive[np.isfinite(positive)]
+    x0 = min(float(finite.min()) if len(finite) else 1.0, 1.0) / 1.25
+    x1 = max(float(finite.max()) if len(finite) else 1.0, 1.0) * 1.25
+    ax.set_xlim(x0, x1)
+    ax.xaxis.set_major_locator(mpl.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos=None: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+    own = df[f"label_{lang}"] if f"label_{lang}" in df.columns else None
+    names = []
+    for i, cov in enumerate(df["covariate"]):
+        if own is not None and pd.notna(own.iloc[i]) and str(own.iloc[i]).strip():
+            names.append(str(own.iloc[i]))
+        elif "level" in df.columns:
+            ref = df["reference"].iloc[i] if "reference" in df.columns else None
+            names.append(_hazard_ratio_label(cov, df["level"].iloc[i], ref, lang))
+        else:
+            names.append(_covariate_label(cov, lang))
+    ax.set_yticks(y, names)
+    ax.set_ylim(n - 0.4, -0.6)
+    ax.grid(axis="y", visible=False)
+    trans = mpl.transforms.blended_transform_factory(ax.transAxes, ax.transData)
+    for yi, h, a, b, pv, c in zip(y, hr, lo, hi, p if p is not None else [None] * n, colors,
+                                  strict=True):
+        ax.text(1.02, yi, _ratio_text(h, a, b, pv), transform=trans, ha="left", va="center",
+                fontsize="small", color=c if c != FOREST_COLORS["ns"] else "0.35",
+                gid="ratio_text")
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D([], [], color=FOREST_COLORS["up"], marker="D", lw=2, mec="white",
+               label=t("plot.significant_up", lang, alpha=f"{alpha:g}")),
+        Line2D([], [], color=FOREST_COLORS["down"], marker="D", lw=2, mec="white",
+               label=t("plot.significant_down", lang, alpha=f"{alpha:g}")),
+        Line2D([], [], color=FOREST_COLORS["ns"], marker="D", lw=2, mec="white",
+               label=t("plot.not_significant", lang)),
+        Line2D([], [], color="0.3", ls="--", lw=1, label=t("plot.no_effect", lang)),
+    ]
+    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2,
+              frameon=False, fontsize="small", borderaxespad=0.2)
+    label(ax, title or t("plot.forest_title", lang),
+          t("plot.hazard_ratio_x", lang, level=_pct(level, 0)), t("plot.covariate", lang))
+    ax.set_title(ax.get_title(), pad=40)  # above the two-row legend
+    return ax
+
+
+def hazard_chart(
+    hazard: Any,
+    *,
+    cliff_age: float | None = None,
+    level: float = 0.95,
+    ax: Axes | None = None,
+    lang: str = "en",
+    title: str | None = None,
+) -> Axes:
+    """Yearly defection hazard by vehicle age band, with intervals and the warranty cliff.
+
+    Parameters
+    ----------
+    hazard:
+        One row per ``age_band`` with ``hazard`` (defections per vehicle-year at risk,
+        e.g. 0.12 = 12% a year) and optionally ``hazard_lo`` / ``hazard_hi``, e.g. from
+        :func:`crm_analysis.survival.warranty_cliff`. A result object holding the table
+        in ``hazard_`` or ``table_`` is accepted, and its ``cliff_age_`` is used when
+        ``cliff_age`` is None.
+    cliff_age:
+        Age band of the warranty cliff (the band whose hazard jumps most over the
+        previous one): its bar is red and annotated "Warranty cliff: 8.0% → 21.0%".
+        None: no annotation.
+    level:
+        Confidence level of the intervals, for the legend only.
+    ax, lang, title:
+        Axes to draw into (None: a new figure), language, title override.
+
+    Returns
+    -------
+    The Axes; the bars are ``ax.containers`` (the ``BarContainer``), bar labels have gid
+    ``"hazard_label"``, the cliff annotation ``"cliff"``.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> h = pd.DataFrame({"age_band": [0, 1, 2, 3], "hazard": [0.05, 0.06, 0.08, 0.21]})
+    >>> ax = hazard_chart(h, cliff_age=3, lang="zh")
+    >>> [x.get_text() for x in ax.texts if x.get_gid() == "cliff"]
+    ['质保到期断崖：8.0% → 21.0%']
+    >>> import matplotlib.pyplot as plt; plt.close("all")
+    """
+    _prepare(lang)
+    what_arg = "hazard_chart(hazard)"
+    if cliff_age is None and not isinstance(hazard, pd.DataFrame):
+        cliff_age = getattr(hazard, "cliff_age_", None)
+    df = _frame(_unwrap(hazard, ("hazard_", "table_")), what_arg)
+    _require(df, ["age_band", "hazard"], what_arg)
+    df = df.loc[df["age_band"].notna()].copy()
+    df["age_band"] = _int_bands(df["age_band"], "age_band", what_arg)
+    _check_unique(df, ["age_band"], what_arg)
+    df = df.sort_values("age_band", kind="stable").reset_index(drop=True)
+    bands = df["age_band"].astype(int).tolist()
+    h = df["hazard"].to_numpy(float)
+    iv = _interval_columns(df, "hazard")
+    err = _yerr(h, df[iv[0]].to_numpy(float), df[iv[1]].to_numpy(float)) if iv else None
+    cliff_i = None
+    if cliff_age is not None and not (isinstance(cliff_age, float) and np.isnan(cliff_age)):
+        if float(cliff_age) not in [float(b) for b in bands]:
+            raise ValueError(f"{what_arg}: cliff_age {cliff_age!r} is not one of the age "
+                             f"bands {bands}")
+        cliff_i = [float(b) for b in bands].index(float(cliff_age))
+    colors = ["#C44E52" if i == cliff_i else "#8DA0CB" for i in range(len(bands))]
+    x = np.arange(len(bands), dtype=float)
+    ax = _new_ax(ax, (max(7.5, 0.65 * len(bands) + 2.5), 5))
+    bars = ax.bar(x, h, width=0.7, color=colors, yerr=err, capsize=3, zorder=2,
+                  error_kw={"ecolor": "0.25", "elinewidth": 1})
+    for text in ax.bar_label(bars, labels=[_pct(v) if np.isfinite(v) else "" for v in h],
+                             padding=2, fontsize="small"):
+        text.set_gid("hazard_label")
+    tops = h + (err[1] if err is not None else 0.0)
+    top = float(np.nanmax(tops, initial=0.0))
+    ax.set_ylim(0, max(0.02, top * (1.45 if cliff_i is not None else 1.15)))
+    if cliff_i is not None:
+        before = _pct(h[cliff_i - 1]) if cliff_i > 0 else "–"
+        ax.annotate(t("plot.warranty_cliff", lang, before=before, after=_pct(h[cliff_i])),
+                    xy=(x[cliff_i], tops[cliff_i] + 0.06 * top), xytext=(0, 30),
+                    textcoords="offset points", ha="center", va="bottom", color="#C44E52",
+                    gid="cliff",
+                    arrowprops={"arrowstyle": "-|>", "color": "#C44E52", "lw": 1.5},
+                    bbox={"boxstyle": "round", "fc": "white", "ec": "#C44E52", "alpha": 0.9})
+    ax.set_xticks(x, [_band_label(k, lang) for k in bands])
+    ax.grid(axis="x", visible=False)
+    fmt_pct(ax, "y", decimals=None)
+    if iv:
+        from matplotlib.lines import Line2D
+
+        ax.legend(handles=[Line2D([], [], color="0.25", marker="|", ls="none", ms=12, mew=1.2,
+                                  label=t("plot.interval", lang, level=_pct(level, 0)))],
+                  loc="upper left", fontsize="small")
+    label(ax, title or t("plot.hazard_title", lang),
+          with_unit("metric.vehicle_age", "years", lang),
+          with_unit("plot.hazard", "share_per_year", lang))
+    _fit_xticklabels(ax)
+    return ax
+
+
+def status_bars(
+    status_counts: Any,
+    *,
+    count: str = "vehicles",
+    share: bool = True,
+    max_age: int | None = None,
+    ax: Axes | None = None,
+    lang: str = "en",
+    title: str | None = None,
+) -> Axes:
+    """Vehicles by customer status (active / dormant / lost / never returned) and age band.
+
+    Parameters
+    ----------
+    status_counts:
+        Either counts — ``age_band``, ``status`` and the ``count`` column, one row per
+        combination — or the per-vehicle table of :func:`crm_analysis.retention.status`
+        (no ``count`` column: each row is one vehicle; ``age_band`` is taken from
+        ``age_years`` when absent). Vehicles of unknown age form an "Unknown" bar at the
+        right. Status codes must be ``status.*`` codes.
+    share:
+        True: each bar is 100% (the status mix of the band); False: numbers of vehicles.
+    max_age:
+        Leave out bands above this one (None: keep all).
+    ax, lang, title:
+        Axes to draw into (None: a new figure), language, title override.
+
+    Returns
+    -------
+    The Axes; ``ax.containers`` holds one ``BarContainer`` per status in the order
+    active, dormant, lost, never returned (those present); segment labels (shares of the
+    band, shown when the segment is large enough) have gid ``"status_label"``, the band
+    totals above the bars ``"total"``.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> s = pd.DataFrame({"age_band": [0, 0, 1, 1], "status": ["active", "lost"] * 2,
+    ...                   "vehicles": [80, 20, 50, 50]})
+    >>> ax = status_bars(s, lang="zh")
+    >>> [c.get_label() for c in ax.containers]
+    ['活跃', '流失']
+    >>> [round(float(v), 2) for v in ax.containers[0].datavalues]
+    [0.8, 0.5]
+    >>> import matplotlib.pyplot as plt; plt.close("all")
+    """
+    _prepare(lang)
+    what_arg = "status_bars(status_counts)"
+    df = _frame(status_counts, what_arg).copy()
+    _require(df, ["status"], what_arg)
+    if "age_band" not in df.columns:
+        if "age_years" not in df.columns:
+            _require(df, ["age_band"], what_arg + " (or 'age_years' per vehicle)")
+        df["age_band"] = np.floor(pd.to_numeric(df["age_years"], errors="coerce").astype(float))
+    df["age_band"] = _int_bands(df["age_band"], "age_band", what_arg)
+    _vocabulary(df["status"].dropna().astype(str).tolist(), "status", what_arg)
+    if df["status"].isna().any():
+        raise ValueError(f"{what_arg}: 'status' has missing values")
+    if max_age is not None:
+        df = df.loc[df["age_band"].isna() | (df["age_band"] <= max_age)]
+    weight = (df[count].astype(float) if count in df.columns
+              else pd.Series(1.0, index=df.index))
+    key = df["age_band"].fillna(-1.0)  # -1: unknown age
+    table = (weight.groupby([key, df["status"].astype(str)]).sum().unstack(fill_value=0.0))
+    statuses = [c for c in codes("status") if c in table.columns]
+    table = table.reindex(columns=statuses).sort_index()
+    table = table.loc[[b for b in table.index if b >= 0] + [b for b in table.index if b < 0]]
+    totals = table.sum(axis=1)
+    heights = table.div(totals.replace(0.0, np.nan), axis=0).fillna(0.0) if share else table
+    names = [t("plot.unknown", lang) if b < 0 else _band_label(b, lang) for b in table.index]
+    x = np.arange(len(table), dtype=float)
+    ax = _new_ax(ax, (max(7.5, 0.8 * len(table) + 2.5), 5.2))
+    ymax = 1.0 if share else float(totals.max() if len(totals) else 1.0)
+    bottom = np.zeros(len(table))
+    for code in statuses:
+        v = heights[code].to_numpy(float)
+        ax.bar(x, v, bottom=bottom, width=0.72, color=STATUS_COLORS.get(code, "0.5"),
+               label=t(f"status.{code}", lang), zorder=2, edgecolor="white", lw=0.6)
+        frac = (table[code] / totals.replace(0.0, np.nan)).fillna(0.0).to_numpy(float)
+        for xi, b0, vi, f in zip(x, bottom, v, frac, strict=True):
+            if f >= 0.05 and vi >= 0.045 * ymax:
+                ax.text(xi, b0 + vi / 2, _pct(f, 0), ha="center", va="center",
+                        fontsize="x-small", color="white" if code != "dormant" else "0.15",
+                        gid="status_label", zorder=3)
+        bottom = bottom + v
+    for xi, b, n_ in zip(x, bottom, totals, strict=True):
+        ax.text(xi, b + 0.01 * ymax, t("plot.n_vehicles", lang, n=f"{int(round(n_)):,}"),
+                ha="center", va="bottom", fontsize="x-small", color="0.3", gid="total")
+    ax.set_xticks(x, names)
+    ax.grid(axis="x", visible=False)
+    ax.set_ylim(0, ymax * 1.07)
+    if share:
+        ax.set_yticks(np.linspace(0.0, 1.0, 6))
+        fmt_pct(ax, "y")
+        ylabel = with_unit("plot.share_of_vehicles", "share", lang)
+    else:
+        ylabel = with_unit("metric.vehicles", "vehicles", lang)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=len(statuses),
+              frameon=False, fontsize="small", borderaxespad=0.2)
+    label(ax, title or t("plot.status_title", lang),
+          with_unit("metric.vehicle_age", "years", lang), ylabel)
+    _title_above_legend(ax)
+    _fit_xticklabels(ax)
+    return ax

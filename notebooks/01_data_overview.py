@@ -34,7 +34,8 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import display
 
-from crm_analysis import config, plotting
+from crm_analysis import plotting
+from crm_analysis.context import open_store
 from crm_analysis.i18n import t, translate_values
 from crm_analysis.narrative import Narrator
 from crm_analysis.overview import (
@@ -43,20 +44,12 @@ from crm_analysis.overview import (
     vehicle_age_profile,
     window_start,
 )
-from crm_analysis.schema import Dataset
 
 plotting.setup(lang)
 n = Narrator(lang)
 
-dataset = Dataset.from_dir(data_dir or config.DEFAULT_DATA_DIR)
-store_id = str(store_id)
-if store_id not in dataset.store_ids:
-    raise ValueError(f"store_id {store_id!r} is not in the data; valid: {dataset.store_ids}")
-if as_of is None:
-    as_of = dataset.meta.get("as_of") or str(dataset.repair_orders["open_date"].max().date())
-T = pd.Timestamp(as_of)
-store = dataset.stores.set_index("store_id").loc[store_id]
-ds = dataset.for_store(store_id)
+ctx = open_store(data_dir, store_id, as_of)
+dataset, ds, store_id, T, store = ctx.dataset, ctx.data, ctx.store_id, ctx.as_of, ctx.store
 orders = ds.repair_orders
 year_ago = window_start(T, 12)
 last12 = orders[(orders["open_date"] > year_ago) & (orders["open_date"] <= T)]

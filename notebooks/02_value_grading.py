@@ -36,12 +36,12 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from crm_analysis import config, plots, plotting
+from crm_analysis import plots, plotting
+from crm_analysis.context import open_store
 from crm_analysis.features import customer_features
 from crm_analysis.i18n import t
 from crm_analysis.narrative import Narrator
 from crm_analysis.overview import window_start
-from crm_analysis.schema import Dataset
 from crm_analysis.value import (
     abc,
     clusters,
@@ -59,17 +59,10 @@ from crm_analysis.value import (
 plotting.setup(lang)
 n = Narrator(lang)
 
-dataset = Dataset.from_dir(data_dir or config.DEFAULT_DATA_DIR)
-store_id = str(store_id)
-if store_id not in dataset.store_ids:
-    raise ValueError(f"store_id {store_id!r} is not in the data; valid: {dataset.store_ids}")
-if as_of is None:
-    as_of = dataset.meta.get("as_of") or str(dataset.repair_orders["open_date"].max().date())
-T = pd.Timestamp(as_of)
+ctx = open_store(data_dir, store_id, as_of)
+dataset, ds, store_id, T, store = ctx.dataset, ctx.data, ctx.store_id, ctx.as_of, ctx.store
 window_months = int(window_months)
 cuts = tuple(float(c) for c in pyramid_cuts)
-store = dataset.stores.set_index("store_id").loc[store_id]
-ds = dataset.for_store(store_id)
 years = window_months / 12
 
 features = customer_features(ds, as_of=T, window_months=window_months, store_id=store_id)
