@@ -29,6 +29,14 @@ from crm_analysis.i18n import check_lang
 METRICS_MIME = "application/vnd.crm-analysis.metrics+json"
 
 
+def _finite(x: Any) -> bool:
+    """True for a number that is neither missing nor infinite."""
+    try:
+        return x is not None and math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
 def _plain(value: Any) -> Any:
     """JSON-safe plain Python values (numpy scalars, NaN → None, timestamps → ISO)."""
     if isinstance(value, dict):
@@ -92,12 +100,24 @@ class Narrator:
         print(text)
 
     # -- numbers -------------------------------------------------------------------
+    #: What a missing number (None, NaN, inf) reads as in the text: "n/a" / "无数据".
+    @property
+    def missing(self) -> str:
+        """The text shown for a number that could not be computed.
+
+        >>> Narrator("en").pct(float("nan")), Narrator("zh").rmb(None)
+        ('n/a', '无数据')
+        """
+        return "n/a" if self.lang == "en" else "无数据"
+
     def int(self, x: float) -> str:
         """A whole number with thousands separators.
 
         >>> Narrator("zh").int(1300.4)
         '1,300'
         """
+        if not _finite(x):
+            return self.missing
         return f"{round(float(x)):,}"
 
     def num(self, x: float, digits: int = 1) -> str:
@@ -106,6 +126,8 @@ class Narrator:
         >>> Narrator("en").num(2.345, 2)
         '2.35'
         """
+        if not _finite(x):
+            return self.missing
         return f"{float(x):,.{digits}f}"
 
     def pct(self, x: float, digits: int = 1) -> str:
@@ -114,6 +136,8 @@ class Narrator:
         >>> Narrator("en").pct(0.25)
         '25.0%'
         """
+        if not _finite(x):
+            return self.missing
         return f"{100 * float(x):.{digits}f}%"
 
     def pts(self, x: float, digits: int = 1) -> str:
@@ -122,6 +146,8 @@ class Narrator:
         >>> Narrator("zh").pts(-0.031)
         '-3.1个百分点'
         """
+        if not _finite(x):
+            return self.missing
         v = f"{100 * float(x):+.{digits}f}"
         return f"{v} points" if self.lang == "en" else f"{v}个百分点"
 
@@ -131,6 +157,8 @@ class Narrator:
         >>> Narrator("zh").rmb(250_000_000)
         '2.50亿元'
         """
+        if not _finite(x):
+            return self.missing
         x = float(x)
         a = abs(x)
         if self.lang == "en":
