@@ -85,6 +85,7 @@ import numpy as np
 import pandas as pd
 from narwhals.typing import IntoFrameT
 
+from crm_analysis._frames import _as_of, _check_temporal, _finish, _like, _require, _schema
 from crm_analysis.overview import DAYS_PER_YEAR, window_start
 from crm_analysis.schema import PAYERS, RO_TYPES, Dataset
 from crm_analysis.value import DEFAULT_COST_PER_ORDER, Margins, order_profit
@@ -156,73 +157,12 @@ _COMPONENT_AMOUNTS = {"labor": "labor_amount", "parts": "parts_amount",
 # --------------------------------------------------------------------------- helpers
 
 
-def _as_of(value: Any, where: str) -> _dt.datetime:
-    """A naive ``datetime`` from a date-like value, with a clear error."""
-    if isinstance(value, bool) or not isinstance(
-        value, str | _dt.date | np.datetime64 | pd.Timestamp
-    ):
-        raise TypeError(
-            f"{where}: as_of must be a date (str, datetime.date, datetime, numpy.datetime64 "
-            f"or pandas.Timestamp), got {type(value).__name__} {value!r}"
-        )
-    try:
-        ts = pd.Timestamp(value)
-        if pd.isna(ts):
-            raise ValueError("missing")
-        # dateutil reads "June" as 0001-06-01: outside the datetime64[ns] range is no date
-        ts = ts.as_unit("ns")
-        return ts.to_pydatetime().replace(tzinfo=None)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise ValueError(f"{where}: as_of={value!r} is not a date") from exc
-
-
-def _schema(frame: nw.DataFrame | nw.LazyFrame) -> dict[str, Any]:
-    return dict(frame.collect_schema())
-
-
-def _require(schema: dict[str, Any], columns, where: str, table: str) -> None:
-    missing = [c for c in columns if c not in schema]
-    if missing:
-        raise KeyError(
-            f"{where}: table {table!r} is missing column(s) {missing}; "
-            f"it has {list(schema)}"
-        )
-
-
-def _check_temporal(schema: dict[str, Any], column: str, where: str, table: str) -> bool:
-    """Require a datetime (or date) column; True when it is a date that needs a cast."""
-    dtype = schema[column]
-    if dtype == nw.Datetime:
-        return False
-    if dtype == nw.Date:
-        return True
-    raise TypeError(
-        f"{where}: column {table}.{column} must hold dates (datetime64), got {dtype}; "
-        "convert it first, e.g. with pandas.to_datetime or crm_analysis.schema.coerce"
-    )
-
-
 def _check_numeric(schema: dict[str, Any], columns, where: str, table: str) -> None:
     for c in columns:
         if not schema[c].is_numeric():
             raise TypeError(
                 f"{where}: column {table}.{c} must be numeric, got {schema[c]}"
             )
-
-
-def _like(native: Any, target: nw.LazyFrame, where: str, table: str) -> nw.LazyFrame:
-    """``native`` as a narwhals LazyFrame of the same backend as ``target``."""
-    try:
-        frame = nw.from_native(native)
-    except TypeError as exc:
-        raise TypeError(
-            f"{where}: {table} must be a pandas or Polars frame, got {type(native).__name__}"
-        ) from exc
-    if frame.implementation is target.implementation:
-        return frame.lazy()
-    # different backends (say pandas vehicles with Polars orders): go through Arrow
-    eager = frame.collect() if isinstance(frame, nw.LazyFrame) else frame
-    return nw.from_arrow(eager.to_arrow(), backend=target.implementation).lazy()
 
 
 def _known(column: str) -> nw.Expr:
@@ -233,12 +173,6 @@ def _known(column: str) -> nw.Expr:
 def _days(expr: nw.Expr) -> nw.Expr:
     """A duration expression in days (Float64)."""
     return expr.dt.total_seconds().cast(nw.Float64) / 86_400.0
-
-
-def _finish(out: nw.LazyFrame, eager: bool):
-    if eager:
-        return nw.maybe_reset_index(out.collect()).to_native()
-    return out.to_native()
 
 
 def _validate_int(value: Any, name: str, where: str) -> int:

@@ -82,7 +82,16 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
-from crm_analysis.features import _as_of
+from crm_analysis._frames import (
+    _as_of,
+    _datetime,
+    _frame,
+    _like,
+    _positive,
+    _require,
+    _schema,
+    _string,
+)
 from crm_analysis.overview import DAYS_PER_YEAR, window_start
 from crm_analysis.schema import Dataset
 
@@ -139,56 +148,6 @@ class _Tables(NamedTuple):
     meta_as_of: Any
 
 
-def _lazy(native: Any, where: str, table: str) -> nw.LazyFrame:
-    try:
-        frame = nw.from_native(native)
-    except TypeError as exc:
-        raise TypeError(
-            f"{where}: table {table!r} must be a pandas or Polars frame, "
-            f"got {type(native).__name__}"
-        ) from exc
-    return frame.lazy()
-
-
-def _like(native: Any, target: nw.LazyFrame, where: str, table: str) -> nw.LazyFrame:
-    """``native`` as a LazyFrame of ``target``'s backend (through Arrow if it differs)."""
-    frame = _lazy(native, where, table)
-    if frame.implementation is target.implementation:
-        return frame
-    eager = frame.collect()
-    return nw.from_arrow(eager.to_arrow(), backend=target.implementation).lazy()
-
-
-def _schema(frame: nw.LazyFrame) -> dict[str, Any]:
-    return dict(frame.collect_schema())
-
-
-def _require(schema: dict[str, Any], columns, where: str, table: str) -> None:
-    missing = [c for c in columns if c not in schema]
-    if missing:
-        raise KeyError(
-            f"{where}: table {table!r} is missing column(s) {missing}; it has {list(schema)}"
-        )
-
-
-def _datetime(schema: dict[str, Any], column: str, where: str, table: str) -> nw.Expr:
-    """``column`` as a datetime expression (dates are cast), with a clear error."""
-    dtype = schema[column]
-    if dtype == nw.Datetime:
-        return nw.col(column)
-    if dtype == nw.Date:
-        return nw.col(column).cast(nw.Datetime("us"))
-    raise TypeError(
-        f"{where}: column {table}.{column} must hold dates (datetime64), got {dtype}; "
-        "convert it first, e.g. with pandas.to_datetime or crm_analysis.schema.coerce"
-    )
-
-
-def _string(schema: dict[str, Any], column: str) -> nw.Expr:
-    c = nw.col(column)
-    return c if schema[column] == nw.String else c.cast(nw.String)
-
-
 def _tables(data: Any, where: str, *, need_ro_type: bool = False,
             need_customer: bool = False) -> _Tables:
     """The orders, vehicles and (optional) customers of ``data``, normalized and lazy."""
@@ -214,11 +173,7 @@ def _tables(data: Any, where: str, *, need_ro_type: bool = False,
             f"{{'vehicles': ..., 'repair_orders': ..., 'customers': ...}}, "
             f"got {type(data).__name__}"
         )
-    try:
-        o_in = nw.from_native(orders)
-    except TypeError as exc:
-        raise TypeError(f"{where}: table 'repair_orders' must be a pandas or Polars frame, "
-                        f"got {type(orders).__name__}") from exc
+    o_in = _frame(orders, where, "repair_orders")
     eager = isinstance(o_in, nw.DataFrame)
     o = o_in.lazy()
     polars = o.implementation.is_polars()
@@ -290,13 +245,6 @@ def _positive_int(value: Any, name: str, where: str) -> int:
     if value <= 0:
         raise ValueError(f"{where}: {name} must be > 0, got {value!r}")
     return int(value)
-
-
-def _positive(value: Any, name: str, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number) \
-            or not value > 0:
-        raise ValueError(f"{where}: {name} must be a number > 0, got {value!r}")
-    return float(value)
 
 
 # Ages are computed from whole seconds: the band is an integer floor division and the

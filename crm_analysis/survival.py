@@ -80,8 +80,20 @@ from typing import Any
 import narwhals as nw
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy import stats
 
+from crm_analysis._frames import (
+    _datetime,
+    _finish,
+    _frame,
+    _like,
+    _positive,
+    _require,
+    _schema,
+    _string,
+)
 from crm_analysis.overview import DAYS_PER_YEAR, window_start
 from crm_analysis.schema import Dataset
 
@@ -177,49 +189,6 @@ def _unpack(data: Any, as_of: Any, where: str):
     )
 
 
-def _lazy(native: Any, where: str, table: str) -> nw.LazyFrame:
-    try:
-        return nw.from_native(native).lazy()
-    except TypeError as exc:
-        raise TypeError(f"{where}: table {table!r} must be a pandas or Polars frame, got "
-                        f"{type(native).__name__}") from exc
-
-
-def _like(native: Any, target: nw.LazyFrame, where: str, table: str) -> nw.LazyFrame:
-    frame = _lazy(native, where, table)
-    if frame.implementation is target.implementation:
-        return frame
-    return nw.from_arrow(frame.collect().to_arrow(), backend=target.implementation).lazy()
-
-
-def _schema(frame: nw.LazyFrame) -> dict[str, Any]:
-    return dict(frame.collect_schema())
-
-
-def _require(schema: dict[str, Any], columns: Iterable[str], where: str, table: str) -> None:
-    missing = [c for c in columns if c not in schema]
-    if missing:
-        raise KeyError(f"{where}: table {table!r} is missing column(s) {missing}; it has "
-                       f"{list(schema)}")
-
-
-def _datetime(schema: dict[str, Any], column: str, where: str, table: str) -> nw.Expr:
-    dtype = schema[column]
-    if dtype == nw.Datetime:
-        return nw.col(column)
-    if dtype == nw.Date:
-        return nw.col(column).cast(nw.Datetime("us"))
-    raise TypeError(
-        f"{where}: column {table}.{column} must hold dates (datetime64), got {dtype}; "
-        "convert it first, e.g. with pandas.to_datetime or crm_analysis.schema.coerce"
-    )
-
-
-def _string(schema: dict[str, Any], column: str) -> nw.Expr:
-    c = nw.col(column)
-    return c if schema[column] == nw.String else c.cast(nw.String)
-
-
 def _years(later: nw.Expr, earlier: nw.Expr) -> nw.Expr:
     # + 0.0 turns the -0.0 pandas can give for a zero span into 0.0
     return (later - earlier).dt.total_seconds().cast(nw.Float64) / _SECONDS_PER_YEAR + 0.0
@@ -231,11 +200,141 @@ def _positive_int(value: Any, name: str, where: str) -> int:
     return int(value)
 
 
-def _positive(value: Any, name: str, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number) \
-            or not value > 0:
-        raise ValueError(f"{where}: {name} must be a number > 0, got {value!r}")
-    return float(value)
+class _Keys:
+    """How :func:`defection_table` names a relationship (a store and a vehicle).
+
+    By default by the ``store_id`` and ``vin`` strings. For pandas frames with ``object``
+    string keys by integer codes instead: ``_rel`` numbers the (store, vin) pairs and
+    ``_vin`` the vehicles, both in the sort order of the strings, so that every string is
+    hashed once and the group-bys, joins and the final sort work on integers (most of the
+    time pandas spent on this table went into hashing VINs). Other pandas string dtypes
+    keep the strings: they compare to nullable booleans, which the output shows.
+    """
+
+    def __init__(self, columns: list[str], own: list[nw.Expr], vehicle: str,
+                 home: nw.Expr, stores: pd.Series | None = None,
+                 vins: pd.Series | None = None) -> None:
+        self.columns = columns  # the key of orders and relationships
+        self.own = own  # the key of a vehicle's relationship with its home store
+        self.vehicle = vehicle  # joins relationships to vehicles
+        self.home = home  # the relationship is the one with the vehicle's home store
+        self._stores, self._vins = stores, vins  # the string of each code
+        self._n = max(len(vins), 1) if vins is not None else 1  # _rel = store * _n + vin
+
+    @classmethod
+    def make(cls, orders: nw.LazyFrame, keep: nw.Expr, vehicles: nw.LazyFrame
+             ) -> tuple[nw.LazyFrame, nw.LazyFrame, _Keys]:
+        """The orders to ``keep``, the vehicles, and how they name relationships."""
+        if orders.implementation.is_pandas():
+            o, v = orders.collect().to_native(), vehicles.collect().to_native()
+            if all(x.dtype == object for x in (o["vin"], o["store_id"], v["vin"],
+                                               v["_home_store"])):
+                kept = orders.select(keep.alias("k")).collect().to_native()["k"]
+                return cls._codes(o, kept.to_numpy(bool), v)
+        keys = cls(["store_id", "vin"], [nw.col("_home_store").alias("store_id"),
+                                         nw.col("vin")],
+                   "vin", nw.col("_home_store") == nw.col("store_id"))
+        return orders.filter(keep), vehicles, keys
+
+    @classmethod
+    def _codes(cls, o: pd.DataFrame, kept: np.ndarray, v: pd.DataFrame
+               ) -> tuple[nw.LazyFrame, nw.LazyFrame, _Keys]:
+        n = len(o)
+        vin, vins = _sorted_codes(pd.concat([o["vin"], v["vin"]], ignore_index=True))
+        store, stores = _sorted_codes(pd.concat([o["store_id"], v["_home_store"]],
+                                                ignore_index=True), few=True)
+        keys = cls(["_rel"], [nw.col("_home_rel").alias("_rel")], "_vin",
+                   nw.col("_home_rel") == nw.col("_rel"), stores, vins)
+        rel = np.where((store >= 0) & (vin >= 0), store * keys._n + vin, -1)
+        # a new frame of the same arrays (copy=False): copying 10M orders takes seconds
+        o = pd.DataFrame({**{c: o[c].array for c in o.columns if c not in ("vin", "store_id")},
+                          "_rel": rel[:n]}, copy=False)
+        if not kept.all():
+            o = o.loc[kept].reset_index(drop=True)
+        v = v.drop(columns=["vin"]).assign(_vin=vin[n:], _home_rel=rel[n:])
+        return nw.from_native(o).lazy(), nw.from_native(v).lazy(), keys
+
+    @staticmethod
+    def cached(rel: nw.LazyFrame) -> nw.LazyFrame:
+        """``rel``, computed once by Polars although the plan uses it twice."""
+        if rel.implementation.is_polars():
+            return nw.from_native(rel.to_native().cache())
+        return rel
+
+    def with_vehicle(self, rel: nw.LazyFrame) -> nw.LazyFrame:
+        """``rel`` with the column that joins it to the vehicles."""
+        if self._vins is None:
+            return rel
+        return rel.with_columns((nw.col("_rel") % self._n).alias("_vin"))
+
+    def to_orders(self, orders: nw.LazyFrame, rel: nw.LazyFrame) -> nw.LazyFrame:
+        """``orders`` with the columns of ``rel``, which has one row for each key of the
+        orders."""
+        if self._vins is None:
+            return orders.join(rel, on=self.columns, how="inner")
+        # pandas: a lookup instead of a merge, which copies the 10M orders twice
+        o, r = orders.collect().to_native(), rel.collect().to_native()
+        at = pd.Index(r["_rel"]).get_indexer(o["_rel"])
+        cols = {c: o[c].array for c in o.columns}
+        cols.update((c, r[c].array.take(at)) for c in r.columns if c != "_rel")
+        return nw.from_native(pd.DataFrame(cols, copy=False)).lazy()
+
+    def largest(self, frame: nw.LazyFrame, column: str) -> nw.LazyFrame:
+        """One row per key of ``frame``: the one with the largest ``column`` (strings)."""
+        if self._vins is None:
+            return frame.unique(self.columns, keep="last", order_by=[column])
+        # pandas: a string max or sort is slow; sort only the keys with several rows
+        df = frame.collect().to_native()
+        tied = df["_rel"].duplicated(keep=False).to_numpy()
+        if tied.any():
+            last = (df.loc[tied].sort_values(column, kind="stable")
+                    .drop_duplicates("_rel", keep="last"))
+            df = pd.concat([df.loc[~tied], last])
+        return nw.from_native(df).lazy()
+
+    def table(self, rel: nw.LazyFrame) -> nw.LazyFrame:
+        """The :data:`DEFECTION_COLUMNS` of ``rel``, sorted by ``store_id`` and ``vin``."""
+        if self._vins is None:
+            return rel.select(*DEFECTION_COLUMNS).sort("store_id", "vin")
+        names = [c for c in DEFECTION_COLUMNS if c not in ("store_id", "vin")]
+        df = rel.select("_rel", *names).sort("_rel").collect().to_native()
+        code = df["_rel"].to_numpy()
+        cols = {c: df[c].array for c in names}
+        cols["store_id"] = self._stores.array.take(code // self._n)
+        cols["vin"] = self._vins.array.take(code % self._n)
+        return nw.from_native(pd.DataFrame({c: cols[c] for c in DEFECTION_COLUMNS},
+                                           copy=False)).lazy()
+
+
+def _sorted_codes(values: pd.Series, *, few: bool = False) -> tuple[np.ndarray, pd.Series]:
+    """Codes 0 … k−1 of the distinct values in their sort order (−1 for missing), and
+    the value of each code (a Series of the dtype of ``values``).
+
+    What ``pandas.factorize(values, sort=True)`` gives, but for strings with Arrow's
+    dictionary encoding and sort, several times faster than pandas' hashing and sorting
+    of Python strings (the order is the same: by code point). With ``few`` distinct
+    values pandas is faster.
+    """
+    enc = None
+    if not few:
+        try:
+            enc = pa.array(values, type=pa.large_string(), from_pandas=True).dictionary_encode()
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all strings
+            pass
+    if enc is None:
+        codes = pd.factorize(values, sort=True)[0].astype(np.int64)
+    else:
+        order = pc.sort_indices(enc.dictionary).to_numpy()
+        rank = np.empty(len(order), np.int64)
+        rank[order] = np.arange(len(order))
+        codes = np.full(len(values), -1, np.int64)
+        valid = enc.indices.is_valid().to_numpy(zero_copy_only=False)
+        if len(order):
+            codes[valid] = rank[enc.indices.fill_null(0).to_numpy()[valid]]
+    valid = codes >= 0
+    first = np.zeros(int(codes.max(initial=-1)) + 1, np.intp)
+    first[codes[valid]] = np.flatnonzero(valid)
+    return codes, values.iloc[first].reset_index(drop=True)
 
 
 # =========================================================================== the table
@@ -346,11 +445,7 @@ def defection_table(
     warranty_years = _positive(warranty_years, "warranty_years", where)
     horizon = window_start(t, lapse_months)
 
-    try:
-        o_in = nw.from_native(orders)
-    except TypeError as exc:
-        raise TypeError(f"{where}: table 'repair_orders' must be a pandas or Polars frame, "
-                        f"got {type(orders).__name__}") from exc
+    o_in = _frame(orders, where, "repair_orders")
     eager = isinstance(o_in, nw.DataFrame)
     o = o_in.lazy()
     osch = _schema(o)
@@ -367,10 +462,9 @@ def defection_table(
         *([nw.col("mileage_km").cast(nw.Float64)] if has_km else []),
     )
     date_type = _schema(o)["open_date"]
-    o = o.filter(~nw.col("vin").is_null() & ~nw.col("store_id").is_null()
-                 & (nw.col("open_date") <= t))
+    keep = ~nw.col("vin").is_null() & ~nw.col("store_id").is_null() & (nw.col("open_date") <= t)
     if store_id is not None:
-        o = o.filter(nw.col("store_id") == str(store_id))
+        keep = keep & (nw.col("store_id") == str(store_id))
 
     v = _like(vehicles, o, where, "vehicles")
     vsch = _schema(v)
@@ -397,32 +491,91 @@ def defection_table(
         raise ValueError(f"{where}: table 'vehicles' must have one row per vin; duplicated: "
                          f"{dup['vin'].to_list()}")
 
-    # ---- relationships with orders, and own sales never serviced
-    rel = o.group_by("store_id", "vin").agg(
+    # ---- relationships: one group-by of the orders for the dates and counts (and the
+    # last dates with an odometer reading / a customer), the own sales never serviced, the
+    # vehicle and the entry date; then the entry dates back to the orders, for the
+    # first-year visits, the last reading and the last customer (one more group-by). No
+    # window functions (slow with string keys in Polars); pandas uses integer keys (_Keys).
+    o, v, keys = _Keys.make(o, keep, v)
+    key = keys.columns
+    dated = [("mileage_km", "_km_date")] if has_km else []
+    dated += [("customer_id", "_customer_date")] if has_ocust else []
+    seen = o.with_columns(
+        nw.when(~nw.col(c).is_null()).then(nw.col("open_date")).alias(d) for c, d in dated
+    ).group_by(*key).agg(
         nw.col("open_date").min().alias("first_order_date"),
         nw.col("open_date").max().alias("last_order_date"),
         nw.len().alias("orders"),
+        *(nw.col(d).max() for _, d in dated),
     ).with_columns(nw.col("orders").cast(nw.Int64))
     own = v.filter(nw.col("_home_sold") & ~nw.col("_home_store").is_null()
                    & (nw.col("sale_date").is_null() | (nw.col("sale_date") <= t)))
     if store_id is not None:
         own = own.filter(nw.col("_home_store") == str(store_id))
-    own = own.select(nw.col("_home_store").alias("store_id"), "vin")
-    never = own.join(rel.select("store_id", "vin"), on=["store_id", "vin"], how="anti")
-    never = never.with_columns(
-        nw.lit(None, dtype=date_type).alias("first_order_date"),
-        nw.lit(None, dtype=date_type).alias("last_order_date"),
-        nw.lit(0).cast(nw.Int64).alias("orders"),
+    # with the own sales: those never serviced get no dates and 0 orders
+    dates = ["first_order_date", "last_order_date", *(d for _, d in dated)]
+    own = own.select(*keys.own, *(nw.lit(None, dtype=date_type).alias(d) for d in dates),
+                     nw.lit(0).cast(nw.Int64).alias("orders"))
+    rel = nw.concat([seen, own.select(seen.collect_schema().names())]).group_by(*key).agg(
+        nw.col("first_order_date").min(), nw.col("last_order_date").max(),
+        nw.col("orders").sum(), *(nw.col(d).max() for _, d in dated),
     )
-    rel = nw.concat([rel, never.select(rel.collect_schema().names())])
-    rel = rel.join(v, on="vin", how="left")
+    rel = keys.with_vehicle(rel).join(v, on=keys.vehicle, how="left")
 
-    sold_here = (nw.col("_home_sold").fill_null(False)
-                 & (nw.col("_home_store") == nw.col("store_id")).fill_null(False))
-    rel = rel.with_columns(sold_here.alias("sold_here"))
     first, last, sale_c = nw.col("first_order_date"), nw.col("last_order_date"), \
         nw.col("sale_date")
+    sold_here = nw.col("_home_sold").fill_null(False) & keys.home.fill_null(False)
+    rel = rel.with_columns(sold_here.alias("sold_here"))
     entry = nw.when(nw.col("sold_here")).then(sale_c).otherwise(first)
+    rel = keys.cached(rel.with_columns(entry.alias("entry_date")))
+
+    # ---- from the orders again, with the entry date: first-year visits (orders in
+    # [entry, entry + 12 months)), the latest odometer reading (the largest on its day)
+    # and the customer on the latest order with one (the largest id on that day)
+    back = keys.to_orders(
+        o.select(*key, "open_date", *(c for c, _ in dated)),
+        rel.select(*key, "entry_date",
+                   nw.col("entry_date").dt.offset_by("12mo").alias("_fy_end"),
+                   *(d for _, d in dated)))
+    back = back.with_columns(
+        ((nw.col("open_date") >= nw.col("entry_date"))
+         & (nw.col("open_date") < nw.col("_fy_end"))).alias("_fy"),
+        *([nw.when(nw.col("open_date") == nw.col("_km_date")).then(nw.col("mileage_km"))
+           .alias("_km")] if has_km else []),
+    )
+    facts = back.group_by(*key).agg(nw.col("_fy").sum(),
+                                    *([nw.col("_km").max()] if has_km else []))
+    if has_ocust:
+        owner = keys.largest(
+            back.filter((nw.col("open_date") == nw.col("_customer_date"))
+                        & ~nw.col("customer_id").is_null())
+            .select(*key, nw.col("customer_id").alias("_order_customer")),
+            "_order_customer")
+        facts = facts.join(owner, on=key, how="left")
+    else:
+        facts = facts.with_columns(nw.lit(None, dtype=nw.String).alias("_order_customer"))
+    rel = rel.join(facts, on=key, how="left")
+
+    # ---- owner and customer attributes
+    rel = rel.with_columns(
+        nw.when(nw.col("_vehicle_customer").is_null()).then(nw.col("_order_customer"))
+        .otherwise(nw.col("_vehicle_customer")).alias("customer_id")
+    )
+    cattr = ("customer_type", "region", "occupation")
+    if customers is not None:
+        c = _like(customers, o, where, "customers")
+        csch = _schema(c)
+        _require(csch, ["customer_id"], where, "customers")
+        c = c.select(
+            _string(csch, "customer_id"),
+            *((_string(csch, k) if k in csch else nw.lit(None, dtype=nw.String)).alias(k)
+              for k in cattr),
+        ).unique("customer_id", keep="any")
+        rel = rel.join(c, on="customer_id", how="left")
+    else:
+        rel = rel.with_columns(*(nw.lit(None, dtype=nw.String).alias(k) for k in cattr))
+
+    # ---- exit, event and ages
     # the last contact: the last order, or the sale for an own sale (orders dated before
     # the sale, e.g. pre-delivery inspections, do not end a relationship before it began)
     contact = (
@@ -432,7 +585,7 @@ def defection_table(
         .when(last > sale_c).then(last)
         .otherwise(sale_c)
     )
-    rel = rel.with_columns(entry.alias("entry_date"), contact.alias("_contact"))
+    rel = rel.with_columns(contact.alias("_contact"))
     event = (nw.col("_contact") <= horizon).fill_null(False)
     start = nw.when(nw.col("entry_date").is_null()).then(first).otherwise(nw.col("entry_date"))
     censored_exit = (nw.when(start > horizon).then(start)
@@ -455,81 +608,22 @@ def defection_table(
         age("exit_date").alias("exit_age"),
         _years(nw.col("exit_date"), nw.col("entry_date")).alias("duration"),
     )
-
-    # ---- first-year visits: orders in [entry, entry + 12 months)
-    fy = (
-        o.select("store_id", "vin", "open_date")
-        .join(rel.select("store_id", "vin", "entry_date"), on=["store_id", "vin"],
-              how="inner")
-        .filter((nw.col("open_date") >= nw.col("entry_date"))
-                & (nw.col("open_date") < nw.col("entry_date").dt.offset_by("12mo")))
-        .group_by("store_id", "vin").agg(nw.len().alias("_fy"))
-    )
     fy_count = nw.when(~nw.col("entry_date").is_null()).then(nw.col("_fy").fill_null(0))
     if o.implementation.is_polars():  # pandas: NaN for unknown -> nullable Int64 below
         fy_count = fy_count.cast(nw.Int64)
-    rel = rel.join(fy, on=["store_id", "vin"], how="left").with_columns(
-        fy_count.alias("first_year_visits"))
-
-    # ---- annual km from the latest odometer reading at the store
-    if has_km:
-        readings = (
-            o.filter(~nw.col("mileage_km").is_null())
-            .with_columns(nw.col("open_date").max().over("store_id", "vin").alias("_last"))
-            .filter(nw.col("open_date") == nw.col("_last"))
-            .group_by("store_id", "vin")
-            .agg(nw.col("mileage_km").max().alias("_km"),
-                 nw.col("open_date").max().alias("_km_date"))
-        )
-        rel = rel.join(readings, on=["store_id", "vin"], how="left")
-        km_age = _years(nw.col("_km_date"), sale_c)
-        rel = rel.with_columns(
-            nw.when(~sale_c.is_null() & (km_age >= _MIN_ANNUAL_KM_AGE))
-            .then(nw.col("_km") / km_age).alias("annual_km")
-        )
-    else:
-        rel = rel.with_columns(nw.lit(None, dtype=nw.Float64).alias("annual_km"))
-
-    # ---- owner and customer attributes
-    if has_ocust:
-        owner = (
-            o.filter(~nw.col("customer_id").is_null())
-            .with_columns(nw.col("open_date").max().over("store_id", "vin").alias("_last"))
-            .filter(nw.col("open_date") == nw.col("_last"))
-            # ties on the last day: the largest id (a string max is slow in pandas)
-            .unique(["store_id", "vin"], keep="last", order_by=["customer_id"])
-            .select("store_id", "vin", nw.col("customer_id").alias("_order_customer"))
-        )
-        rel = rel.join(owner, on=["store_id", "vin"], how="left")
-    else:
-        rel = rel.with_columns(nw.lit(None, dtype=nw.String).alias("_order_customer"))
-    rel = rel.with_columns(
-        nw.when(nw.col("_vehicle_customer").is_null()).then(nw.col("_order_customer"))
-        .otherwise(nw.col("_vehicle_customer")).alias("customer_id")
-    )
-    cattr = ("customer_type", "region", "occupation")
-    if customers is not None:
-        c = _like(customers, o, where, "customers")
-        csch = _schema(c)
-        _require(csch, ["customer_id"], where, "customers")
-        c = c.select(
-            _string(csch, "customer_id"),
-            *((_string(csch, k) if k in csch else nw.lit(None, dtype=nw.String)).alias(k)
-              for k in cattr),
-        ).unique("customer_id", keep="any")
-        rel = rel.join(c, on="customer_id", how="left")
-    else:
-        rel = rel.with_columns(*(nw.lit(None, dtype=nw.String).alias(k) for k in cattr))
-
+    # annual km from the latest odometer reading at the store
+    km_age = _years(nw.col("_km_date"), sale_c)
+    annual_km = (nw.when(~sale_c.is_null() & (km_age >= _MIN_ANNUAL_KM_AGE))
+                 .then(nw.col("_km") / km_age) if has_km
+                 else nw.lit(None, dtype=nw.Float64))
+    rel = rel.with_columns(fy_count.alias("first_year_visits"), annual_km.alias("annual_km"))
     rel = rel.with_columns(
         (nw.col("exit_age") < warranty_years).alias("in_warranty_at_exit"),
         nw.col("entry_age", "last_order_age", "exit_age", "duration", "annual_km")
         .cast(nw.Float64),
     )
-    out = rel.select(*DEFECTION_COLUMNS).sort("store_id", "vin")
-    if not eager:
-        return out.to_native()
-    native = nw.maybe_reset_index(out.collect()).to_native()
+    out = keys.table(rel)
+    native = _finish(out, eager)
     if isinstance(native, pd.DataFrame):
         native["first_year_visits"] = native["first_year_visits"].astype("Int64")
         # pandas has no null in a plain bool column: unknown ages -> pandas.NA

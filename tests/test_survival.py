@@ -96,6 +96,10 @@ def hand_tables() -> dict[str, pd.DataFrame]:
 
 def engines(tables):
     yield "pandas", tables
+    # pandas' own string dtype takes the string-key path (object strings: integer codes)
+    yield "pandas-string", {k: v.astype({c: "string" for c in ("vin", "store_id",
+                                                              "customer_id") if c in v})
+                            for k, v in tables.items()}
     pls = {k: pl.from_pandas(v) for k, v in tables.items()}
     yield "polars", pls
     yield "polars-lazy", {k: v.lazy() for k, v in pls.items()}
@@ -243,6 +247,18 @@ def test_owner_from_orders_ties_to_largest_id():
                       "open_date": pd.to_datetime(["2020-01-01", "2021-01-01", "2021-01-01"])})
     for _, tables in engines({"vehicles": v, "repair_orders": o}):
         assert to_pandas(defection_table(tables, T))["customer_id"].tolist() == ["z"]
+
+
+def test_sorted_codes_order_and_missing():
+    from crm_analysis.survival import _sorted_codes
+
+    s = pd.Series(["b", None, "é", "a", "b", "Z"], dtype=object)
+    codes, values = _sorted_codes(s)
+    assert codes.tolist() == [2, -1, 3, 1, 2, 0]  # code-point order, like sort_values
+    assert values.tolist() == ["Z", "a", "b", "é"]
+    assert _sorted_codes(s, few=True)[0].tolist() == codes.tolist()  # pandas' factorize
+    codes, values = _sorted_codes(pd.Series([30, 10, 30], dtype=object))  # not strings
+    assert codes.tolist() == [1, 0, 1] and values.tolist() == [10, 30]
 
 
 def test_dataset_input_and_errors():
