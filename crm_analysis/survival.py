@@ -84,6 +84,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import stats
 
+from crm_analysis._frames import _as_of as _frames_as_of
 from crm_analysis._frames import (
     _datetime,
     _finish,
@@ -155,17 +156,11 @@ _MISSING = "(missing)"
 
 
 def _as_of(value: Any, where: str) -> _dt.datetime:
+    """The analysis date: required here, otherwise as :func:`crm_analysis._frames._as_of`
+    (a number such as ``20240630`` is refused, not read as nanoseconds after 1970)."""
     if value is None:
         raise TypeError(f"{where}: as_of is required (the analysis date T)")
-    if isinstance(value, bool):
-        raise TypeError(f"{where}: as_of must be a date, got {value!r}")
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{where}: as_of={value!r} is not a date") from exc
-    if pd.isna(ts):
-        raise ValueError(f"{where}: as_of must be a date, got {value!r}")
-    return ts.to_pydatetime().replace(tzinfo=None)
+    return _frames_as_of(value, where)
 
 
 def _unpack(data: Any, as_of: Any, where: str):

@@ -267,6 +267,10 @@ def test_dataset_input_and_errors():
     assert len(tab) == 3
     with pytest.raises(TypeError, match="as_of is required"):
         defection_table(hand_tables())
+    with pytest.raises(TypeError, match="as_of must be a date"):
+        defection_table(hand_tables(), 20240630)  # not nanoseconds after 1970
+    with pytest.raises(ValueError, match="is not a date"):
+        defection_table(hand_tables(), "last tuesday")
     with pytest.raises(KeyError, match="repair_orders"):
         defection_table({"vehicles": ds.vehicles}, T)
     with pytest.raises(KeyError, match="'vehicles' is missing column"):
