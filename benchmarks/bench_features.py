@@ -44,18 +44,16 @@ Usage
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from common import MARK, run_child
-from common import child_prepare as _child_prepare
 from common import load as _load
 from common import machine as _machine
 from common import measure as _measure
+from common import parser, run_child, run_child_step
 from common import rss_mb as _rss_mb
 from common import versions as _versions
 
@@ -157,40 +155,13 @@ def _lifetimes_python(arg: str | None) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sizes", default="1,10",
-                   help="comma-separated tilings of the base group (default 1,10)")
-    p.add_argument("--base-scale", type=float, default=3.55,
-                   help="generator scale of the base group (default 3.55: ~1M orders)")
-    p.add_argument("--stores", type=int, default=3, help="stores (default 3)")
-    p.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
-    p.add_argument("--steps", default=",".join(STEPS),
-                   help=f"comma-separated steps (default all: {','.join(STEPS)})")
-    p.add_argument("--repeat", type=int, default=3,
-                   help="runs per step in its process; the fastest is reported (default 3)")
+    p = parser(__doc__.split("\n\n")[0], STEPS)
     p.add_argument("--lifetimes-python", default=None,
                    help="interpreter with lifetimes installed, when this one has none")
-    p.add_argument("--workdir", default=None,
-                   help="folder for the parquet files (default: a temporary folder)")
-    p.add_argument("--keep", action="store_true",
-                   help="keep --workdir and reuse the data already in it")
-    p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
     if args.child:  # one measured step in a fresh process
-        kind, *rest = args.child
-        if kind == "prepare":
-            workdir, sizes, stores, seed, scale = rest
-            out = _child_prepare(Path(workdir), [int(s) for s in sizes.split(",")],
-                                 int(stores), int(seed), float(scale))
-        elif kind == "compare":
-            out = _child_compare(*rest)
-        else:
-            folder, as_of, out_path, repeat = rest
-            out = _child_step(kind, Path(folder), as_of, None if out_path == "-" else out_path,
-                              int(repeat))
-        print(MARK + json.dumps(out))
-        return 0
+        return run_child_step(args.child, _child_compare, _child_step)
 
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     steps = [s for s in args.steps.split(",") if s.strip()]

@@ -14,10 +14,13 @@ lifetimes step of ``bench_features.py``) can import it too.
 - :func:`run_child` runs a step of a script in a fresh process and reads the JSON line
   it prints after :data:`MARK`.
 - :func:`machine` and :func:`versions` describe the machine and the libraries.
+- :func:`parser` holds the command-line options both scripts share, and
+  :func:`run_child_step` answers the ``--child`` call that :func:`run_child` makes.
 """
 
 from __future__ import annotations
 
+import argparse
 import gc
 import json
 import os
@@ -193,3 +196,46 @@ def versions() -> str:
     return (f"Python {platform.python_version()}, numpy {numpy.__version__}, "
             f"pandas {pandas.__version__}, polars {polars.__version__}, "
             f"narwhals {narwhals.__version__}, pyarrow {pyarrow.__version__}")
+
+
+def parser(description: str, steps: tuple[str, ...]) -> argparse.ArgumentParser:
+    """The options shared by the 1M/10M benchmark scripts (a script may add its own)."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--sizes", default="1,10",
+                   help="comma-separated tilings of the base group (default 1,10)")
+    p.add_argument("--base-scale", type=float, default=3.55,
+                   help="generator scale of the base group (default 3.55: ~1M orders)")
+    p.add_argument("--stores", type=int, default=3, help="stores (default 3)")
+    p.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
+    p.add_argument("--steps", default=",".join(steps),
+                   help=f"comma-separated steps (default all: {','.join(steps)})")
+    p.add_argument("--repeat", type=int, default=3,
+                   help="runs per step in its process; the fastest is reported (default 3)")
+    p.add_argument("--workdir", default=None,
+                   help="folder for the parquet files (default: a temporary folder)")
+    p.add_argument("--keep", action="store_true",
+                   help="keep --workdir and reuse the data already in it")
+    p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    return p
+
+
+def run_child_step(child: list[str], compare, step) -> int:
+    """Run one ``--child`` call in this (fresh) process and print its JSON result.
+
+    ``child`` is ``["prepare", workdir, sizes, stores, seed, scale]``,
+    ``["compare", ...]`` (passed to ``compare``) or ``[step, folder, as_of, out, repeat]``
+    (passed to ``step(kind, folder, as_of, out_path or None, repeat)``).
+    """
+    kind, *rest = child
+    if kind == "prepare":
+        workdir, sizes, stores, seed, scale = rest
+        out = child_prepare(Path(workdir), [int(s) for s in sizes.split(",")],
+                            int(stores), int(seed), float(scale))
+    elif kind == "compare":
+        out = compare(*rest)
+    else:
+        folder, as_of, out_path, repeat = rest
+        out = step(kind, Path(folder), as_of, None if out_path == "-" else out_path,
+                   int(repeat))
+    print(MARK + json.dumps(out))
+    return 0
