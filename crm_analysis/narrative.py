@@ -99,6 +99,35 @@ class Narrator:
             pass
         print(text)
 
+    def table(self, df: Any, *, money: Any = (), pct: Any = (), ints: Any = (),
+              floats: Any = (), digits: int = 2) -> Any:
+        """Display a table without its index: thousands separators, percentages, "–" for NaN.
+
+        ``money`` columns show whole yuan (``12,345``), ``pct`` columns one decimal
+        percent, ``ints`` thousands separators, ``floats`` ``digits`` decimals. Returns
+        the pandas ``Styler`` (displayed in a notebook, returned unchanged elsewhere).
+
+        >>> import pandas as pd
+        >>> s = Narrator("en").table(pd.DataFrame({"v": [1234.4], "p": [0.25]}),
+        ...                          money=["v"], pct=["p"])
+        >>> "1,234" in s.to_html() and "25.0%" in s.to_html()
+        True
+        """
+        fmt = {c: "{:,.0f}" for c in money}
+        fmt.update({c: "{:.1%}" for c in pct})
+        fmt.update({c: "{:,}" for c in ints})
+        fmt.update({c: f"{{:,.{int(digits)}f}}" for c in floats})
+        styler = df.style.hide(axis="index").format(fmt, na_rep="–")
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+
+            if get_ipython() is not None:
+                display(styler)
+        except ImportError:  # pragma: no cover
+            pass
+        return styler
+
     # -- numbers -------------------------------------------------------------------
     #: What a missing number (None, NaN, inf) reads as in the text: "n/a" / "无数据".
     @property

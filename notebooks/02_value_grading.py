@@ -72,15 +72,6 @@ net_total = features["net_value"].sum()
 cost_total = features["cost_to_serve"].sum()
 
 
-def fmt_table(df, money=(), pct=(), ints=(), floats=()):
-    """Display a table with thousands separators and percentages."""
-    fmt = {c: "{:,.0f}" for c in money}
-    fmt.update({c: "{:.1%}" for c in pct})
-    fmt.update({c: "{:,}" for c in ints})
-    fmt.update({c: "{:,.2f}" for c in floats})
-    display(df.style.hide(axis="index").format(fmt, na_rep="–"))
-
-
 def summary_table(summary, kind):
     """A grade summary with translated grade names and bilingual headers."""
     out = pd.DataFrame({
@@ -92,7 +83,7 @@ def summary_table(summary, kind):
         n("Net value per customer (RMB)", "人均净价值（元）"): summary["value_per_customer"],
         n("Visits per year", "年均进厂次数"): summary["orders_per_year"],
     })
-    fmt_table(out, money=[n("Net value (RMB)", "净价值（元）"),
+    n.table(out, money=[n("Net value (RMB)", "净价值（元）"),
                           n("Net value per customer (RMB)", "人均净价值（元）")],
               pct=[n("Share of customers", "客户占比"), n("Share of net value", "净价值占比")],
               ints=[n("Customers", "客户数")], floats=[n("Visits per year", "年均进厂次数")])
@@ -348,7 +339,7 @@ cl_show = pd.DataFrame({
     n("Share of net value", "净价值占比"): cl_sum["share_value"],
     n("Net value per customer (RMB)", "人均净价值（元）"): cl_sum["value_per_customer"],
 })
-fmt_table(cl_show, money=[n("Net value per customer (RMB)", "人均净价值（元）")],
+n.table(cl_show, money=[n("Net value per customer (RMB)", "人均净价值（元）")],
           pct=[n("Share of customers", "客户占比"), n("Share of net value", "净价值占比")],
           ints=[n("Customers", "客户数")])
 best = cl_sum.loc[cl_sum["share_value"].idxmax()]
