@@ -1,0 +1,1214 @@
+"""Store economics: why after-sales retention pays, in RMB per month and per new car.
+
+The 2012 after-sales CRM deck (售后服务客户关系管理, ../shared/seeds/004, slide 2,
+"为什么要维护客户关系") works through a standard 2,000 m² 4S store:
+
+- investment: building (steel frame, glass front) about ¥3M, depreciated over 15 years;
+  equipment and tools bought from the maker about ¥2M, over 10 years; about ¥2M of
+  working capital;
+- running cost about ¥400k a month: 70 staff ¥150k, land rent ¥80k (¥40 per m²),
+  advertising and hidden public-relations costs the rest;
+- gross profit: new cars 100 a month × ¥2,000 = ¥200k; service 1,300 orders a month ×
+  ¥500 average order value × 45 % margin = ¥292.5k; together ¥492.5k,
+
+"so a well-run store that makes ¥100k a month is already doing well" — and service, not
+the new-car sale, carries most of the running cost. This module turns that arithmetic
+into functions that take the store's own data:
+
+:class:`StoreEconomics`
+    the deck's parameters (frozen dataclass; every figure can be changed).
+:func:`service_pnl`
+    the monthly P&L as a tidy table, with orders per month, average order value, service
+    gross margin and new cars per month measured from the data when given.
+:func:`service_by_age`
+    narwhals table builder (pandas or Polars in, the same kind out): per age band of the
+    cars the store sold, the retention rate (exactly
+    :func:`crm_analysis.retention.retention_by_vehicle_age` with ``base="sold"``) and
+    orders, revenue, gross profit and net value in the last 12 months, in total and per
+    retained car.
+:func:`new_car_lifetime_value`
+    the after-sales value of one new car sold today, year by year, discounted.
+:func:`retention_lift`
+    what-if: the value gained when retention rises by some points at chosen ages.
+:func:`plot_pnl`, :func:`plot_lifetime_value`, :func:`plot_retention_lift`
+    the three charts (English or Chinese).
+
+Money in the measured figures is summed in whole fen: each order's revenue and gross
+profit are rounded to 0.01 RMB (half up) and added as integers, so the sums are exact,
+do not depend on the order of addition and are the same with pandas and Polars.
+
+Example
+-------
+>>> from crm_analysis.economics import service_pnl
+>>> pnl = service_pnl()  # the deck's store, no data
+>>> pnl.set_index("line").loc[["new_car_gross", "service_gross", "total_gross",
+...                            "operating_profit_before_depreciation"], "value"].tolist()
+[200000.0, 292500.0, 492500.0, 92500.0]
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+import narwhals as nw
+import numpy as np
+import pandas as pd
+
+from crm_analysis._frames import _datetime, _frame, _require, _schema, _string
+from crm_analysis.overview import window_start
+from crm_analysis.retention import (
+    _age_at_most,
+    _age_band,
+    _check_store,
+    _resolve_as_of,
+    _tables,
+)
+from crm_analysis.schema import Dataset
+from crm_analysis.value import DEFAULT_COST_PER_ORDER, Margins, order_profit
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = [
+    "PNL_LINES",
+    "LifetimeValue",
+    "LiftResult",
+    "StoreEconomics",
+    "new_car_lifetime_value",
+    "plot_lifetime_value",
+    "pnl_label",
+    "plot_pnl",
+    "plot_retention_lift",
+    "retention_lift",
+    "service_by_age",
+    "service_pnl",
+]
+
+_AMOUNTS = ("labor_amount", "parts_amount", "other_amount")
+_BY_AGE_COLUMNS = (
+    "age_band", "vehicles", "retained", "retention_rate", "orders", "revenue",
+    "gross_profit", "net_value", "orders_per_retained", "revenue_per_retained",
+    "gross_profit_per_retained", "net_value_per_retained",
+)
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+@dataclass(frozen=True)
+class StoreEconomics:
+    """The parameters of a store's monthly P&L; defaults are the 2012 deck's store.
+
+    Money is in RMB. Monthly figures are per calendar month.
+
+    Parameters
+    ----------
+    new_cars_per_month:
+        New cars sold per month (deck: 100).
+    gross_per_new_car:
+        Gross profit per new car sold, RMB (deck: 2,000). Exports hold no sale prices, so
+        this figure is never measured.
+    orders_per_month:
+        Repair orders per month (deck: 1,300).
+    order_value:
+        Average revenue per repair order, RMB (客单价; deck: 500).
+    service_margin:
+        Service gross margin, 0..1 (deck: 0.45).
+    running_cost_per_month:
+        All running costs per month, RMB (deck: about 400,000); includes staff and land
+        rent, so the handling cost per order (``cost_per_order`` elsewhere) is not
+        subtracted again.
+    staff, staff_cost_per_month:
+        Head count (deck: 70) and their wages per month (deck: 150,000), part of the
+        running cost.
+    floor_area_m2, land_rent_per_m2:
+        Site area (deck: 2,000 m²) and monthly rent per m² (deck: ¥40), part of the
+        running cost (deck: 80,000 a month).
+    building_cost, building_years:
+        Building cost and straight-line depreciation period (deck: ¥3M over 15 years).
+    equipment_cost, equipment_years:
+        Equipment and tools from the maker (deck: ¥2M over 10 years).
+    working_capital:
+        Working capital tied up (deck: about ¥2M); used only for the return on capital.
+
+    Example
+    -------
+    >>> p = StoreEconomics()
+    >>> p.new_car_gross, p.service_gross, p.depreciation_per_month
+    (200000.0, 292500.0, 33333.333333333336)
+    >>> StoreEconomics(orders_per_month=1500).service_gross
+    337500.0
+    """
+
+    new_cars_per_month: float = 100.0
+    gross_per_new_car: float = 2_000.0
+    orders_per_month: float = 1_300.0
+    order_value: float = 500.0
+    service_margin: float = 0.45
+    running_cost_per_month: float = 400_000.0
+    staff: int = 70
+    staff_cost_per_month: float = 150_000.0
+    floor_area_m2: float = 2_000.0
+    land_rent_per_m2: float = 40.0
+    building_cost: float = 3_000_000.0
+    building_years: float = 15.0
+    equipment_cost: float = 2_000_000.0
+    equipment_years: float = 10.0
+    working_capital: float = 2_000_000.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, bool) or not isinstance(v, int | float | np.number) \
+                    or not math.isfinite(float(v)) or v < 0:
+                raise ValueError(f"StoreEconomics: {f.name} must be a finite number >= 0, "
+                                 f"got {v!r}")
+        if self.service_margin > 1:
+            raise ValueError(f"StoreEconomics: service_margin must be within 0..1, got "
+                             f"{self.service_margin!r}")
+        for name in ("building_years", "equipment_years"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"StoreEconomics: {name} must be > 0, got "
+                                 f"{getattr(self, name)!r}")
+        named = self.staff_cost_per_month + self.land_rent_per_month
+        if named > self.running_cost_per_month + 1e-9:
+            raise ValueError(
+                f"StoreEconomics: staff ({self.staff_cost_per_month:,.0f}) plus land rent "
+                f"({self.land_rent_per_month:,.0f}) exceed running_cost_per_month "
+                f"({self.running_cost_per_month:,.0f}), of which they are parts")
+
+    def replace(self, **changes: Any) -> StoreEconomics:
+        """A copy with some parameters changed.
+
+        Example
+        -------
+        >>> StoreEconomics().replace(service_margin=0.5).service_margin
+        0.5
+        """
+        unknown = sorted(set(changes) - {f.name for f in fields(self)})
+        if unknown:
+            raise TypeError(f"StoreEconomics.replace: unknown parameter(s) {unknown}")
+        return StoreEconomics(**{**asdict(self), **changes})
+
+    @property
+    def land_rent_per_month(self) -> float:
+        """Land rent per month: area × rent per m²."""
+        return float(self.floor_area_m2) * float(self.land_rent_per_m2)
+
+    @property
+    def new_car_gross(self) -> float:
+        """New-car gross profit per month."""
+        return float(self.new_cars_per_month) * float(self.gross_per_new_car)
+
+    @property
+    def service_gross(self) -> float:
+        """Service gross profit per month: orders × order value × margin."""
+        return (float(self.orders_per_month) * float(self.order_value)
+                * float(self.service_margin))
+
+    @property
+    def depreciation_per_month(self) -> float:
+        """Straight-line depreciation of building and equipment per month."""
+        return (float(self.building_cost) / (float(self.building_years) * 12)
+                + float(self.equipment_cost) / (float(self.equipment_years) * 12))
+
+
+# --------------------------------------------------------------------------- labels
+
+_TEXT: dict[str, tuple[str, str]] = {
+    # P&L lines
+    "new_cars_per_month": ("New cars sold", "新车销量"),
+    "gross_per_new_car": ("Gross profit per new car", "单车新车毛利"),
+    "new_car_gross": ("New-car gross profit", "新车销售毛利"),
+    "orders_per_month": ("Repair orders", "维修台次"),
+    "order_value": ("Average order value", "客单价"),
+    "service_margin": ("Service gross margin", "维修保养毛利率"),
+    "service_revenue": ("Service revenue", "维修保养收入"),
+    "service_gross": ("Service gross profit", "维修保养毛利"),
+    "total_gross": ("Total gross profit", "毛利合计"),
+    "staff_cost": ("Staff wages", "员工工资"),
+    "land_rent": ("Land rent", "土地租金"),
+    "other_running_cost": ("Advertising and other running costs", "广告及其他经营费用"),
+    "running_cost": ("Running cost", "经营费用"),
+    "operating_profit_before_depreciation": ("Operating profit before depreciation",
+                                             "折旧前经营利润"),
+    "building_depreciation": ("Building depreciation", "建筑折旧"),
+    "equipment_depreciation": ("Equipment depreciation", "设备折旧"),
+    "depreciation": ("Depreciation", "折旧"),
+    "operating_profit_after_depreciation": ("Operating profit after depreciation",
+                                            "折旧后经营利润"),
+    "service_absorption": ("Service absorption (service gross / running cost)",
+                           "售后吸收率（维修保养毛利/经营费用）"),
+    "service_share_of_gross": ("Service share of gross profit", "售后毛利占比"),
+    "breakeven_orders_per_month": ("Orders for full service absorption",
+                                   "售后毛利覆盖经营费用所需台次"),
+    "return_on_capital": ("Return on capital", "投资回报率"),
+    # chart text
+    "pnl_title": ("Store P&L per month", "门店月度损益"),
+    "pnl_sub": ("store {store}, {start} to {end}", "门店 {store}，{start} 至 {end}"),
+    "pnl_deck": ("the 2012 deck's example store", "2012 年课件示例门店"),
+    "pnl_x": ("P&L line", "损益项目"),
+    "rmb_month": ("Amount (RMB per month)", "金额（元/月）"),
+    "age_x": ("Year of the car's life (years since sale, 1 = first year)",
+              "车龄（购车后第几年，1 = 第一年）"),
+    "ltv_title": ("After-sales value of one new car", "一辆新车的售后价值"),
+    "ltv_sub": ("{value}, discounted at {rate:.0%} a year: total ¥{total:,.0f}",
+                "{value}，年折现率 {rate:.0%}：合计 ¥{total:,.0f}"),
+    "ltv_y": ("Value per new car (RMB)", "每辆新车的价值（元）"),
+    "ltv_bar": ("Present value in the year", "当年现值"),
+    "ltv_cum": ("Cumulative present value", "累计现值"),
+    "lift_title": ("Retention lift: value gained per new car", "提升客户掌握率的收益"),
+    "lift_sub": ("+{points:.0f} points in {years}: +¥{gain:,.0f} per car",
+                 "{years}提升 {points:.0f} 个百分点：每辆车 +¥{gain:,.0f}"),
+    "lift_sub_year": ("; +¥{year:,.0f} for one year's new cars",
+                      "；一年新车合计 +¥{year:,.0f}"),
+    "lift_y": ("Retention rate (%)", "客户掌握率（%）"),
+    "base": ("Today", "现状"),
+    "scenario": ("Scenario", "提升后"),
+    "years": ("years {a}–{b}", "第{a}–{b}年"),
+    "year": ("year {a}", "第{a}年"),
+    "value.gross_profit_per_retained": ("gross profit", "毛利"),
+    "value.net_value_per_retained": ("net value", "净价值"),
+    "value.revenue_per_retained": ("revenue", "营业收入"),
+}
+
+_UNITS = {
+    "new_cars_per_month": "vehicles_per_month",
+    "gross_per_new_car": "rmb_per_vehicle",
+    "orders_per_month": "orders_per_month",
+    "order_value": "rmb_per_order",
+    "service_margin": "share",
+    "service_absorption": "share",
+    "service_share_of_gross": "share",
+    "breakeven_orders_per_month": "orders_per_month",
+    "return_on_capital": "share_per_year",
+}
+
+#: Line codes of :func:`service_pnl`, in table order.
+PNL_LINES: tuple[str, ...] = (
+    "new_cars_per_month", "gross_per_new_car", "new_car_gross",
+    "orders_per_month", "order_value", "service_margin", "service_revenue", "service_gross",
+    "total_gross",
+    "staff_cost", "land_rent", "other_running_cost", "running_cost",
+    "operating_profit_before_depreciation",
+    "building_depreciation", "equipment_depreciation", "depreciation",
+    "operating_profit_after_depreciation",
+    "service_absorption", "service_share_of_gross", "breakeven_orders_per_month",
+    "return_on_capital",
+)
+
+
+def _tr(key: str, lang: str, **fmt: Any) -> str:
+    text = _TEXT[key][0 if lang == "en" else 1]
+    return text.format(**fmt) if fmt else text
+
+
+def pnl_label(line: str, lang: str = "en") -> str:
+    """The English or Chinese name of a :func:`service_pnl` line.
+
+    Example
+    -------
+    >>> pnl_label("service_gross", "zh"), pnl_label("order_value")
+    ('维修保养毛利', 'Average order value')
+    """
+    from crm_analysis.i18n import check_lang
+
+    check_lang(lang)
+    if line not in PNL_LINES:
+        raise KeyError(f"pnl_label: unknown line {line!r}; lines: {list(PNL_LINES)}")
+    return _tr(line, lang)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _positive_int(value: Any, name: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
+        raise ValueError(f"{where}: {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _raw_orders(data: Any) -> Any:
+    return data.repair_orders if isinstance(data, Dataset) else data["repair_orders"]
+
+
+def _fen(expr: nw.Expr) -> nw.Expr:
+    """RMB → whole fen (0.01 RMB), half up: the same integer in every backend."""
+    return (expr * 100.0 + 0.5).floor().cast(nw.Int64)
+
+
+def _window_orders(data: Any, sid: str, start: _dt.datetime, end: _dt.datetime,
+                   margins: Margins | None, cost_per_order: float,
+                   where: str) -> tuple[nw.LazyFrame, bool]:
+    """Orders of store ``sid`` opened in (start, end]: vin, _rev, _gp (fen, Int64).
+
+    Returns the frame and whether the input was eager.
+    """
+    o_in = _frame(_raw_orders(data), where, "repair_orders")
+    eager = isinstance(o_in, nw.DataFrame)
+    o = o_in.lazy()
+    sch = _schema(o)
+    _require(sch, ["vin", "store_id", "open_date", *_AMOUNTS], where, "repair_orders")
+    extra = [c for c in ("payer", "labor_cost", "parts_cost") if c in sch]
+    o = (
+        o.select(_string(sch, "vin"), _string(sch, "store_id"),
+                 _datetime(sch, "open_date", where, "repair_orders"),
+                 *(nw.col(c).cast(nw.Float64) for c in _AMOUNTS),
+                 *(_string(sch, c) if c == "payer" else nw.col(c).cast(nw.Float64)
+                   for c in extra))
+        .filter((nw.col("store_id") == sid) & (nw.col("open_date") > start)
+                & (nw.col("open_date") <= end))
+    )
+    bad = o.filter(nw.any_horizontal(*(nw.col(c).is_null() for c in _AMOUNTS),
+                                     ignore_nulls=False))
+    n_bad = int(bad.select(nw.len()).collect().item())
+    if n_bad:
+        first = bad.select("vin", "open_date").head(1).collect().rows()[0]
+        raise ValueError(
+            f"{where}: {n_bad} order(s) of store {sid!r} in ({start.date()}, {end.date()}] "
+            f"have a missing {'/'.join(_AMOUNTS)} (first: vin {first[0]!r}, opened "
+            f"{first[1]}); fill them (e.g. with 0) first so that no order is left out")
+    prof = nw.from_native(order_profit(o.to_native(), margins=margins,
+                                       cost_per_order=cost_per_order)).lazy()
+    revenue = nw.col("labor_amount") + nw.col("parts_amount") + nw.col("other_amount")
+    out = prof.select("vin", _fen(revenue).alias("_rev"), _fen(nw.col("gross_profit"))
+                      .alias("_gp"))
+    return out, eager
+
+
+def _cost_fen(cost_per_order: Any, where: str) -> int:
+    if isinstance(cost_per_order, bool) or not isinstance(cost_per_order, int | float | np.number) \
+            or not cost_per_order >= 0:
+        raise ValueError(f"{where}: cost_per_order must be a number >= 0, got "
+                         f"{cost_per_order!r}")
+    return int(math.floor(float(cost_per_order) * 100 + 0.5))
+
+
+# --------------------------------------------------------------------------- P&L
+
+
+def service_pnl(
+    data: Dataset | Mapping[str, Any] | None = None,
+    as_of: Any = None,
+    *,
+    store_id: str | None = None,
+    months: int = 12,
+    params: StoreEconomics | None = None,
+    margins: Margins | None = None,
+) -> pd.DataFrame:
+    """The store's monthly P&L as a tidy table: the deck's arithmetic on the store's data.
+
+    Without ``data`` every driver comes from ``params`` (default: the deck's store) and the
+    table reproduces the deck: 100 × ¥2,000 + 1,300 × ¥500 × 45 % = ¥200,000 + ¥292,500 =
+    ¥492,500 of gross profit a month, ¥92,500 after the ¥400,000 running cost.
+
+    With ``data`` four drivers are measured over the months (T − ``months``, T] at the
+    store (calendar months, as everywhere in the package):
+
+    - ``orders_per_month``: repair orders opened at the store in the window / ``months``
+      (all order types and payers, warranty and internal included);
+    - ``order_value``: their revenue (``labor_amount + parts_amount + other_amount``) /
+      orders;
+    - ``service_margin``: their gross profit (:func:`crm_analysis.value.order_profit`:
+      cost columns when the export has them, else ``margins``) / revenue;
+    - ``new_cars_per_month``: cars the store sold (``sold_here``, home store = the store)
+      with a sale date in the window / ``months``.
+
+    Everything else (gross per new car, costs, investment) comes from ``params``.
+
+    Derived lines: ``new_car_gross`` = cars × gross per car; ``service_revenue`` = orders
+    × order value; ``service_gross`` = revenue × margin (with data: exactly the measured
+    gross profit / months); ``total_gross``; the running cost and its parts (staff, land
+    rent = area × rent per m², the rest = advertising and other); operating profit before
+    depreciation = total gross − running cost; straight-line depreciation of building and
+    equipment; operating profit after depreciation; ``service_absorption`` = service
+    gross / running cost (the share of the running cost that after-sales pays for; 1 =
+    the store could live on service alone); ``service_share_of_gross``;
+    ``breakeven_orders_per_month`` = running cost / (order value × margin), the orders
+    at which service alone would cover the running cost; and ``return_on_capital`` = 12 ×
+    operating profit after depreciation / (building + equipment + working capital), a
+    simple yearly return on the money put in.
+
+    Parameters
+    ----------
+    data:
+        None (the deck's store), a :class:`~crm_analysis.schema.Dataset` or a mapping
+        ``{"repair_orders": ..., "vehicles": ...}`` of pandas or Polars frames.
+    as_of:
+        End T of the window (default: a Dataset's ``meta["as_of"]``); ignored without
+        data.
+    store_id:
+        The store; may be left out when the data hold one store only.
+    months:
+        Length of the measurement window in calendar months.
+    params:
+        :class:`StoreEconomics` (default: the deck's figures).
+    margins:
+        :class:`~crm_analysis.value.Margins` for orders without cost columns.
+
+    Returns
+    -------
+    pandas DataFrame, one row per line of :data:`PNL_LINES` in that order: ``line``
+    (code; English and Chinese labels in ``_TEXT``), ``value`` (float), ``unit``
+    (``rmb_per_month`` unless noted: ``vehicles_per_month``, ``rmb_per_vehicle``,
+    ``orders_per_month``, ``rmb_per_order``, ``share``, ``share_per_year``) and
+    ``source``: ``"data"`` for a measured driver or a line computed from one,
+    ``"default"`` for a figure of ``params`` or a line computed from those only.
+    ``attrs`` holds ``store_id``, ``start`` (exclusive), ``end``, ``months`` and the
+    measured raw counts (``orders``, ``new_cars``, ``revenue``, ``gross_profit``) when
+    data are given.
+
+    Raises
+    ------
+    ValueError
+        Unknown store; several stores and no ``store_id``; no order in the window; the
+        store's orders start after the window does (a partial window would understate
+        the monthly figures: use a smaller ``months``); an order in the window with a
+        missing amount.
+
+    Example
+    -------
+    >>> from crm_analysis.synth import generate
+    >>> ds = generate(n_stores=1, seed=5, start="2019-01-01", as_of="2023-12-31", scale=0.05)
+    >>> pnl = service_pnl(ds).set_index("line")
+    >>> pnl.loc["orders_per_month", "source"], round(float(pnl.loc["orders_per_month", "value"]), 2)
+    ('data', 40.17)
+    >>> pnl.loc["running_cost", "source"], float(pnl.loc["running_cost", "value"])
+    ('default', 400000.0)
+    >>> round(float(pnl.loc["service_margin", "value"]), 3)
+    0.464
+    """
+    where = "service_pnl"
+    p = params if params is not None else StoreEconomics()
+    if not isinstance(p, StoreEconomics):
+        raise TypeError(f"{where}: params must be a StoreEconomics, got {type(p).__name__}")
+    months = _positive_int(months, "months", where)
+    attrs: dict[str, Any] = {"store_id": None, "start": None, "end": None, "months": months}
+    measured: dict[str, float] = {}
+    if data is not None:
+        t = _tables(data, where)
+        T = _resolve_as_of(as_of, t, where)
+        sid = _check_store(t, store_id, where)
+        if sid is None:
+            stores = set(t.known_stores)
+            for frame in (t.vehicles, t.orders):
+                stores |= set(frame.select("store_id").unique().collect()["store_id"]
+                              .to_list())
+            stores.discard(None)
+            if len(stores) != 1:
+                raise ValueError(f"{where}: the data hold stores {sorted(stores)}; pass "
+                                 "store_id (the P&L and its costs are one store's)")
+            sid = next(iter(stores))
+        start = window_start(T, months)
+        first = (t.orders.filter(nw.col("store_id") == sid).select(nw.col("open_date").min())
+                 .collect().item())
+        if first is None or pd.isna(first):
+            raise ValueError(f"{where}: store {sid!r} has no repair order at all")
+        if pd.Timestamp(first) > pd.Timestamp(start) + pd.DateOffset(months=1):
+            raise ValueError(
+                f"{where}: the orders of store {sid!r} start on "
+                f"{pd.Timestamp(first).date()}, more than a "
+                f"month after the start of the window ({start.date()}, {T.date()}]; the "
+                f"monthly figures would be understated: pass a smaller months or a later "
+                f"as_of")
+        o, _ = _window_orders(data, sid, start, T, margins, DEFAULT_COST_PER_ORDER, where)
+        agg = o.select(nw.len().alias("n"), nw.col("_rev").sum(), nw.col("_gp").sum()
+                       ).collect().rows()[0]
+        n_orders, rev_fen, gp_fen = int(agg[0]), int(agg[1] or 0), int(agg[2] or 0)
+        if n_orders == 0:
+            raise ValueError(f"{where}: store {sid!r} has no repair order in "
+                             f"({start.date()}, {T.date()}]")
+        if rev_fen <= 0:
+            raise ValueError(f"{where}: the orders of store {sid!r} in ({start.date()}, "
+                             f"{T.date()}] have no revenue; the margin is undefined")
+        sale = nw.col("sale_date")
+        n_cars = int(t.vehicles.filter(
+            (nw.col("store_id") == sid) & nw.col("sold_here") & (sale > start) & (sale <= T)
+        ).select(nw.len()).collect().item())
+        measured = {
+            "orders_per_month": n_orders / months,
+            "order_value": rev_fen / 100 / n_orders,
+            "service_margin": gp_fen / rev_fen,
+            "new_cars_per_month": n_cars / months,
+        }
+        attrs.update(store_id=sid, start=pd.Timestamp(start), end=pd.Timestamp(T),
+                     orders=n_orders, new_cars=n_cars, revenue=rev_fen / 100,
+                     gross_profit=gp_fen / 100)
+    return _pnl_table(p, measured, attrs)
+
+
+def _pnl_table(p: StoreEconomics, measured: Mapping[str, float],
+               attrs: dict[str, Any]) -> pd.DataFrame:
+    val: dict[str, float] = {}
+    src: dict[str, str] = {}
+
+    def put(line: str, value: float, *inputs: str) -> None:
+        val[line] = float(value)
+        if inputs:
+            src[line] = "data" if any(src[i] == "data" for i in inputs) else "default"
+        else:
+            src[line] = "data" if line in measured else "default"
+
+    for line in ("new_cars_per_month", "orders_per_month", "order_value", "service_margin"):
+        put(line, measured.get(line, getattr(p, line)))
+    put("gross_per_new_car", p.gross_per_new_car)
+    put("new_car_gross", val["new_cars_per_month"] * val["gross_per_new_car"],
+        "new_cars_per_month", "gross_per_new_car")
+    put("service_revenue", val["orders_per_month"] * val["order_value"],
+        "orders_per_month", "order_value")
+    if "gross_profit" in attrs:  # measured: exactly gross profit / months
+        put("service_gross", attrs["gross_profit"] / attrs["months"], "service_margin")
+    else:
+        put("service_gross", val["service_revenue"] * val["service_margin"],
+            "service_revenue", "service_margin")
+    put("total_gross", val["new_car_gross"] + val["service_gross"],
+        "new_car_gross", "service_gross")
+    put("staff_cost", p.staff_cost_per_month)
+    put("land_rent", p.land_rent_per_month)
+    put("running_cost", p.running_cost_per_month)
+    put("other_running_cost", val["running_cost"] - val["staff_cost"] - val["land_rent"],
+        "running_cost", "staff_cost", "land_rent")
+    put("operating_profit_before_depreciation", val["total_gross"] - val["running_cost"],
+        "total_gross", "running_cost")
+    put("building_depreciation", p.building_cost / (p.building_years * 12))
+    put("equipment_depreciation", p.equipment_cost / (p.equipment_years * 12))
+    put("depreciation", val["building_depreciation"] + val["equipment_depreciation"],
+        "building_depreciation", "equipment_depreciation")
+    put("operating_profit_after_depreciation",
+        val["operating_profit_before_depreciation"] - val["depreciation"],
+        "operating_profit_before_depreciation", "depreciation")
+    rc = val["running_cost"]
+    put("service_absorption", val["service_gross"] / rc if rc > 0 else math.nan,
+        "service_gross", "running_cost")
+    tg = val["total_gross"]
+    put("service_share_of_gross", val["service_gross"] / tg if tg != 0 else math.nan,
+        "service_gross", "total_gross")
+    per_order = val["order_value"] * val["service_margin"]
+    put("breakeven_orders_per_month", rc / per_order if per_order > 0 else math.nan,
+        "order_value", "service_margin", "running_cost")
+    capital = p.building_cost + p.equipment_cost + p.working_capital
+    put("return_on_capital",
+        12 * val["operating_profit_after_depreciation"] / capital if capital > 0
+        else math.nan, "operating_profit_after_depreciation")
+    out = pd.DataFrame({
+        "line": list(PNL_LINES),
+        "value": [val[k] for k in PNL_LINES],
+        "unit": [_UNITS.get(k, "rmb_per_month") for k in PNL_LINES],
+        "source": [src[k] for k in PNL_LINES],
+    })
+    out.attrs.update(attrs)
+    out.attrs["params"] = asdict(p)
+    return out
+
+
+# --------------------------------------------------------------------------- by age
+
+
+def service_by_age(
+    data: Dataset | Mapping[str, Any],
+    as_of: Any = None,
+    *,
+    store_id: str,
+    window_months: int = 12,
+    max_age: float = 10,
+    margins: Margins | None = None,
+    cost_per_order: float = DEFAULT_COST_PER_ORDER,
+):
+    """What the cars the store sold bring in, by vehicle-age band: the value side of retention.
+
+    The base is exactly that of :func:`crm_analysis.retention.retention_by_vehicle_age`
+    with ``base="sold"``: cars the store sold (``sold_here``, home store = the store),
+    sale date on or before T, at most ``max_age`` years old at T; age band k = age
+    [k, k+1) at T ("year k+1"). For each band, over the orders of these cars at the store
+    in (T − ``window_months``, T]:
+
+    - ``vehicles``: base cars; ``retained``: those with at least one order in the window;
+      ``retention_rate`` = retained / vehicles (equal to retention_by_vehicle_age's);
+    - ``orders``, ``revenue`` (labour + parts + other), ``gross_profit``
+      (:func:`crm_analysis.value.order_profit`: cost columns when present, else
+      ``margins``), ``net_value`` = gross profit − ``cost_per_order`` × orders;
+    - per retained car: ``orders_per_retained``, ``revenue_per_retained``,
+      ``gross_profit_per_retained``, ``net_value_per_retained`` (NaN when no car is
+      retained).
+
+    Orders of cars outside the base (bought elsewhere, older than ``max_age``) are not in
+    this table; :func:`service_pnl` counts every order. The band is the age at T, so a
+    band's window orders were opened at ages up to one year younger; band 0 holds cars
+    sold during the window, owned for half a year on average, so its per-retained figures
+    cover a partial first year.
+
+    Parameters
+    ----------
+    data:
+        A :class:`~crm_analysis.schema.Dataset` or a mapping ``{"vehicles": ...,
+        "repair_orders": ...}`` of pandas or Polars frames (eager or lazy); the orders
+        need ``vin``, ``store_id``, ``open_date``, ``labor_amount``, ``parts_amount``,
+        ``other_amount`` (and ``payer``, ``labor_cost``, ``parts_cost`` when present).
+    as_of:
+        The date T (default: a Dataset's ``meta["as_of"]``).
+    store_id:
+        The store.
+    window_months:
+        Window of the retention rate and of the order sums, in calendar months.
+    max_age:
+        Oldest car counted, in years.
+    margins, cost_per_order:
+        As in :func:`crm_analysis.value.order_profit`.
+
+    Returns
+    -------
+    Frame of the orders' kind (pandas for a Dataset; Polars lazy in → Polars lazy out),
+    one row per non-empty band, sorted: ``age_band`` (Int64), ``vehicles``,
+    ``retained``, ``orders`` (Int64), ``retention_rate`` and the money columns (Float64,
+    RMB over the window). Money is summed in whole fen (module docstring), so pandas and
+    Polars give identical tables.
+
+    Example
+    -------
+    >>> from crm_analysis.synth import generate
+    >>> ds = generate(n_stores=1, seed=5, start="2019-01-01", as_of="2023-12-31", scale=0.05)
+    >>> s = service_by_age(ds, store_id="001")
+    >>> s[["age_band", "vehicles", "retained", "orders"]].head(3)
+       age_band  vehicles  retained  orders
+    0         0        45        39      83
+    1         1        57        42     132
+    2         2        51        18      59
+    >>> s["gross_profit_per_retained"].round(0).tolist()[:3]
+    [407.0, 934.0, 769.0]
+    """
+    where = "service_by_age"
+    t = _tables(data, where)
+    T = _resolve_as_of(as_of, t, where)
+    if store_id is None:
+        raise TypeError(f"{where}: store_id is required")
+    sid = _check_store(t, store_id, where)
+    window_months = _positive_int(window_months, "window_months", where)
+    if isinstance(max_age, bool) or not isinstance(max_age, int | float | np.number) \
+            or not max_age > 0:
+        raise ValueError(f"{where}: max_age must be a number > 0, got {max_age!r}")
+    cost_fen = _cost_fen(cost_per_order, where)
+    start = window_start(T, window_months)
+
+    sale = nw.col("sale_date")
+    base = (
+        t.vehicles.filter((nw.col("store_id") == sid) & nw.col("sold_here")
+                          & ~sale.is_null() & (sale <= T) & _age_at_most(T, float(max_age)))
+        .select("vin", _age_band(T).alias("age_band"))
+    )
+    dup = (base.group_by("vin").agg(nw.len().alias("_n")).filter(nw.col("_n") > 1)
+           .select("vin").head(3).collect()["vin"].to_list())
+    if dup:
+        raise ValueError(f"{where}: table 'vehicles' lists VIN(s) {dup} more than once for "
+                         f"store {sid!r}; each car sold here must appear once")
+    o, _ = _window_orders(data, sid, start, T, margins, float(cost_per_order), where)
+    if o.implementation is not base.implementation:  # _tables converted the vehicles
+        o = nw.from_arrow(o.collect().to_arrow(), backend=base.implementation).lazy()
+    per_car = o.join(base.select("vin"), on="vin", how="inner").group_by("vin").agg(
+        nw.len().alias("_orders"), nw.col("_rev").sum(), nw.col("_gp").sum())
+    cars = base.join(per_car, on="vin", how="left").with_columns(
+        nw.col("_orders", "_rev", "_gp").fill_null(0)).with_columns(
+        _kept=(nw.col("_orders") > 0).cast(nw.Int64))
+    f = nw.col
+    out = (
+        cars.group_by("age_band").agg(
+            nw.len().alias("vehicles"),
+            f("_kept").sum().alias("retained"),
+            f("_orders").sum().alias("orders"),
+            f("_rev").sum(), f("_gp").sum(),
+        )
+        .with_columns(f("age_band", "vehicles", "retained", "orders", "_rev", "_gp")
+                      .cast(nw.Int64))
+        .with_columns(_nv=f("_gp") - f("orders") * cost_fen)
+        .with_columns(
+            retention_rate=f("retained").cast(nw.Float64) / f("vehicles").cast(nw.Float64),
+            revenue=f("_rev").cast(nw.Float64) * 0.01,
+            gross_profit=f("_gp").cast(nw.Float64) * 0.01,
+            net_value=f("_nv").cast(nw.Float64) * 0.01,
+        )
+    )
+    ret = f("retained").cast(nw.Float64)
+    per = {
+        f"{c}_per_retained": nw.when(f("retained") > 0).then(f(c).cast(nw.Float64) / ret)
+        .otherwise(float("nan"))
+        for c in ("orders", "revenue", "gross_profit", "net_value")
+    }
+    out = out.with_columns(**per).select(*_BY_AGE_COLUMNS).sort("age_band")
+    if t.polars:
+        return out.collect().to_native() if t.eager else out.to_native()
+    df = nw.maybe_reset_index(out.collect()).to_native()
+    df["age_band"] = df["age_band"].astype("Int64")
+    return df
+
+
+# --------------------------------------------------------------------------- lifetime value
+
+
+def _curve_frame(curve: Any, where: str) -> pd.DataFrame:
+    if isinstance(curve, pd.DataFrame):
+        return curve
+    try:
+        f = nw.from_native(curve)
+    except TypeError:
+        raise TypeError(f"{where}: curve must be a pandas or Polars frame (the output of "
+                        f"service_by_age), got {type(curve).__name__}") from None
+    if isinstance(f, nw.LazyFrame):
+        f = f.collect()
+    return f.to_pandas()
+
+
+def _rate(value: Any, name: str, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number) \
+            or not 0 <= float(value) <= 1:
+        raise ValueError(f"{where}: {name} must be a number within 0..1, got {value!r}")
+    return float(value)
+
+
+def _bands(curve: pd.DataFrame, value: str, max_age: Any, where: str) -> pd.DataFrame:
+    """Bands 0 … max_age − 1 of the curve: age_band, retention, value_per_retained."""
+    if isinstance(max_age, bool) or not isinstance(max_age, int | np.integer) or max_age < 1:
+        raise ValueError(f"{where}: max_age must be an integer >= 1 (years counted), got "
+                         f"{max_age!r}")
+    missing = [c for c in ("age_band", "retention_rate", value) if c not in curve.columns]
+    if missing:
+        raise KeyError(f"{where}: curve is missing column(s) {missing}; it has "
+                       f"{list(curve.columns)} (pass the output of service_by_age, or name "
+                       f"another value column)")
+    c = curve[["age_band", "retention_rate", value]].copy()
+    if c["age_band"].isna().any():
+        c = c[c["age_band"].notna()]
+    c["age_band"] = c["age_band"].astype(np.int64)
+    if c["age_band"].duplicated().any():
+        dup = sorted(set(c.loc[c["age_band"].duplicated(), "age_band"]))
+        raise ValueError(f"{where}: curve has several rows for age band(s) {dup}; pass one "
+                         "store's curve")
+    wanted = list(range(int(max_age)))
+    c = c.set_index("age_band")
+    absent = [k for k in wanted if k not in c.index]
+    if absent:
+        raise ValueError(
+            f"{where}: the curve has no row for age band(s) {absent} (band k = year k+1); "
+            f"the store has sold no car of that age: pass max_age <= {absent[0]} or a curve "
+            f"covering {int(max_age)} years")
+    c = c.loc[wanted]
+    r = c["retention_rate"].astype(float).to_numpy()
+    v = c[value].astype(float).to_numpy()
+    if np.isnan(r).any() or (r < 0).any() or (r > 1).any():
+        raise ValueError(f"{where}: retention_rate must be within 0..1, got {r.tolist()}")
+    bad = np.isnan(v) & (r > 0)
+    if bad.any():
+        raise ValueError(f"{where}: column {value!r} is missing for band(s) "
+                         f"{[k for k, b in zip(wanted, bad, strict=True) if b]} although "
+                         "their retention is > 0")
+    return pd.DataFrame({"age_band": wanted, "retention": r,
+                         "value_per_retained": np.where(np.isnan(v), 0.0, v)})
+
+
+@dataclass(frozen=True, eq=False)
+class LifetimeValue:
+    """Result of :func:`new_car_lifetime_value`.
+
+    Attributes
+    ----------
+    by_age:
+        pandas DataFrame, one row per age band k = 0 … max_age − 1 (year k+1):
+        ``age_band``, ``retention``, ``value_per_retained``, ``expected_value`` (=
+        retention × value per retained), ``discount_factor`` ((1 + d)^−(k + 0.5)),
+        ``present_value`` and ``cumulative_present_value``.
+    total:
+        Present value of the car's after-sales value (RMB).
+    undiscounted_total:
+        The same without discounting.
+    discount_rate, value:
+        The yearly rate and the curve column used.
+    """
+
+    by_age: pd.DataFrame
+    total: float
+    undiscounted_total: float
+    discount_rate: float
+    value: str
+
+
+def _lifetime(bands: pd.DataFrame, discount_rate: float, value: str) -> LifetimeValue:
+    k = bands["age_band"].to_numpy(dtype=float)
+    by = bands.copy()
+    by["expected_value"] = by["retention"] * by["value_per_retained"]
+    by["discount_factor"] = (1.0 + discount_rate) ** -(k + 0.5)
+    by["present_value"] = by["expected_value"] * by["discount_factor"]
+    by["cumulative_present_value"] = by["present_value"].cumsum()
+    return LifetimeValue(by, float(by["present_value"].sum()),
+                         float(by["expected_value"].sum()), discount_rate, value)
+
+
+def new_car_lifetime_value(
+    curve: Any,
+    *,
+    discount_rate: float = 0.08,
+    value: str = "gross_profit_per_retained",
+    max_age: int = 10,
+) -> LifetimeValue:
+    """After-sales value of one new car sold today: Σ retention × value per retained car.
+
+    For age year k+1 (band k = 0 … ``max_age`` − 1) the car is still serviced at the store
+    with probability r_k (the band's retention rate) and, if it is, brings v_k (the value
+    per retained car of the band, default gross profit), so its expected value in year
+    k+1 is r_k · v_k. Values arrive on average mid-year and are discounted at
+    ``discount_rate``: present value = Σ_k r_k v_k (1 + d)^−(k + 0.5).
+
+    The curve is a cross-section: today's k-year-old cars stand in for the new car's
+    future in year k+1 (a synthetic cohort), at today's prices (so ``discount_rate`` is
+    a real rate). Gross profit is the default because the running cost is fixed: a car
+    kept brings its gross profit to the store's bottom line (:func:`service_pnl`);
+    ``value="net_value_per_retained"`` also subtracts the per-order handling cost.
+
+    Parameters
+    ----------
+    curve:
+        The output of :func:`service_by_age` (pandas or Polars) or any table with
+        ``age_band``, ``retention_rate`` and the ``value`` column.
+    discount_rate:
+        Yearly rate, 0..1 (default 8 %).
+    value:
+        Value per retained car and year: ``gross_profit_per_retained`` (default),
+        ``net_value_per_retained`` or ``revenue_per_retained``.
+    max_age:
+        Years counted (bands 0 … max_age − 1); the curve must cover them.
+
+    Returns
+    -------
+    :class:`LifetimeValue`
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> curve = pd.DataFrame({"age_band": [0, 1], "retention_rate": [0.9, 0.5],
+    ...                       "gross_profit_per_retained": [1000.0, 1200.0]})
+    >>> lv = new_car_lifetime_value(curve, max_age=2, discount_rate=0.0)
+    >>> lv.total, lv.by_age["expected_value"].tolist()
+    (1500.0, [900.0, 600.0])
+    >>> round(new_car_lifetime_value(curve, max_age=2).total, 2)  # 900/1.08**.5 + 600/1.08**1.5
+    1400.61
+    """
+    where = "new_car_lifetime_value"
+    d = _rate(discount_rate, "discount_rate", where)
+    bands = _bands(_curve_frame(curve, where), value, max_age, where)
+    return _lifetime(bands, d, value)
+
+
+@dataclass(frozen=True, eq=False)
+class LiftResult:
+    """Result of :func:`retention_lift`.
+
+    Attributes
+    ----------
+    base, scenario:
+        :class:`LifetimeValue` today and with the lifted retention.
+    points:
+        Retention change (fraction: 0.05 = 5 percentage points).
+    ages:
+        Age bands lifted (band k = year k+1).
+    gain_per_car:
+        scenario.total − base.total: present value gained per new car (RMB).
+    undiscounted_gain_per_car:
+        The same without discounting.
+    cars_per_year:
+        New cars sold per year (None when not given).
+    gain_per_year:
+        gain_per_car × cars_per_year: present value, at sale, of the gain from one year's
+        new-car sales (None without ``cars_per_year``).
+    steady_state_gain_per_year:
+        undiscounted gain per car × cars_per_year: the extra value a year once every age
+        cohort has ``cars_per_year`` cars and the higher retention (None without it).
+    by_age:
+        pandas DataFrame: ``age_band``, ``base_retention``, ``scenario_retention``,
+        ``value_per_retained``, ``base_present_value``, ``scenario_present_value``,
+        ``gain_present_value``.
+    """
+
+    base: LifetimeValue
+    scenario: LifetimeValue
+    points: float
+    ages: tuple[int, ...]
+    gain_per_car: float
+    undiscounted_gain_per_car: float
+    cars_per_year: float | None
+    gain_per_year: float | None
+    steady_state_gain_per_year: float | None
+    by_age: pd.DataFrame
+
+
+def retention_lift(
+    curve: Any,
+    *,
+    points: float = 0.05,
+    ages: Iterable[int] = range(3, 6),
+    discount_rate: float = 0.08,
+    cars_per_year: float | None = None,
+    value: str = "gross_profit_per_retained",
+    max_age: int = 10,
+) -> LiftResult:
+    """What-if: the value of one new car when retention rises by ``points`` at ``ages``.
+
+    The scenario adds ``points`` to the retention rate of the age bands ``ages`` (capped
+    at 1, floored at 0 for a negative change) and keeps the value per retained car, then
+    compares :func:`new_car_lifetime_value` of both. The default lifts years 4–6 (bands
+    3, 4, 5), just after the 3-year warranty, where retention drops most (DOMAIN.md
+    section 4).
+
+    Parameters
+    ----------
+    curve, discount_rate, value, max_age:
+        As in :func:`new_car_lifetime_value`.
+    points:
+        Change of the retention rate as a fraction, −1..1 (0.05 = +5 points).
+    ages:
+        Age bands to lift, each in 0 … max_age − 1.
+    cars_per_year:
+        New cars sold per year, for ``gain_per_year`` (e.g. 12 × ``new_cars_per_month``
+        of :func:`service_pnl`).
+
+    Returns
+    -------
+    :class:`LiftResult`
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> curve = pd.DataFrame({"age_band": [0, 1, 2], "retention_rate": [0.9, 0.6, 0.98],
+    ...                       "gross_profit_per_retained": [800.0, 1000.0, 1500.0]})
+    >>> r = retention_lift(curve, points=0.05, ages=[1, 2], max_age=3, discount_rate=0.0,
+    ...                    cars_per_year=1200)
+    >>> r.by_age["scenario_retention"].round(2).tolist()  # band 2 capped at 1
+    [0.9, 0.65, 1.0]
+    >>> round(r.gain_per_car, 2), round(r.gain_per_year)  # 0.05·1000 + 0.02·1500
+    (80.0, 96000)
+    """
+    where = "retention_lift"
+    d = _rate(discount_rate, "discount_rate", where)
+    if isinstance(points, bool) or not isinstance(points, int | float | np.number) \
+            or not -1 <= float(points) <= 1:
+        raise ValueError(f"{where}: points must be a fraction within -1..1 (0.05 = 5 "
+                         f"points), got {points!r}")
+    if isinstance(ages, int | np.integer):
+        ages = [ages]
+    try:
+        lifted = tuple(sorted({int(a) for a in ages}))
+    except (TypeError, ValueError):
+        raise TypeError(f"{where}: ages must be age bands (integers), got {ages!r}") from None
+    if not lifted:
+        raise ValueError(f"{where}: ages is empty")
+    bands = _bands(_curve_frame(curve, where), value, max_age, where)
+    outside = [a for a in lifted if not 0 <= a < int(max_age)]
+    if outside:
+        raise ValueError(f"{where}: ages {outside} are outside the bands 0..{int(max_age) - 1} "
+                         "counted (band k = year k+1)")
+    cpy = None
+    if cars_per_year is not None:
+        if isinstance(cars_per_year, bool) or not isinstance(
+                cars_per_year, int | float | np.number) or not cars_per_year >= 0:
+            raise ValueError(f"{where}: cars_per_year must be a number >= 0, got "
+                             f"{cars_per_year!r}")
+        cpy = float(cars_per_year)
+    base = _lifetime(bands, d, value)
+    sc = bands.copy()
+    hit = sc["age_band"].isin(lifted).to_numpy()
+    sc["retention"] = np.where(hit, np.clip(sc["retention"] + float(points), 0.0, 1.0),
+                               sc["retention"])
+    scenario = _lifetime(sc, d, value)
+    gain = scenario.total - base.total
+    ugain = scenario.undiscounted_total - base.undiscounted_total
+    by = pd.DataFrame({
+        "age_band": bands["age_band"],
+        "base_retention": base.by_age["retention"],
+        "scenario_retention": scenario.by_age["retention"],
+        "value_per_retained": bands["value_per_retained"],
+        "base_present_value": base.by_age["present_value"],
+        "scenario_present_value": scenario.by_age["present_value"],
+    })
+    by["gain_present_value"] = by["scenario_present_value"] - by["base_present_value"]
+    return LiftResult(base, scenario, float(points), lifted, gain, ugain, cpy,
+                      None if cpy is None else gain * cpy,
+                      None if cpy is None else ugain * cpy, by)
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def _prepare_plot(lang: str, ax: Axes | None) -> Axes:
+    import matplotlib as mpl
+    import matplotlib.pyplot as plt
+
+    from crm_analysis.i18n import check_lang
+    from crm_analysis.plotting import register_bundled_font
+
+    check_lang(lang)
+    if lang == "zh":
+        family = register_bundled_font()
+        fams = list(mpl.rcParams["font.family"])
+        if family not in fams:
+            mpl.rcParams["font.family"] = [*fams, family]
+        mpl.rcParams["axes.unicode_minus"] = False
+    return plt.gca() if ax is None else ax
+
+
+def _money(v: float) -> str:
+    return f"-¥{abs(v):,.0f}" if round(v) < 0 else f"¥{v:,.0f}"
+
+
+#: The bars of :func:`plot_pnl`: (line, sign in the waterfall); None = a total from 0.
+_WATERFALL = (("new_car_gross", 1), ("service_gross", 1), ("total_gross", None),
+              ("running_cost", -1), ("operating_profit_before_depreciation", None),
+              ("depreciation", -1), ("operating_profit_after_depreciation", None))
+
+
+def plot_pnl(pnl: pd.DataFrame, ax: Axes | None = None, lang: str = "en") -> Axes:
+    """Waterfall of the monthly P&L: gross profit in, running cost and depreciation out.
+
+    Bars: new-car gross and service gross (up), total gross, running cost (down),
+    operating profit before depreciation, depreciation (down), operating profit after
+    depreciation; each labelled with its amount. ``pnl`` is the output of
+    :func:`service_pnl`. Returns the Axes.
+
+    Example
+    -------
+    >>> import matplotlib.pyplot as plt
+    >>> ax = plot_pnl(service_pnl(), lang="zh")
+    >>> ax.get_ylabel()
+    '金额（元/月）'
+    >>> plt.close(ax.figure)
+    """
+    from crm_analysis.plotting import fmt_rmb, label
+
+    ax = _prepare_plot(lang, ax)
+    if not isinstance(pnl, pd.DataFrame) or not {"line", "value"} <= set(pnl.columns):
+        raise TypeError("plot_pnl: pnl must be the DataFrame of service_pnl (columns 'line', "
+                        "'value')")
+    vals = pnl.set_index("line")["value"]
+    missing = [k for k, _ in _WATERFALL if k not in vals.index]
+    if missing:
+        raise KeyError(f"plot_pnl: pnl has no line(s) {missing}")
+    level, lo, hi = 0.0, 0.0, 0.0
+    for i, (line, sign) in enumerate(_WATERFALL):
+        v = float(vals[line])
+        if sign is None:
+            bottom, height, color = 0.0, v, "#4c72b0" if v >= 0 else "#c44e52"
+            level = v
+        else:
+            height = sign * v
+            bottom, color = level, "#55a868" if height >= 0 else "#c44e52"
+            level += height
+        ax.bar(i, height, bottom=bottom, color=color, width=0.6)
+        top = max(bottom, bottom + height)
+        lo, hi = min(lo, bottom, bottom + height), max(hi, top)
+        ax.text(i, top, _money(sign * v if sign else v), ha="center", va="bottom",
+                fontsize=8)
+    ax.axhline(0, color="0.3", linewidth=0.8)
+    ax.set_xticks(range(len(_WATERFALL)),
+                  [_tr(k, lang) for k, _ in _WATERFALL], rotation=30, ha="right",
+                  rotation_mode="anchor")
+    a = pnl.attrs
+    if a.get("store_id") is not None:
+        sub = _tr("pnl_sub", lang, store=a["store_id"],
+                  start=(pd.Timestamp(a["start"]) + pd.Timedelta(days=1)).date(),
+                  end=pd.Timestamp(a["end"]).date())
+    else:
+        sub = _tr("pnl_deck", lang)
+    label(ax, f"{_tr('pnl_title', lang)}\n{sub}", _tr("pnl_x", lang), _tr("rmb_month", lang))
+    fmt_rmb(ax, "y")
+    pad = 0.1 * (hi - lo) if hi > lo else 1.0
+    ax.set_ylim(lo - (pad if lo < 0 else 0.0), hi + pad)  # room for the amounts
+    return ax
+
+
+def _year_ticks(ax: Axes, bands: Iterable[int], lang: str) -> None:
+    """Band k is shown as year k + 1 of the car's life."""
+    b = [int(k) for k in bands]
+    ax.set_xticks(b, [str(k + 1) for k in b])
+
+
+def plot_lifetime_value(result: LifetimeValue, ax: Axes | None = None,
+                        lang: str = "en") -> Axes:
+    """Present value per year of a new car's life (bars) and its running total (line).
+
+    Returns the Axes.
+
+    Example
+    -------
+    >>> import matplotlib.pyplot as plt
+    >>> import pandas as pd
+    >>> curve = pd.DataFrame({"age_band": [0, 1], "retention_rate": [0.9, 0.5],
+    ...                       "gross_profit_per_retained": [1000.0, 1200.0]})
+    >>> ax = plot_lifetime_value(new_car_lifetime_value(curve, max_age=2))
+    >>> [t.get_text() for t in ax.get_xticklabels()]
+    ['1', '2']
+    >>> plt.close(ax.figure)
+    """
+    from crm_analysis.plotting import fmt_rmb, label
+
+    if not isinstance(result, LifetimeValue):
+        raise TypeError(f"plot_lifetime_value: result must be a LifetimeValue, got "
+                        f"{type(result).__name__}")
+    ax = _prepare_plot(lang, ax)
+    by = result.by_age
+    k = by["age_band"].to_numpy()
+    ax.bar(k, by["present_value"], color="#4c72b0", width=0.6, label=_tr("ltv_bar", lang))
+    ax.plot(k, by["cumulative_present_value"], color="#dd8452", marker="o",
+            label=_tr("ltv_cum", lang))
+    _year_ticks(ax, k, lang)
+    vkey = f"value.{result.value}"
+    vname = _tr(vkey, lang) if vkey in _TEXT else result.value
+    sub = _tr("ltv_sub", lang, value=vname, rate=result.discount_rate, total=result.total)
+    label(ax, f"{_tr('ltv_title', lang)}\n{sub}", _tr("age_x", lang), _tr("ltv_y", lang))
+    fmt_rmb(ax, "y")
+    ax.legend(loc="upper left")
+    return ax
+
+
+def plot_retention_lift(result: LiftResult, ax: Axes | None = None, lang: str = "en") -> Axes:
+    """Retention by age today and in the scenario, the lifted years shaded.
+
+    The title gives the present value gained per new car (and per year of sales when
+    ``cars_per_year`` was given). Returns the Axes.
+
+    Example
+    -------
+    >>> import matplotlib.pyplot as plt
+    >>> import pandas as pd
+    >>> curve = pd.DataFrame({"age_band": [0, 1, 2], "retention_rate": [0.9, 0.6, 0.4],
+    ...                       "gross_profit_per_retained": [800.0, 1000.0, 1500.0]})
+    >>> ax = plot_retention_lift(retention_lift(curve, ages=[1], max_age=3), lang="zh")
+    >>> ax.get_ylabel()
+    '客户掌握率（%）'
+    >>> plt.close(ax.figure)
+    """
+    from crm_analysis.plotting import fmt_pct, label
+
+    if not isinstance(result, LiftResult):
+        raise TypeError(f"plot_retention_lift: result must be a LiftResult, got "
+                        f"{type(result).__name__}")
+    ax = _prepare_plot(lang, ax)
+    by = result.by_age
+    k = by["age_band"].to_numpy()
+    ax.plot(k, by["base_retention"], marker="o", color="#4c72b0", label=_tr("base", lang))
+    ax.plot(k, by["scenario_retention"], marker="o", linestyle="--", color="#55a868",
+            label=_tr("scenario", lang))
+    ax.fill_between(k, by["base_retention"], by["scenario_retention"], color="#55a868",
+                    alpha=0.25)
+    for a in result.ages:
+        ax.axvspan(a - 0.5, a + 0.5, color="0.85", zorder=0)
+    _year_ticks(ax, k, lang)
+    a0, a1 = result.ages[0] + 1, result.ages[-1] + 1
+    years = _tr("year", lang, a=a0) if a0 == a1 else _tr("years", lang, a=a0, b=a1)
+    sub = _tr("lift_sub", lang, points=result.points * 100, years=years,
+              gain=result.gain_per_car)
+    if result.gain_per_year is not None:
+        sub += _tr("lift_sub_year", lang, year=result.gain_per_year)
+    label(ax, f"{_tr('lift_title', lang)}\n{sub}", _tr("age_x", lang), _tr("lift_y", lang))
+    fmt_pct(ax, "y")
+    ax.set_ylim(0, 1.05)
+    ax.legend(loc="upper right")
+    return ax
