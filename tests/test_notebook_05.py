@@ -1,0 +1,159 @@
+"""Notebook 05 (lifetime value and store economics) runs with papermill; its numbers are right.
+
+The recorded metrics are recomputed here with plain pandas straight from the orders (visit
+counts, the service P&L, the lifetime value of a new car, the what-if), and the BG/NBD
+count of live customers is checked against the generator's truth.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from reference import retention_by_age_reference
+
+from crm_analysis.reporting import run_reports
+from crm_analysis.schema import Dataset
+from crm_analysis.synth import generate
+from crm_analysis.value import order_profit
+
+AS_OF = "2024-06-30"
+STORE = "001"
+NB = "05_lifetime_value"
+RUNS = {
+    "en": {},
+    "zh": {"holdout_months": 6, "clv_months": 24, "annual_discount_rate": 0.05,
+           "lift_points": 0.1, "lift_from_year": 3, "lift_to_year": 5, "max_age": 8},
+}
+DEFAULTS = {"holdout_months": 12, "clv_months": 36, "annual_discount_rate": 0.10,
+            "lift_points": 0.05, "lift_from_year": 4, "lift_to_year": 6, "max_age": 10}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data05")
+    generate(n_stores=1, seed=11, start="2015-01-01", as_of=AS_OF, scale=0.3).to_dir(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def ds(data_dir):
+    return Dataset.from_dir(data_dir)
+
+
+@pytest.fixture(scope="module", params=sorted(RUNS))
+def report(request, data_dir, tmp_path_factory):
+    lang = request.param
+    out = tmp_path_factory.mktemp(f"reports05-{lang}")
+    results = run_reports(data_dir, out, stores=[STORE], notebooks=["05"], lang=lang,
+                          extra_parameters=RUNS[lang], progress=False)
+    return lang, out, results, {**DEFAULTS, **RUNS[lang]}
+
+
+def test_notebook_runs_in_both_languages(report):
+    lang, out, results, _ = report
+    assert [(r.store_id, r.notebook, r.status) for r in results] == [(STORE, NB, "ok")], \
+        results[0].error
+    html = (out / STORE / f"{NB}.html").read_text(encoding="utf-8")
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64', html)) >= 6
+    if lang == "zh":
+        assert "客户终身价值与门店经营测算" in html
+        for english in ("Forecasting visits", "Who is still a customer",
+                        "What each customer is worth", "monthly service P&amp;L",
+                        "What it means for the store"):
+            assert english not in html, english
+    else:
+        assert "BG/NBD" in html and "Gamma-Gamma" in html
+
+
+def _store_orders(ds):
+    o = ds.repair_orders
+    return o[(o["store_id"] == STORE) & (o["open_date"] <= pd.Timestamp(AS_OF))]
+
+
+def test_visit_counts_match_the_orders(report, ds):
+    _, out, results, p = report
+    metrics = json.loads((out / STORE / f"{NB}.metrics.json").read_text())
+    assert metrics == results[0].metrics
+    t = pd.Timestamp(AS_OF)
+    o = _store_orders(ds)
+    assert metrics["customers"] == o["customer_id"].nunique()
+
+    # holdout: customers first seen by the end of calibration, distinct visit days after it
+    cal_end = t - pd.DateOffset(months=p["holdout_months"])
+    first = o.groupby("customer_id")["open_date"].min()
+    known = first.index[first <= cal_end]
+    later = o[(o["open_date"] > cal_end) & o["customer_id"].isin(known)]
+    visits = later.groupby("customer_id")["open_date"].apply(lambda d: d.dt.normalize()
+                                                             .nunique()).sum()
+    assert metrics["holdout_actual_visits"] == visits
+    # the BG/NBD forecast of the held-out visits is usable on generated data: within 25%
+    assert abs(metrics["holdout_error"]) < 0.25
+    assert metrics["holdout_predicted_visits"] == pytest.approx(
+        visits * (1 + metrics["holdout_error"]), rel=1e-9)
+
+
+def test_live_customer_count_is_an_upper_bound_of_the_truth(report, ds):
+    """The text calls the BG/NBD count of live customers an upper bound: check it."""
+    _, out, results, _ = report
+    metrics = results[0].metrics
+    t = pd.Timestamp(AS_OF)
+    tr = ds.truth[ds.truth["store_id"] == STORE]
+    gone = (tr["defected"] & (pd.to_datetime(tr["defection_decision_date"]) <= t)) | (
+        pd.to_datetime(tr["end_of_life_date"]) <= t)
+    alive = (~gone).groupby(tr["customer_id"]).any()
+    alive = alive[alive.index.isin(_store_orders(ds)["customer_id"])]
+    assert metrics["expected_active_customers"] >= alive.sum()
+    assert metrics["expected_active_customers"] <= metrics["customers"]
+
+
+def test_customer_value_metrics_are_consistent(report):
+    _, _, results, p = report
+    m = results[0].metrics
+    assert m["clv_months"] == p["clv_months"]
+    assert m["clv_total"] == pytest.approx(m["clv_mean"] * m["customers"], rel=1e-9)
+    assert 0.2 < m["clv_top20_share"] <= 1.0
+    for k in ("bgnbd_r", "bgnbd_alpha", "bgnbd_a", "bgnbd_b", "gg_p", "gg_q", "gg_v"):
+        assert m[k] > 0, k
+    # Gamma-Gamma's mean profit per visit p·v/(q−1) is a plausible order gross profit
+    assert 50 < m["gg_p"] * m["gg_v"] / (m["gg_q"] - 1) < 1000
+
+
+def test_economics_match_plain_pandas(report, ds):
+    _, _, results, p = report
+    m = results[0].metrics
+    t = pd.Timestamp(AS_OF)
+    start = t - pd.DateOffset(months=12)
+    o = _store_orders(ds)
+    window = order_profit(o[o["open_date"] > start])
+    assert m["orders_per_month"] == pytest.approx(len(window) / 12, rel=1e-12)
+    assert m["service_gross_profit_per_month"] == pytest.approx(
+        window["gross_profit"].sum() / 12, rel=1e-6)
+
+    # lifetime value of a new car: retention (brute force) x gross profit per retained car
+    max_age, d = p["max_age"], p["annual_discount_rate"]
+    ret = retention_by_age_reference(ds, t, store_id=STORE, max_age=max_age).set_index("band")
+    v = ds.vehicles
+    base = v[(v["store_id"] == STORE) & v["sold_here"] & (v["sale_date"] <= t)].copy()
+    base["band"] = ((t - base["sale_date"]).dt.days / 365.25).astype(int)
+    base = base[(t - base["sale_date"]).dt.days / 365.25 <= max_age]
+    gp = window.merge(base[["vin", "band"]], on="vin").groupby("band")["gross_profit"].sum()
+    per_retained = gp / ret["retained"]
+    bands = np.arange(max_age)
+    value = (ret["rate"].reindex(bands) * per_retained.reindex(bands)).fillna(0.0)
+    pv = value * (1 + d) ** -(bands + 0.5)
+    assert m["new_car_lifetime_value"] == pytest.approx(pv.sum(), rel=1e-6)
+
+    # what-if: retention + points (capped at 1) in the chosen years of life
+    lifted = ret["rate"].reindex(bands).copy()
+    years = np.arange(p["lift_from_year"] - 1, p["lift_to_year"])
+    lifted.loc[years] = np.minimum(lifted.loc[years] + p["lift_points"], 1.0)
+    gain = ((lifted - ret["rate"].reindex(bands)) * per_retained.reindex(bands)
+            * (1 + d) ** -(bands + 0.5)).fillna(0.0).sum()
+    assert m["lift_gain_per_car"] == pytest.approx(gain, rel=1e-6)
+    sold = ((v["store_id"] == STORE) & v["sold_here"] & (v["sale_date"] > start)
+            & (v["sale_date"] <= t)).sum()
+    assert m["lift_gain_per_year"] == pytest.approx(gain * sold, rel=1e-6)
