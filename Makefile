@@ -3,7 +3,7 @@
 # Needs GNU make, bash and Python >= 3.11; everything else is installed into .venv
 # from PyPI by `make install` (the other targets do that for you when needed).
 # Override any variable on the command line, e.g.
-#     make reports DATA=data/my_group REPORT_LANG=zh
+#     make reports DATA=data/my_group REPORT_LANGS=zh
 #     make test JOBS=4 PYTEST_ARGS="-k synth -x"
 
 SHELL := bash
@@ -19,7 +19,7 @@ DATA := data/sample## dataset folder used by `data` and `reports`
 REPORTS := reports## output folder of the HTML reports
 SEED := 2026## seed of the generated dataset
 STORES := 3## number of stores of the generated dataset
-REPORT_LANG ?= en## report language: en or zh (not LANG, which is the locale variable)
+REPORT_LANGS ?= en zh## report languages of `reports`: en into REPORTS, others into REPORTS/<lang>
 JOBS ?= 2## pytest-xdist workers of `test` and `test-slow` (0: no xdist)
 BENCH_SIZES ?= 1## tilings of ~1M generated orders measured by `make bench` (1,10: also 10M)
 PYTEST_ARGS ?=## extra pytest arguments, e.g. "-k synth -x"
@@ -32,7 +32,7 @@ VPY := $(VENV)/bin/python
 PYPROJECT_SUM := $(firstword $(shell cksum pyproject.toml 2>/dev/null))
 INSTALL_STAMP := $(VENV)/.installed-$(PYPROJECT_SUM)
 DATA_STAMP := $(DATA)/repair_orders.parquet
-HELP_VARS := PYTHON VENV DATA REPORTS SEED STORES REPORT_LANG JOBS BENCH_SIZES PYTEST_ARGS REPORT_ARGS
+HELP_VARS := PYTHON VENV DATA REPORTS SEED STORES REPORT_LANGS JOBS BENCH_SIZES PYTEST_ARGS REPORT_ARGS
 # `make help` shows $(VAR) in target descriptions with its current value
 HELP_SED := $(foreach v,$(HELP_VARS),-e 's|\$$($(v))|$($(v))|g')
 # no progress bars in CI logs
@@ -42,7 +42,7 @@ PROGRESS_FLAG := $(if $(filter true 1,$(CI)),--no-progress,)
 # deliberately not set here: the report runner gives the notebook kernels their backend.
 export PYTHONHASHSEED := 0
 
-.PHONY: help install data data-clean reports reports-zh test test-slow lint bench \
+.PHONY: help install data data-clean reports reports-en reports-zh test test-slow lint bench \
 	notebooks-sync clean distclean
 
 # ------------------------------------------------------------------------- help
@@ -112,13 +112,18 @@ data-clean: ## delete the generated dataset in $(DATA) (only if made by the gene
 	fi
 
 # ------------------------------------------------------------------------- reports
-reports: $(INSTALL_STAMP) $(DATA_STAMP) ## run every notebook for every store: $(REPORTS)/<store>/*.html + index.html
-	$(VPY) -m crm_analysis.reporting --data $(DATA) --out $(REPORTS) \
-		--lang $(REPORT_LANG) $(PROGRESS_FLAG) $(REPORT_ARGS)
+reports: $(INSTALL_STAMP) $(DATA_STAMP) ## every notebook for every store in English ($(REPORTS)/<store>/*.html + index.html) and Chinese ($(REPORTS)/zh/...)
+	status=0; for lang in $(REPORT_LANGS); do \
+		out=$(REPORTS); if [ "$$lang" != en ]; then out=$(REPORTS)/$$lang; fi; \
+		$(VPY) -m crm_analysis.reporting --data $(DATA) --out "$$out" \
+			--lang "$$lang" $(PROGRESS_FLAG) $(REPORT_ARGS) || status=1; \
+	done; exit $$status
 
-reports-zh: $(INSTALL_STAMP) $(DATA_STAMP) ## the same reports in Chinese, into $(REPORTS)/zh
-	$(VPY) -m crm_analysis.reporting --data $(DATA) --out $(REPORTS)/zh \
-		--lang zh $(PROGRESS_FLAG) $(REPORT_ARGS)
+reports-en: ## the English reports only
+	$(MAKE) reports REPORT_LANGS=en
+
+reports-zh: ## the Chinese reports only, into $(REPORTS)/zh
+	$(MAKE) reports REPORT_LANGS=zh
 
 # ------------------------------------------------------------------------- quality
 test: $(INSTALL_STAMP) ## run the fast tests (not marked slow) on $(JOBS) workers

@@ -1028,21 +1028,6 @@ def _fitted_bg(model: Any, where: str) -> BetaGeoModel:
     return model
 
 
-def _prepare_plot(lang: str, ax: Axes | None) -> Axes:
-    import matplotlib.pyplot as plt
-
-    from crm_analysis.i18n import check_lang
-    from crm_analysis.plotting import register_bundled_font
-
-    check_lang(lang)
-    if lang == "zh":
-        import matplotlib as mpl
-
-        family = register_bundled_font()
-        fams = list(mpl.rcParams["font.family"])
-        if family not in fams:
-            mpl.rcParams["font.family"] = [*fams, family]
-    return plt.gca() if ax is None else ax
 
 
 def plot_probability_alive_matrix(model: BetaGeoModel, max_frequency: int | None = None,
@@ -1055,11 +1040,11 @@ def plot_probability_alive_matrix(model: BetaGeoModel, max_frequency: int | None
     recency 0 … ``max_recency`` (default: the largest fitted T), in the model's time unit
     ``freq`` (only used in the labels). Returns the Axes.
     """
-    from crm_analysis.plotting import label
+    from crm_analysis.plotting import label, prepare_axes
 
     where = "plot_probability_alive_matrix"
     bg = _fitted_bg(model, where)
-    ax = _prepare_plot(lang, ax)
+    ax = prepare_axes(ax, lang)
     if max_frequency is None:
         max_frequency = int(bg.data_["frequency"].max()) if hasattr(bg, "data_") else 20
     if max_recency is None:
@@ -1099,7 +1084,7 @@ def plot_calibration_purchases_vs_holdout(model: BetaGeoModel, cal_holdout: pd.D
     ``duration_holdout``); the model is normally fitted on its calibration columns.
     Returns the Axes.
     """
-    from crm_analysis.plotting import label
+    from crm_analysis.plotting import label, prepare_axes
 
     where = "plot_calibration_purchases_vs_holdout"
     bg = _fitted_bg(model, where)
@@ -1110,7 +1095,7 @@ def plot_calibration_purchases_vs_holdout(model: BetaGeoModel, cal_holdout: pd.D
                        "calibration_holdout(...)")
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ValueError(f"{where}: n must be an integer >= 1, got {n!r}")
-    ax = _prepare_plot(lang, ax)
+    ax = prepare_axes(ax, lang)
     d = cal_holdout[need].astype(float)
     pred = bg.expected_purchases(d["duration_holdout"].to_numpy(),
                                  d["frequency_cal"].to_numpy(), d["recency_cal"].to_numpy(),

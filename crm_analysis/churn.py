@@ -693,9 +693,9 @@ class BacktestResult:
     def plot_calibration(self, ax: Axes | None = None, lang: str = "en") -> Axes:
         """Reliability diagram: observed churn rate against mean predicted probability."""
         from crm_analysis.i18n import t, with_unit
-        from crm_analysis.plotting import fmt_pct, label
+        from crm_analysis.plotting import fmt_pct, label, prepare_axes
 
-        ax = _prepare_plot(lang, ax)
+        ax = prepare_axes(ax, lang)
         ax.plot([0, 1], [0, 1], color="grey", linestyle=":",
                 label=t("churn_model.perfect_calibration", lang))
         for name, g in self.calibration_.groupby("model", sort=False):
@@ -715,7 +715,7 @@ class BacktestResult:
         """Horizontal bars of the ``top`` permutation importances of ``model`` (default:
         the best model), with one standard deviation as error bars."""
         from crm_analysis.i18n import t
-        from crm_analysis.plotting import label
+        from crm_analysis.plotting import label, prepare_axes
 
         model = self.best_model_ if model is None else model
         imp = self.importance_[self.importance_["model"] == model]
@@ -724,7 +724,7 @@ class BacktestResult:
                              f"{model!r}; models: {sorted(self.importance_['model'].unique())}")
         top = _check_int(top, "top", "BacktestResult.plot_importance")
         imp = imp.head(top).iloc[::-1]
-        ax = _prepare_plot(lang, ax)
+        ax = prepare_axes(ax, lang)
         names = [t(f"churn_model.feature_{f}", lang) for f in imp["feature"]]
         ax.barh(names, imp["importance_mean"], xerr=imp["importance_std"], color="tab:blue",
                 capsize=2)
@@ -737,9 +737,9 @@ class BacktestResult:
         from sklearn.metrics import roc_curve
 
         from crm_analysis.i18n import t, with_unit
-        from crm_analysis.plotting import fmt_pct, label
+        from crm_analysis.plotting import fmt_pct, label, prepare_axes
 
-        ax = _prepare_plot(lang, ax)
+        ax = prepare_axes(ax, lang)
         auc = self.metrics.set_index("model")["roc_auc"]
         y = self.predictions_["churned"].to_numpy()
         for name in self.metrics["model"]:
@@ -761,20 +761,6 @@ class BacktestResult:
         return ax
 
 
-def _prepare_plot(lang: str, ax: Axes | None) -> Axes:
-    import matplotlib as mpl
-    import matplotlib.pyplot as plt
-
-    from crm_analysis.i18n import check_lang
-    from crm_analysis.plotting import register_bundled_font
-
-    check_lang(lang)
-    if lang == "zh":
-        family = register_bundled_font()
-        fams = list(mpl.rcParams["font.family"])
-        if family not in fams:
-            mpl.rcParams["font.family"] = [*fams, family]
-    return plt.gca() if ax is None else ax
 
 
 def backtest(

@@ -1038,21 +1038,6 @@ def retention_lift(
 # --------------------------------------------------------------------------- plots
 
 
-def _prepare_plot(lang: str, ax: Axes | None) -> Axes:
-    import matplotlib as mpl
-    import matplotlib.pyplot as plt
-
-    from crm_analysis.i18n import check_lang
-    from crm_analysis.plotting import register_bundled_font
-
-    check_lang(lang)
-    if lang == "zh":
-        family = register_bundled_font()
-        fams = list(mpl.rcParams["font.family"])
-        if family not in fams:
-            mpl.rcParams["font.family"] = [*fams, family]
-        mpl.rcParams["axes.unicode_minus"] = False
-    return plt.gca() if ax is None else ax
 
 
 def _money(v: float) -> str:
@@ -1081,9 +1066,9 @@ def plot_pnl(pnl: pd.DataFrame, ax: Axes | None = None, lang: str = "en") -> Axe
     '金额（元/月）'
     >>> plt.close(ax.figure)
     """
-    from crm_analysis.plotting import fmt_rmb, label
+    from crm_analysis.plotting import fmt_rmb, label, prepare_axes
 
-    ax = _prepare_plot(lang, ax)
+    ax = prepare_axes(ax, lang)
     if not isinstance(pnl, pd.DataFrame) or not {"line", "value"} <= set(pnl.columns):
         raise TypeError("plot_pnl: pnl must be the DataFrame of service_pnl (columns 'line', "
                         "'value')")
@@ -1147,12 +1132,12 @@ def plot_lifetime_value(result: LifetimeValue, ax: Axes | None = None,
     ['1', '2']
     >>> plt.close(ax.figure)
     """
-    from crm_analysis.plotting import fmt_rmb, label
+    from crm_analysis.plotting import fmt_rmb, label, prepare_axes
 
     if not isinstance(result, LifetimeValue):
         raise TypeError(f"plot_lifetime_value: result must be a LifetimeValue, got "
                         f"{type(result).__name__}")
-    ax = _prepare_plot(lang, ax)
+    ax = prepare_axes(ax, lang)
     by = result.by_age
     k = by["age_band"].to_numpy()
     ax.bar(k, by["present_value"], color="#4c72b0", width=0.6, label=_tr("ltv_bar", lang))
@@ -1185,12 +1170,12 @@ def plot_retention_lift(result: LiftResult, ax: Axes | None = None, lang: str = 
     '客户掌握率（%）'
     >>> plt.close(ax.figure)
     """
-    from crm_analysis.plotting import fmt_pct, label
+    from crm_analysis.plotting import fmt_pct, label, prepare_axes
 
     if not isinstance(result, LiftResult):
         raise TypeError(f"plot_retention_lift: result must be a LiftResult, got "
                         f"{type(result).__name__}")
-    ax = _prepare_plot(lang, ax)
+    ax = prepare_axes(ax, lang)
     by = result.by_age
     k = by["age_band"].to_numpy()
     ax.plot(k, by["base_retention"], marker="o", color="#4c72b0", label=_tr("base", lang))

@@ -54,9 +54,15 @@ from matplotlib.patches import Polygon
 from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter
 
-from crm_analysis.i18n import LABELS, check_lang, codes, t, with_unit
+from crm_analysis.i18n import LABELS, codes, t, with_unit
 from crm_analysis.narrative import Narrator
-from crm_analysis.plotting import BUNDLED_FAMILY, fmt_pct, fmt_rmb, label, register_bundled_font
+from crm_analysis.plotting import (
+    BUNDLED_FAMILY,
+    ensure_cjk_font,
+    fmt_pct,
+    fmt_rmb,
+    label,
+)
 
 __all__ = [
     "allocation_bars",
@@ -108,12 +114,7 @@ _FEATURE_PREFIXES = ("centroid_", "center_", "centre_", "mean_", "z_", "std_")
 # ------------------------------------------------------------------------ shared helpers
 def _prepare(lang: str) -> str:
     """Validate ``lang`` and make sure the bundled CJK font is a fallback family."""
-    check_lang(lang)
-    families = list(mpl.rcParams["font.family"])
-    if BUNDLED_FAMILY not in families:
-        mpl.rcParams["font.family"] = [*families, register_bundled_font()]
-        mpl.rcParams["axes.unicode_minus"] = False
-    return lang
+    return ensure_cjk_font(lang)
 
 
 def _new_ax(ax: Axes | None, figsize: tuple[float, float]) -> Axes:

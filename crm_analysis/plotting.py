@@ -46,9 +46,11 @@ __all__ = [
     "available_cjk_fonts",
     "cjk_font_path",
     "curve_by_age",
+    "ensure_cjk_font",
     "fmt_pct",
     "fmt_rmb",
     "label",
+    "prepare_axes",
     "register_bundled_font",
     "setup",
 ]
@@ -158,6 +160,45 @@ def setup(lang: str = "en", *, context: str = "notebook") -> list[str]:
     # CFF-flavoured system font (Noto Sans CJK, Source Han Sans) as FontFile2, which is
     # wrong; Type 3 works with every font.
     return list(families)
+
+
+def prepare_axes(ax: Axes | None = None, lang: str = "en") -> Axes:
+    """The Axes a chart function draws into, with Chinese text able to render.
+
+    Validates ``lang``, adds the bundled CJK font as a fallback family (and turns off
+    ``axes.unicode_minus``) when :func:`setup` has not already done so, and returns ``ax``
+    or, when it is None, the current Axes. Chart functions call it first, so that they
+    work with or without :func:`setup`.
+
+    Example
+    -------
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> prepare_axes(ax, "zh") is ax, BUNDLED_FAMILY in plt.rcParams["font.family"]
+    (True, True)
+    >>> plt.close(fig)
+    """
+    ensure_cjk_font(lang)
+    return _get_ax(ax)
+
+
+def ensure_cjk_font(lang: str = "en") -> str:
+    """Validate ``lang`` and make the bundled CJK font a fallback family if it is not one.
+
+    Unlike :func:`setup` it leaves the style and the other families alone. Returns
+    ``lang``.
+
+    Example
+    -------
+    >>> ensure_cjk_font("zh")
+    'zh'
+    """
+    check_lang(lang)
+    families = list(mpl.rcParams["font.family"])
+    if BUNDLED_FAMILY not in families:
+        mpl.rcParams["font.family"] = [*families, register_bundled_font()]
+        mpl.rcParams["axes.unicode_minus"] = False
+    return lang
 
 
 def _get_ax(ax: Axes | None) -> Axes:

@@ -348,8 +348,11 @@ n.say(
 
 # %%
 curve = economics.service_by_age(ds, T, store_id=store_id, max_age=max_age)
+# a young store has not sold cars of every age yet: value the years it has observed
+observed = curve.loc[curve["vehicles"] > 0, "age_band"]
+years = min(max_age, int(observed.max()) + 1) if len(observed) else 0
 ltv = economics.new_car_lifetime_value(curve, discount_rate=annual_discount_rate,
-                                       max_age=max_age)
+                                       max_age=years)
 by_age = ltv.by_age
 warranty_part = float(by_age.loc[by_age["age_band"] < 3, "present_value"].sum())
 ratio = ltv.total / deck.gross_per_new_car if deck.gross_per_new_car else float("nan")
@@ -359,12 +362,16 @@ n.say(
     "still comes. For each year of the car's life, the expected gross profit is the share "
     "of the store's cars of that age that still came in the last twelve months (retention) "
     "times the gross profit the store earned per retained car of that age; discounted at "
-    f"{n.pct(annual_discount_rate)} a year and summed over {max_age} years, this is the "
-    "workshop's lifetime value of one new car.",
+    f"{n.pct(annual_discount_rate)} a year and summed over {years} years, this is the "
+    "workshop's lifetime value of one new car."
+    + (f" (The store has sold no car older than {years} years yet, so the sum stops there "
+       f"rather than at {max_age}.)" if years < max_age else ""),
     "## 5. 卖出一辆新车对售后的价值\n\n"
     "今天卖出的一辆车会在多年里带来售后利润，但只限车主仍回厂的年份。对车辆的每一年，期望毛利等于本店同车龄车辆在近十二个月仍有进厂的比例（保有率）"
-    f"乘以每辆保有车辆在该车龄为本店带来的毛利；按年 {n.pct(annual_discount_rate)} 折现并累加 {max_age} "
-    "年，即为一辆新车对售后的终身价值。",
+    f"乘以每辆保有车辆在该车龄为本店带来的毛利；按年 {n.pct(annual_discount_rate)} 折现并累加 {years} "
+    "年，即为一辆新车对售后的终身价值。"
+    + (f"（本店售出的车辆车龄尚未超过 {years} 年，因此只累加到第 {years} 年，而不是 {max_age} 年。）"
+       if years < max_age else ""),
 )
 fig, ax = plt.subplots(figsize=(10, 4.5))
 economics.plot_lifetime_value(ltv, ax=ax, lang=lang)
@@ -389,11 +396,12 @@ n.say(
 )
 
 # %%
+lift_to_year = min(lift_to_year, years)
 bands = range(lift_from_year - 1, lift_to_year)
 sold_per_year = float(line["new_cars_per_month"]) * 12
 lift = economics.retention_lift(curve, points=lift_points, ages=bands,
                                 discount_rate=annual_discount_rate,
-                                cars_per_year=sold_per_year, max_age=max_age)
+                                cars_per_year=sold_per_year, max_age=years)
 n.say(
     "## 6. What-if: keeping more owners after the warranty\n\n"
     f"Suppose a retention programme raised retention by **{n.pts(lift_points)}** in "
@@ -420,14 +428,14 @@ n.say(
     f"{n.rmb(clv_total)} of gross profit over the next {clv_months} months, and a fifth of "
     f"them hold {n.pct(clv_top20)} of it: protect those first.\n"
     f"- The workshop covers {n.pct(absorption)} of the store's running cost; a new car is "
-    f"worth {n.rmb(ltv.total)} to it over {max_age} years.\n"
+    f"worth {n.rmb(ltv.total)} to it over {years} years.\n"
     f"- Lifting retention by {n.pts(lift_points)} after the warranty would add "
     f"{n.rmb(lift.gain_per_year)} for each year of new-car sales; that is the budget a "
     "retention programme can spend and still pay.",
     "## 对门店的启示\n\n"
     f"- 本店 {n.int(len(rfm))} 位新老客户在未来 {clv_months} 个月约值 {n.rmb(clv_total)} 毛利，"
     f"其中五分之一的客户占 {n.pct(clv_top20)}：应优先维护这些客户。\n"
-    f"- 维修车间覆盖了门店 {n.pct(absorption)} 的经营费用；一辆新车在 {max_age} 年内为售后带来 "
+    f"- 维修车间覆盖了门店 {n.pct(absorption)} 的经营费用；一辆新车在 {years} 年内为售后带来 "
     f"{n.rmb(ltv.total)}。\n"
     f"- 质保结束后把保有率提高 {n.pts(lift_points)}，每年的新车销售将多带来 {n.rmb(lift.gain_per_year)}："
     "这就是客户维系计划在保本前提下可以投入的预算。",
