@@ -140,6 +140,7 @@ bench: $(INSTALL_STAMP) ## run every benchmark (BENCH_SIZES=1,10 for 1M and 10M 
 	$(VPY) benchmarks/bench_features.py --sizes $(BENCH_SIZES)
 	$(VPY) benchmarks/bench_retention.py --sizes $(BENCH_SIZES)
 	$(VPY) benchmarks/bench_btyd.py
+	$(VPY) benchmarks/bench_churn.py
 
 # every notebook, plus the py:percent scripts whose .ipynb is missing (it is recreated)
 SYNC_FILES = $(wildcard notebooks/*.ipynb) \

@@ -179,6 +179,33 @@ _UNKNOWN = "unknown"
 # --------------------------------------------------------------------------- checks
 
 
+def _check_threads(n_threads: Any, where: str) -> int | None:
+    if n_threads is None:
+        return None
+    return _check_int(n_threads, "n_threads", where)
+
+
+def _thread_limit(n_threads: int | None):
+    """Run OpenMP (gradient boosting) and BLAS on at most ``n_threads`` threads.
+
+    The per-store tables are small (thousands of rows), so threads gain little, and two
+    processes that each spin up one OpenMP thread per core (two pytest workers, or the
+    report runner's parallel notebooks) slowed a backtest from 11 s to over 200 s on a
+    2-core machine. ``None`` leaves the libraries' defaults (all cores).
+    """
+    import contextlib
+
+    if n_threads is None:
+        return contextlib.nullcontext()
+    # threadpoolctl limits only the libraries already loaded: load scikit-learn's OpenMP
+    # runtime (with the gradient boosting) and the BLAS before setting the limit
+    import sklearn.ensemble  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=n_threads)
+
+
 def _check_dataset(data: Any, where: str) -> Dataset:
     if not isinstance(data, Dataset):
         raise TypeError(f"{where}: data must be a crm_analysis.schema.Dataset, got "
@@ -780,6 +807,7 @@ def backtest(
     cost_per_order: float = DEFAULT_COST_PER_ORDER,
     warranty_years: float = 3.0,
     warranty_km: float = 100_000.0,
+    n_threads: int | None = 1,
 ) -> BacktestResult:
     """Time-based backtest of the churn models against the recency and BG/NBD baselines.
 
@@ -812,6 +840,10 @@ def backtest(
         no label.
     random_state:
         Seed of the gradient boosting, the permutations and the label shuffle.
+    n_threads:
+        Threads of gradient boosting and BLAS (default 1: the per-store tables are small
+        and several stores may run in parallel; ``None``: the libraries' default, all
+        cores).
 
     Returns
     -------
@@ -830,6 +862,20 @@ def backtest(
     1   recency_rule  baseline     185
     2  bgnbd_p_alive  baseline     185
     """
+    where = "backtest"
+    with _thread_limit(_check_threads(n_threads, where)):
+        return _backtest(data, as_of, store_id=store_id, horizon_months=horizon_months,
+                         window_months=window_months, train_snapshots=train_snapshots,
+                         models=models, calibration=calibration,
+                         permutation_repeats=permutation_repeats,
+                         shuffle_labels=shuffle_labels, random_state=random_state,
+                         margins=margins, cost_per_order=cost_per_order,
+                         warranty_years=warranty_years, warranty_km=warranty_km)
+
+
+def _backtest(data, as_of, *, store_id, horizon_months, window_months, train_snapshots,
+              models, calibration, permutation_repeats, shuffle_labels, random_state,
+              margins, cost_per_order, warranty_years, warranty_km) -> BacktestResult:
     where = "backtest"
     data = _check_dataset(data, where)
     t_end = _default_as_of(data, as_of, where)
@@ -1063,6 +1109,9 @@ class ChurnModel:
         ``"isotonic"``, ``"sigmoid"`` or ``None``.
     random_state:
         Seed of the gradient boosting.
+    n_threads:
+        Threads of gradient boosting and BLAS in :meth:`fit` and :meth:`predict` (default
+        1, as in :func:`backtest`; ``None``: all cores).
 
     Attributes (after :meth:`fit`)
     ------------------------------
@@ -1099,7 +1148,8 @@ class ChurnModel:
 
     def __init__(self, model: str = "gradient_boosting", horizon_months: int = 12,
                  window_months: int = 24, train_snapshots: int = 3,
-                 calibration: str | None = "isotonic", random_state: int = 0) -> None:
+                 calibration: str | None = "isotonic", random_state: int = 0,
+                 n_threads: int | None = 1) -> None:
         where = "ChurnModel"
         if model not in MODELS:
             raise ValueError(f"{where}: model must be one of {list(MODELS)}, got {model!r}")
@@ -1109,11 +1159,13 @@ class ChurnModel:
         self.train_snapshots = _check_int(train_snapshots, "train_snapshots", where)
         self.calibration = _check_calibration(calibration, where)
         self.random_state = random_state
+        self.n_threads = _check_threads(n_threads, where)
 
     def __repr__(self) -> str:
         return (f"ChurnModel(model={self.model!r}, horizon_months={self.horizon_months}, "
                 f"window_months={self.window_months}, train_snapshots={self.train_snapshots}, "
-                f"calibration={self.calibration!r}, random_state={self.random_state})")
+                f"calibration={self.calibration!r}, random_state={self.random_state}, "
+                f"n_threads={self.n_threads})")
 
     def fit(self, data: Dataset, as_of: Any = None, store_id: str | None = None, *,
             margins: Margins | None = None, cost_per_order: float = DEFAULT_COST_PER_ORDER,
@@ -1140,8 +1192,9 @@ class ChurnModel:
                                 **options)
         X = _design(train)
         y = train["churned"].to_numpy()
-        self.estimator_ = _fit_model(self.model, X, y, train["customer_id"].to_numpy(),
-                                     self.calibration, self.random_state)
+        with _thread_limit(self.n_threads):
+            self.estimator_ = _fit_model(self.model, X, y, train["customer_id"].to_numpy(),
+                                         self.calibration, self.random_state)
         self.reference_ = _reference(X)
         self.train_dates_ = dates
         self.n_train_ = len(train)
@@ -1157,7 +1210,8 @@ class ChurnModel:
     def predict_proba(self, snapshot: pd.DataFrame) -> np.ndarray:
         """Churn probability of each row of a :func:`churn_snapshot` frame."""
         self._check_fitted("ChurnModel.predict_proba")
-        return self.estimator_.predict_proba(_design(snapshot))[:, 1]
+        with _thread_limit(self.n_threads):
+            return self.estimator_.predict_proba(_design(snapshot))[:, 1]
 
     def predict(self, data: Dataset, as_of: Any = None, store_id: str | None = None
                 ) -> pd.DataFrame:
@@ -1181,9 +1235,10 @@ class ChurnModel:
                 out[f"reason_{k}"] = np.array([], dtype=object)
             return out
         X = _design(snap)
-        p = self.estimator_.predict_proba(X)[:, 1]
+        with _thread_limit(self.n_threads):
+            p = self.estimator_.predict_proba(X)[:, 1]
+            reasons = self._reasons(X, p)
         out["churn_probability"] = p
-        reasons = self._reasons(X, p)
         for k in range(3):
             out[f"reason_{k + 1}"] = reasons[:, k]
         return out

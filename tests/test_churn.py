@@ -310,7 +310,8 @@ def test_importance_ranks_recency_first(result):
 
 
 def test_backtest_is_deterministic(ds, result):
-    again = backtest(ds, store_id=STORE)
+    # also across thread counts: the default runs gradient boosting on one thread
+    again = backtest(ds, store_id=STORE, n_threads=None)
     pd.testing.assert_frame_equal(again.metrics, result.metrics)
     pd.testing.assert_frame_equal(again.predictions_, result.predictions_)
     pd.testing.assert_frame_equal(again.importance_, result.importance_)
@@ -403,6 +404,10 @@ def test_every_reason_code_can_be_labelled(result):
 
 
 def test_errors(ds):
+    with pytest.raises(ValueError, match="n_threads"):
+        ChurnModel(n_threads=0)
+    with pytest.raises(ValueError, match="n_threads"):
+        backtest(ds, store_id=STORE, n_threads=0)
     with pytest.raises(ValueError, match="store '009'"):
         churn_snapshot(ds, T_TEST, store_id="009")
     with pytest.raises(TypeError, match="store_id must be a string"):
