@@ -135,7 +135,7 @@ test-slow: $(INSTALL_STAMP) ## run only the slow-marked tests
 lint: $(INSTALL_STAMP) ## check the code with ruff
 	$(VPY) -m ruff check .
 
-bench: $(INSTALL_STAMP) ## run every benchmark (BENCH_SIZES=1,10 for 1M and 10M orders)
+bench: $(INSTALL_STAMP) $(DATA_STAMP) ## run every benchmark (BENCH_SIZES=1,10 for 1M and 10M orders)
 	$(VPY) benchmarks/bench_synth.py
 	$(VPY) benchmarks/bench_features.py --sizes $(BENCH_SIZES)
 	$(VPY) benchmarks/bench_retention.py --sizes $(BENCH_SIZES)

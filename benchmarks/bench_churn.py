@@ -98,8 +98,9 @@ def main() -> int:
         def econ(sid=sid):
             economics.service_pnl(ds, as_of, store_id=sid)
             curve = economics.service_by_age(ds, as_of, store_id=sid)
-            economics.new_car_lifetime_value(curve)
-            economics.retention_lift(curve)
+            years = economics.observed_years(curve)
+            economics.new_car_lifetime_value(curve, max_age=years)
+            economics.retention_lift(curve, max_age=years)
 
         _, s_econ, mb_econ, _ = measure(econ, args.repeat)
         rows.append((sid, len(scored), n_btyd, float(m[res.best_model_]),

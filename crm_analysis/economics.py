@@ -79,6 +79,7 @@ __all__ = [
     "LiftResult",
     "StoreEconomics",
     "new_car_lifetime_value",
+    "observed_years",
     "plot_lifetime_value",
     "pnl_label",
     "plot_pnl",
@@ -805,6 +806,30 @@ def _bands(curve: pd.DataFrame, value: str, max_age: Any, where: str) -> pd.Data
                          "their retention is > 0")
     return pd.DataFrame({"age_band": wanted, "retention": r,
                          "value_per_retained": np.where(np.isnan(v), 0.0, v)})
+
+
+def observed_years(curve: Any, max_age: int = 10) -> int:
+    """How many years of a car's life the curve can value: at most ``max_age``, and no
+    more than the oldest age band with a car the store sold (band k + 1 years).
+
+    A store that opened seven years ago has sold no car older than seven; use the result
+    as ``max_age`` of :func:`new_car_lifetime_value` and :func:`retention_lift`.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> curve = pd.DataFrame({"age_band": [0, 1, 2, 3], "vehicles": [50, 40, 30, 0]})
+    >>> observed_years(curve), observed_years(curve, max_age=2)
+    (3, 2)
+    """
+    where = "observed_years"
+    df = _curve_frame(curve, where)
+    max_age = _positive_int(max_age, "max_age", where)
+    if "vehicles" not in df.columns:
+        raise KeyError(f"{where}: the curve has no 'vehicles' column; it has "
+                       f"{list(df.columns)}")
+    sold = df.loc[df["vehicles"] > 0, "age_band"]
+    return min(max_age, int(sold.max()) + 1) if len(sold) else 0
 
 
 @dataclass(frozen=True, eq=False)

@@ -349,8 +349,7 @@ n.say(
 # %%
 curve = economics.service_by_age(ds, T, store_id=store_id, max_age=max_age)
 # a young store has not sold cars of every age yet: value the years it has observed
-observed = curve.loc[curve["vehicles"] > 0, "age_band"]
-years = min(max_age, int(observed.max()) + 1) if len(observed) else 0
+years = economics.observed_years(curve, max_age)
 ltv = economics.new_car_lifetime_value(curve, discount_rate=annual_discount_rate,
                                        max_age=years)
 by_age = ltv.by_age

@@ -480,3 +480,13 @@ def test_every_pnl_line_has_both_labels():
         assert HANZI.search(zh), line
     with pytest.raises(KeyError, match="unknown line"):
         E.pnl_label("ebitda")
+
+
+def test_observed_years_stops_at_the_oldest_car_sold():
+    curve = pd.DataFrame({"age_band": list(range(10)),
+                          "vehicles": [90, 80, 70, 60, 50, 40, 30, 0, 0, 0]})
+    assert E.observed_years(curve) == 7
+    assert E.observed_years(curve, max_age=5) == 5
+    assert E.observed_years(curve.assign(vehicles=0)) == 0
+    with pytest.raises(KeyError, match="vehicles"):
+        E.observed_years(curve.drop(columns="vehicles"))
