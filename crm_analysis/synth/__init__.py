@@ -13,7 +13,11 @@ Example
 ['annual_km', 'cliff_leaver', 'customer_id']
 """
 
+from crm_analysis.synth.dms import ExportManifest, write_dms_export
 from crm_analysis.synth.generator import generate
 from crm_analysis.synth.params import DEFAULT_STORES, StoreProfile, SynthParams
 
-__all__ = ["generate", "StoreProfile", "SynthParams", "DEFAULT_STORES"]
+__all__ = [
+    "generate", "StoreProfile", "SynthParams", "DEFAULT_STORES", "ExportManifest",
+    "write_dms_export",
+]
