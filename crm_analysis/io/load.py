@@ -1,0 +1,1363 @@
+"""Load real DMS exports into a valid :class:`~crm_analysis.schema.Dataset`.
+
+:func:`load` takes whatever a dealer management system exported — one flat sheet (one row
+per repair order, customer and vehicle columns repeated on every row), or separate
+customer / vehicle / order (and store) tables, a folder of monthly files, several stores
+— as CSV (UTF-8 with or without BOM, GBK / GB18030, UTF-16; ``,`` ``;`` or tab
+delimited), Excel ``.xlsx`` (every sheet; title rows above the header and a totals row
+at the bottom are recognised) or Parquet, with Chinese or English headers
+(:data:`crm_analysis.io.normalize.HEADER_ALIASES`), and returns a :class:`LoadResult`:
+
+``dataset``
+    the accepted rows as a :class:`~crm_analysis.schema.Dataset` in the canonical model;
+    ``dataset.validate()`` reports no violation.
+``quarantine``
+    one row per source row that was not used: ``file``, ``sheet``, ``row`` (1-based, as
+    a spreadsheet or a text editor shows it), ``table``, ``reason`` (a code of
+    :data:`~crm_analysis.io.normalize.REASONS`), ``message`` and ``raw`` (a dict of the
+    row's values under their source headers; personal data pseudonymized).
+``flags``
+    rows that were kept but deserve a look (``mileage_backwards``, ``unknown_vin``,
+    ``conflicting_repeat``, ``unknown_value``): ``file``, ``sheet``, ``row``, ``table``,
+    ``reason``, ``key``, ``message``.
+``report``
+    one row per (file, sheet, table): ``kind`` (``flat``, ``orders``, ``vehicles``,
+    ``customers``, ``stores``), ``title_rows`` skipped above the header, ``read`` (data
+    rows below the header), ``accepted``, ``duplicates`` (exact repeats merged),
+    ``quarantined`` and one count column per quarantine reason. ``read = accepted +
+    duplicates + quarantined`` on every row; :meth:`LoadResult.check` asserts it and
+    :func:`load` calls it.
+
+Rules applied (all stated here so that a reader of a report can look them up):
+
+- A row whose cells are all empty is ``blank_row``; a row whose first non-empty cell is
+  合计 / 总计 / 小计 / Total is ``summary_row``.
+- Exact repeats of an order (same parsed content, e.g. the same order in two overlapping
+  monthly files, whatever the date format) are kept once and counted as ``duplicates``;
+  the same ``ro_id`` with different content quarantines every copy
+  (``duplicate_order_conflict``). A repeated vehicle or customer row with different
+  content: the last row read wins and a ``conflicting_repeat`` flag is raised.
+- Flat exports: a vehicle's attributes (owner, home store, sale date, model, ...) and a
+  customer's (name, phone, ...) come from their **most recent order** that has a value
+  (by ``open_date``, then ``ro_id``); disagreeing values are flagged
+  ``conflicting_repeat``. Separate vehicle / customer tables win over values taken from
+  orders.
+- Money: a missing component (labour, parts, other) counts as 0, an order with only a
+  total puts it in ``other_amount``, and a missing total is the sum of the components;
+  a total that differs from the sum by more than 0.01 is quarantined as
+  ``total_mismatch``. Negative amounts or mileage are ``negative_amount``
+  (refunds are not told apart: the data model has no negative revenue).
+- A missing ``ro_type`` is ``other``; a missing ``payer`` is ``warranty`` for warranty
+  orders and ``customer`` otherwise. Defaults for other required fields the export may
+  lack are in :data:`DEFAULTS`.
+- An order whose VIN has no vehicle row gets a vehicle with unknown sale date (flag
+  ``unknown_vin``); customers and stores referenced but not described get a minimal row.
+- ``as_of``: orders opened (or closed) after it are ``order_after_as_of``; without
+  ``as_of`` it is the latest date in the accepted data (``dataset.meta["as_of"]``).
+- Privacy: ``name``, ``phone``, ``plate`` and ``id_number`` are replaced by keyed
+  pseudonyms (:func:`crm_analysis.privacy.pseudonymize`) unless ``keep_pii=True``; the
+  key is ``key`` or the one kept in the folder of the first input
+  (:func:`crm_analysis.privacy.store_key`). Source columns that match no canonical
+  column are not kept (they are listed in ``report["unmatched"]``), so unknown personal
+  columns do not leak into the dataset or the quarantine.
+
+Example
+-------
+>>> import tempfile, pathlib
+>>> text = ("工单号,进厂日期,车架号,客户编号,客户名称,业务类型,工时费,材料费,合计金额\\n"
+...         "R1,2023/1/5,LSVAA4180E2000001,C1,张三,首保,100,\\"1,200\\",1300\\n"
+...         "R2,2023年2月6日,LSVAA4180E2000001,C1,张三,钣喷,50,50,999\\n"
+...         "合计,,,,,,150,1250,2299\\n")
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     path = pathlib.Path(tmp) / "export.csv"
+...     _ = path.write_bytes(text.encode("gbk"))
+...     res = load(path, store_id="007", key="secret")
+>>> res.dataset
+Dataset(stores=1, customers=1, vehicles=1, repair_orders=1, truth=None, as_of='2023-01-05')
+>>> res.quarantine[["row", "reason"]].to_dict("records")
+[{'row': 3, 'reason': 'total_mismatch'}, {'row': 4, 'reason': 'summary_row'}]
+>>> res.report[["read", "accepted", "duplicates", "quarantined"]].iloc[0].tolist()
+[3, 1, 0, 2]
+>>> res.dataset.customers["name"].tolist() != ["张三"]
+True
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+import unicodedata
+import zipfile
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crm_analysis import privacy
+from crm_analysis.io.normalize import (
+    REASONS,
+    DataError,
+    clean_id,
+    load_mapping,
+    map_values,
+    match_headers,
+    parse_amounts,
+    parse_dates,
+    require_columns,
+    unmatched_headers,
+    valid_vin,
+)
+from crm_analysis.schema import TABLES, TOTAL_TOLERANCE, Dataset, coerce
+
+__all__ = [
+    "DEFAULTS",
+    "EXTENSIONS",
+    "FLAG_COLUMNS",
+    "QUARANTINE_COLUMNS",
+    "LoadResult",
+    "load",
+]
+
+#: File suffixes read from a folder, and the reader used (files named explicitly are
+#: recognised by content as well).
+EXTENSIONS: dict[str, str] = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "csv",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+    ".xls": "xls",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+#: Values used when an export lacks a field the data model requires.
+DEFAULTS: dict[str, Any] = {
+    "customer_type": "individual",
+    "sold_here": False,
+    "model": "unknown",
+    "city": "unknown",
+}
+
+#: Columns of :attr:`LoadResult.quarantine`.
+QUARANTINE_COLUMNS: tuple[str, ...] = ("file", "sheet", "row", "table", "reason", "message",
+                                       "raw")
+#: Columns of :attr:`LoadResult.flags`.
+FLAG_COLUMNS: tuple[str, ...] = ("file", "sheet", "row", "table", "reason", "key", "message")
+
+_HEADER_SCAN_ROWS = 30
+_MIN_HEADER_MATCHES = 3
+_SUMMARY_LABELS = frozenset({"合计", "总计", "小计", "总合计", "合计金额合计", "total", "totals",
+                             "grandtotal", "subtotal", "sum"})
+_DELIMITERS = (",", ";", "\t")
+
+_VEHICLE_ONLY = ("sold_here", "sale_date", "model", "grade", "usage", "plate", "color")
+_CUSTOMER_ONLY = ("name", "phone", "customer_type", "occupation", "region", "first_seen_date",
+                  "id_number")
+_STORE_ONLY = ("store_name", "city", "opened_date")
+_ID_COLS = ("ro_id", "vin", "customer_id", "store_id")
+_PII = ("name", "phone", "plate", "id_number")
+_CODED = ("ro_type", "payer", "sold_here", "customer_type", "usage", "grade")
+_AMOUNTS = ("labor_amount", "parts_amount", "other_amount")
+_KIND_TABLE = {"flat": "repair_orders", "orders": "repair_orders", "vehicles": "vehicles",
+               "customers": "customers", "stores": "stores"}
+_KIND_KEY = {"flat": "ro_id", "orders": "ro_id", "vehicles": "vin", "customers": "customer_id",
+             "stores": "store_id"}
+
+
+def _kinds() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for table in ("stores", "customers", "vehicles", "repair_orders"):
+        for col, kind in TABLES[table].items():
+            out.setdefault(col, kind)
+    out["id_number"] = "str"
+    return out
+
+
+_COL_KIND = _kinds()
+
+
+# ---------------------------------------------------------------------------------------
+# Result
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class LoadResult:
+    """What :func:`load` returns: the dataset, the quarantine, the flags and the report.
+
+    Example
+    -------
+    >>> from crm_analysis.schema import example_dataset
+    >>> res = LoadResult(example_dataset(), _empty(QUARANTINE_COLUMNS),
+    ...                  _empty(FLAG_COLUMNS), pd.DataFrame(
+    ...                      {"read": [3], "accepted": [2], "duplicates": [1],
+    ...                       "quarantined": [0]}))
+    >>> res.check() is res
+    True
+    """
+
+    dataset: Dataset
+    quarantine: pd.DataFrame
+    flags: pd.DataFrame
+    report: pd.DataFrame
+    meta: dict = field(default_factory=dict)
+
+    def check(self) -> LoadResult:
+        """Assert ``read = accepted + duplicates + quarantined`` on every report row.
+
+        Raises :class:`AssertionError` naming the file and sheet otherwise; returns self.
+
+        Example
+        -------
+        >>> bad = LoadResult(None, None, None, pd.DataFrame(
+        ...     {"file": ["a.csv"], "sheet": [""], "read": [3], "accepted": [2],
+        ...      "duplicates": [0], "quarantined": [0]}))
+        >>> try:
+        ...     bad.check()
+        ... except AssertionError as err:
+        ...     print(err)
+        a.csv []: read 3 != accepted 2 + duplicates 0 + quarantined 0
+        """
+        r = self.report
+        if len(r) == 0:
+            return self
+        total = r["accepted"] + r["duplicates"] + r["quarantined"]
+        bad = r[total != r["read"]]
+        if len(bad):
+            lines = [
+                f"{row.get('file', '?')} [{row.get('sheet', '')}]: read {row['read']} != "
+                f"accepted {row['accepted']} + duplicates {row['duplicates']} + "
+                f"quarantined {row['quarantined']}"
+                for _, row in bad.iterrows()
+            ]
+            raise AssertionError("\n".join(lines))
+        return self
+
+    def summary(self) -> pd.DataFrame:
+        """Quarantined rows by reason (columns ``reason``, ``count``, ``description``).
+
+        Example
+        -------
+        >>> from crm_analysis.schema import example_dataset
+        >>> LoadResult(example_dataset(), _empty(QUARANTINE_COLUMNS), _empty(FLAG_COLUMNS),
+        ...            pd.DataFrame()).summary()
+        Empty DataFrame
+        Columns: [reason, count, description]
+        Index: []
+        """
+        q = self.quarantine
+        if q is None or len(q) == 0:
+            return pd.DataFrame({"reason": [], "count": [], "description": []})
+        out = q.groupby("reason", sort=True).size().reset_index(name="count")
+        out["description"] = [REASONS.get(r, (r, r))[0] for r in out["reason"]]
+        return out
+
+    def __repr__(self) -> str:
+        r = self.report
+        if r is None or len(r) == 0:
+            return f"LoadResult({self.dataset!r}, nothing read)"
+        return (f"LoadResult({self.dataset!r}, read={int(r['read'].sum())}, "
+                f"accepted={int(r['accepted'].sum())}, duplicates={int(r['duplicates'].sum())}, "
+                f"quarantined={int(r['quarantined'].sum())}, flags={len(self.flags)})")
+
+
+def _empty(columns: Iterable[str]) -> pd.DataFrame:
+    df = pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    if "row" in df.columns:
+        df["row"] = df["row"].astype("Int64")
+    return df
+
+
+# ---------------------------------------------------------------------------------------
+# Reading files
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Sheet:
+    file: str
+    sheet: str
+    title_rows: int
+    raw: pd.DataFrame  # source headers (made unique), positional index
+    rows: np.ndarray  # 1-based source row numbers
+    columns: dict[str, str] = field(default_factory=dict)  # source header -> canonical
+    kind: str = ""
+    store_id: str | None = None
+    unmatched: list[str] = field(default_factory=list)
+    filled: np.ndarray | None = None  # rows with at least one filled cell
+
+
+def _collect(paths: Any) -> list[Path]:
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            found = []
+            for f in sorted(p.rglob("*")):
+                rel = f.relative_to(p).parts
+                if (f.is_file() and f.suffix.lower() in EXTENSIONS
+                        and not any(part.startswith((".", "~$")) for part in rel)):
+                    found.append(f)
+            out.extend(found)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise DataError(f"{p}: no such file or folder")
+    seen: set[Path] = set()
+    unique = []
+    for f in out:
+        r = f.resolve()
+        if r not in seen:
+            seen.add(r)
+            unique.append(f)
+    if not unique:
+        raise DataError(f"no data files (.csv, .txt, .xlsx, .parquet) found in "
+                        f"{', '.join(str(p) for p in paths)}")
+    return unique
+
+
+def _cell_text(v: Any) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return ""
+    return str(v).strip()
+
+
+def _unique_names(cells: list[Any], where: str) -> list[str]:
+    """Source headers as text; empty ones named ``column_<n>``, repeats of unknown headers
+    suffixed ``.1``, ``.2``; a repeated known header is a :class:`DataError`."""
+    names: list[str] = []
+    first: dict[str, int] = {}
+    for j, c in enumerate(cells):
+        name = str(c) if _cell_text(c) else f"column_{j + 1}"
+        if name in first:
+            if match_headers([name]):
+                raise DataError(f"{where}: duplicate column header {name!r} (columns "
+                                f"{first[name] + 1} and {j + 1}); rename or remove one of them",
+                                file=where, columns=[name])
+            k = 1
+            while f"{name}.{k}" in first:
+                k += 1
+            name = f"{name}.{k}"
+        first[name] = j
+        names.append(name)
+    return names
+
+
+def _header_score(cells: list[Any], mapping: Mapping | None) -> int:
+    names = list(dict.fromkeys(t for t in (_cell_text(c) for c in cells) if t))
+    if not names:
+        return 0
+    try:
+        matched = match_headers(names, mapping=mapping)
+    except DataError:  # duplicate headers: the real call reports them
+        return _MIN_HEADER_MATCHES
+    return len(set(matched.values()))
+
+
+def _find_header(rows: list[list[Any]], mapping: Mapping | None) -> tuple[int | None, int]:
+    best = (None, 0)
+    for i, cells in enumerate(rows[:_HEADER_SCAN_ROWS]):
+        score = _header_score(cells, mapping)
+        if score >= _MIN_HEADER_MATCHES:
+            return i, score
+        if score > best[1]:
+            best = (i, score)
+    return None, best[1]
+
+
+def _no_header(where: str, rows: list[list[Any]], mapping: Mapping | None) -> DataError:
+    first = next((r for r in rows if any(_cell_text(c) for c in r)), [])
+    seen = [t for t in (_cell_text(c) for c in first) if t]
+    try:
+        require_columns({}, ["ro_id", "vin", "customer_id"], file=where, columns_seen=seen)
+    except DataError as err:
+        return DataError(f"{where}: no header row with at least {_MIN_HEADER_MATCHES} known "
+                         f"columns in the first {_HEADER_SCAN_ROWS} rows; {err}")
+    return DataError(f"{where}: no header row with at least {_MIN_HEADER_MATCHES} known "
+                     f"columns in the first {_HEADER_SCAN_ROWS} rows (first row: {seen[:12]})")
+
+
+def _decode(data: bytes, where: str) -> str:
+    if not data.strip():
+        raise DataError(f"{where}: the file is empty")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as err:
+            raise DataError(f"{where}: not valid UTF-16 text ({err})") from None
+    if b"\x00" in data[:8192]:
+        raise DataError(f"{where}: looks like a binary file, not CSV text (NUL bytes); "
+                        "save it as CSV, .xlsx or Parquet")
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        head = text[:8192]
+        ctrl = sum(1 for ch in head if unicodedata.category(ch) == "Cc" and ch not in "\t\r\n")
+        if ctrl > max(2, len(head) // 100):
+            raise DataError(f"{where}: looks like a binary file, not CSV text "
+                            f"({ctrl} control characters in the first {len(head)})")
+        return text
+    raise DataError(f"{where}: cannot decode the text as UTF-8, GBK or GB18030; save it "
+                    "again as UTF-8 CSV")
+
+
+def _read_csv(path: Path, mapping: Mapping | None) -> list[_Sheet]:
+    where = str(path)
+    text = _decode(path.read_bytes(), where)
+    best: tuple[int, int, str, int, list] | None = None  # score, fields, delim, line, header
+    for delim in _DELIMITERS:
+        reader = csv.reader(io.StringIO(text), delimiter=delim)
+        rows, lines = [], []
+        try:
+            for rec in reader:
+                rows.append(rec)
+                lines.append(reader.line_num)
+                if len(rows) >= _HEADER_SCAN_ROWS:
+                    break
+        except csv.Error:
+            continue
+        idx, score = _find_header(rows, mapping)
+        if idx is None:
+            continue
+        cand = (score, len(rows[idx]), delim, lines[idx], rows[idx])
+        if best is None or cand[:2] > best[:2]:
+            best = cand
+    if best is None:
+        rows = [r.split(",") for r in _head_lines(text, _HEADER_SCAN_ROWS)]
+        raise _no_header(where, rows, mapping)
+    _, _, delim, header_line, header = best
+    names = _unique_names(header, where)
+    try:
+        raw = pd.read_csv(io.StringIO(text), sep=delim, header=None, skiprows=header_line,
+                          names=names, dtype=str, keep_default_na=False, na_values=[""],
+                          skip_blank_lines=False, index_col=False)
+    except (pd.errors.ParserError, ValueError) as err:
+        raise DataError(f"{where}: cannot parse the CSV ({err})") from None
+    title_rows = sum(1 for r in _head_lines(text, header_line - 1) if r.strip())
+    return [_finish_sheet(where, "", title_rows, raw, header_line + 1)]
+
+
+def _head_lines(text: str, n: int) -> list[str]:
+    """The first ``n`` lines of ``text`` without splitting all of it."""
+    out, start = [], 0
+    for _ in range(n):
+        end = text.find("\n", start)
+        if end < 0:
+            out.append(text[start:])
+            break
+        out.append(text[start:end])
+        start = end + 1
+    return out
+
+
+def _finish_sheet(file: str, sheet: str, title_rows: int, raw: pd.DataFrame,
+                  first_row: int) -> _Sheet:
+    raw = raw.reset_index(drop=True)
+    nonempty = _nonempty(raw)
+    n = len(raw)
+    if n and not nonempty.any():
+        n = 0
+    elif n:
+        n = int(np.flatnonzero(nonempty)[-1]) + 1  # drop trailing empty rows
+    raw = raw.iloc[:n].reset_index(drop=True)
+    return _Sheet(file, sheet, title_rows, raw, np.arange(first_row, first_row + n),
+                  filled=nonempty[:n])
+
+
+def _filled(s: pd.Series) -> np.ndarray:
+    """Cells that are not missing and not blank text."""
+    filled = s.notna().to_numpy()
+    if s.dtype == object and filled.any():
+        try:
+            blank = s.str.strip().eq("").to_numpy(dtype=bool)
+        except AttributeError:  # no text at all in the column
+            return filled
+        filled &= ~blank
+    return filled
+
+
+def _nonempty(raw: pd.DataFrame) -> np.ndarray:
+    """Rows with at least one filled cell (columns are looked at only for rows not yet
+    known to be filled, so this costs about one column's scan)."""
+    out = np.zeros(len(raw), dtype=bool)
+    cand = np.arange(len(raw))
+    for j in range(raw.shape[1]):
+        if len(cand) == 0:
+            break
+        col = raw.iloc[:, j]
+        filled = _filled(col if len(cand) == len(raw) else col.iloc[cand])
+        out[cand[filled]] = True
+        cand = cand[~filled]
+    return out
+
+
+def _read_xlsx(path: Path, mapping: Mapping | None) -> list[_Sheet]:
+    import openpyxl
+
+    where = str(path)
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError, EOFError) as err:
+        raise DataError(f"{where}: cannot open the Excel workbook ({type(err).__name__}: "
+                        f"{err}); the file may be truncated or not an .xlsx") from None
+    sheets, errors = [], []
+    try:
+        for ws in wb.worksheets:
+            try:
+                rows = [list(r) for r in ws.iter_rows(values_only=True)]
+            except (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError) as err:
+                raise DataError(f"{where} [{ws.title}]: cannot read the sheet "
+                                f"({type(err).__name__}: {err}); the file may be truncated"
+                                ) from None
+            if not any(_cell_text(c) for r in rows for c in r):
+                continue  # empty sheet
+            idx, _ = _find_header(rows, mapping)
+            if idx is None:
+                errors.append(_no_header(f"{where} [{ws.title}]", rows, mapping))
+                continue
+            names = _unique_names(rows[idx], f"{where} [{ws.title}]")
+            width = len(names)
+            body = [(r + [None] * width)[:width] for r in rows[idx + 1:]]
+            raw = pd.DataFrame(body, columns=names, dtype=object)
+            title = sum(1 for r in rows[:idx] if any(_cell_text(c) for c in r))
+            sheets.append(_finish_sheet(where, ws.title, title, raw, idx + 2))
+    finally:
+        wb.close()
+    if not sheets:
+        if errors:
+            raise errors[0]
+        raise DataError(f"{where}: the workbook has no data")
+    return sheets
+
+
+def _read_parquet(path: Path, mapping: Mapping | None) -> list[_Sheet]:
+    where = str(path)
+    try:
+        raw = pd.read_parquet(path)
+    except Exception as err:  # pyarrow raises many types for a damaged file
+        raise DataError(f"{where}: cannot read the Parquet file ({type(err).__name__}: "
+                        f"{err})") from None
+    raw = raw.reset_index(drop=True)
+    raw.columns = _unique_names(list(raw.columns), where)
+    if _header_score(list(raw.columns), mapping) == 0:
+        raise _no_header(where, [list(raw.columns)], mapping)
+    sheet = _Sheet(where, "", 0, raw, np.arange(1, len(raw) + 1))
+    return [sheet]
+
+
+def _read_xls(path: Path, mapping: Mapping | None) -> list[_Sheet]:
+    where = str(path)
+    try:
+        book = pd.read_excel(path, sheet_name=None, header=None, dtype=object)
+    except ImportError:
+        raise DataError(f"{where}: old .xls workbooks need the xlrd package; install it or "
+                        "save the file as .xlsx") from None
+    except Exception as err:
+        raise DataError(f"{where}: cannot read the .xls workbook ({err})") from None
+    sheets = []
+    for name, df in book.items():
+        rows = df.where(df.notna(), None).values.tolist()
+        idx, _ = _find_header(rows, mapping)
+        if idx is None:
+            continue
+        names = _unique_names(rows[idx], f"{where} [{name}]")
+        raw = pd.DataFrame(rows[idx + 1:], columns=names, dtype=object)
+        sheets.append(_finish_sheet(where, str(name), idx, raw, idx + 2))
+    if not sheets:
+        raise DataError(f"{where}: no sheet with a header row")
+    return sheets
+
+
+def _sniff_format(path: Path) -> str:
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head.startswith(b"PK\x03\x04"):
+        return "xlsx"
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        return "xls"
+    return EXTENSIONS.get(path.suffix.lower(), "csv")
+
+
+_READERS: dict[str, Callable[[Path, Mapping | None], list[_Sheet]]] = {
+    "csv": _read_csv,
+    "xlsx": _read_xlsx,
+    "xls": _read_xls,
+    "parquet": _read_parquet,
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Matching headers and deciding the kind of each sheet
+# ---------------------------------------------------------------------------------------
+
+
+def _classify(sheet: _Sheet, mapping: Mapping | None, store_param: Any) -> None:
+    where = sheet.file + (f" [{sheet.sheet}]" if sheet.sheet else "")
+    seen = list(sheet.raw.columns)
+    columns = match_headers(seen, mapping=mapping, where=where)
+    sheet.columns = dict(columns)
+    sheet.unmatched = list(unmatched_headers(seen, mapping=mapping))
+    canon = set(columns.values())
+    if "ro_id" in canon or {"open_date", "vin"} <= canon:
+        extra = canon & set(_VEHICLE_ONLY + _CUSTOMER_ONLY)
+        sheet.kind = "flat" if extra else "orders"
+        required = ["ro_id", "open_date", "vin", "customer_id", "ro_type"]
+        if not canon & {"total_amount", *_AMOUNTS}:
+            required.append("total_amount")
+    elif "vin" in canon:
+        sheet.kind, required = "vehicles", ["vin", "customer_id"]
+    elif "customer_id" in canon:
+        sheet.kind, required = "customers", ["customer_id"]
+    elif "store_id" in canon and canon & set(_STORE_ONLY):
+        sheet.kind, required = "stores", ["store_id"]
+    else:
+        sheet.kind, required = "", ["ro_id", "vin", "customer_id"]
+    sheet.store_id = _store_for(store_param, sheet.file)
+    if sheet.kind in ("flat", "orders") and sheet.store_id is None:
+        required.append("store_id")
+    require_columns(columns, required, file=where, columns_seen=seen)
+
+
+def _store_for(store_param: Any, file: str) -> str | None:
+    if store_param is None:
+        return None
+    if isinstance(store_param, Mapping):
+        p = Path(file)
+        for k in (file, p.name, p.stem, str(p.resolve())):
+            if k in store_param:
+                return str(store_param[k])
+        return None
+    return str(store_param)
+
+
+# ---------------------------------------------------------------------------------------
+# Row bookkeeping
+# ---------------------------------------------------------------------------------------
+
+
+class _Rows:
+    """The rows of one kind (all sheets concatenated) with their status."""
+
+    def __init__(self, sheets: list[tuple[int, _Sheet]], table: str):
+        frames = []
+        for i, sh in sheets:
+            cols: dict[str, pd.Series] = {}
+            for src, canon in sh.columns.items():
+                s = sh.raw[src]
+                cols[canon] = s if canon not in cols else cols[canon].combine_first(s)
+            f = pd.DataFrame(cols, index=pd.RangeIndex(len(sh.raw)))
+            f["_sheet"] = i
+            f["_pos"] = np.arange(len(sh.raw))
+            f["_row"] = sh.rows
+            frames.append(f)
+        if frames:
+            self.df = pd.concat(frames, ignore_index=True)
+        else:
+            cols = [*TABLES[table], "_sheet", "_pos", "_row"]
+            self.df = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+        for c in ("_sheet", "_pos", "_row"):
+            self.df[c] = self.df[c].astype("int64")
+        self.table = table
+        n = len(self.df)
+        self.reason = np.full(n, None, dtype=object)
+        self.message = np.full(n, None, dtype=object)
+        self.bad = np.zeros(n, dtype=bool)
+        self.dup = np.zeros(n, dtype=bool)
+
+    @property
+    def ok(self) -> np.ndarray:
+        return ~self.bad & ~self.dup
+
+    def mark(self, mask: Any, reason: str, message: str | Callable[[np.ndarray], list[str]]):
+        mask = np.asarray(mask, dtype=bool) & self.ok
+        idx = np.flatnonzero(mask)
+        if len(idx) == 0:
+            return
+        self.bad[idx] = True
+        self.reason[idx] = reason
+        self.message[idx] = [message] * len(idx) if isinstance(message, str) else message(idx)
+
+    def col(self, name: str) -> pd.Series:
+        if name in self.df.columns:
+            return self.df[name]
+        return pd.Series(None, index=self.df.index, dtype=object)
+
+
+def _fmt(v: Any) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT:
+        return "empty"
+    if isinstance(v, pd.Timestamp):
+        return v.date().isoformat() if v == v.normalize() else v.isoformat()
+    return repr(v)
+
+
+def _values_at(s: pd.Series, idx: np.ndarray) -> list[Any]:
+    return s.to_numpy(dtype=object)[idx].tolist()
+
+
+def _mark_blank_summary(rows: _Rows, sheets: list[_Sheet], key: str) -> None:
+    df = rows.df
+    if len(df) == 0:
+        return
+    blank = np.zeros(len(df), dtype=bool)
+    for si, grp in df.groupby("_sheet", sort=False).indices.items():
+        sh = sheets[si]
+        if sh.filled is None:
+            sh.filled = _nonempty(sh.raw)
+        blank[grp] = ~sh.filled[df["_pos"].to_numpy()[grp]]
+    rows.mark(blank, "blank_row", "every cell of the row is empty")
+    # Totals rows: the first non-empty cell is a totals label. Only rows whose key is
+    # empty or a label can be one.
+    k = rows.col(key)
+    short = k.notna().to_numpy() & (k.astype(str).str.len() <= 12).to_numpy()
+    label = np.zeros(len(df), dtype=bool)
+    label[short] = [_is_summary_label(v) for v in k.to_numpy(dtype=object)[short]]
+    cand = np.flatnonzero(rows.ok & (k.isna().to_numpy() | label))
+    summary = np.zeros(len(df), dtype=bool)
+    labels = _first_labels(rows, sheets, cand)
+    summary[cand] = [_is_summary_label(v) for v in labels]
+    rows.mark(summary, "summary_row",
+              lambda idx: [f"totals row ({v})" for v in _first_labels(rows, sheets, idx)])
+
+
+def _first_labels(rows: _Rows, sheets: list[_Sheet], idx: np.ndarray) -> list[str]:
+    out = []
+    for i in idx:
+        raw = sheets[int(rows.df["_sheet"].iat[i])].raw.iloc[int(rows.df["_pos"].iat[i])]
+        out.append(next((_cell_text(v) for v in raw if _cell_text(v)), ""))
+    return out
+
+
+def _is_summary_label(v: Any) -> bool:
+    if not isinstance(v, str):
+        return False
+    t = unicodedata.normalize("NFKC", v).strip().lower()
+    t = "".join(t.split()).rstrip(":：")
+    return t in _SUMMARY_LABELS
+
+
+# ---------------------------------------------------------------------------------------
+# Parsing the canonical columns
+# ---------------------------------------------------------------------------------------
+
+
+def _parse(rows: _Rows, values_map: Mapping, key: bytes | None, flags: list) -> list:
+    """Parse every canonical column in place; return the pending marks (not applied yet)."""
+    df = rows.df
+    pending: list[tuple[np.ndarray, str, Any]] = []
+    for col in [c for c in df.columns if not c.startswith("_")]:
+        kind = _COL_KIND.get(col, "str")
+        orig = df[col]
+        if col in _CODED:
+            s = orig
+            if col == "sold_here" and pd.api.types.is_bool_dtype(s.dtype):
+                df[col] = s.astype(object)
+                continue
+            s = clean_id(s) if s.dtype == object else s
+            parsed, bad = map_values(s, col, mapping=values_map.get(col))
+            df[col] = parsed.astype(object).where(parsed.notna(), None)
+            bad = np.asarray(bad, dtype=bool)
+            if col == "ro_type":
+                pending.append((bad, "unknown_ro_type", _msg_value(orig, col, "an unknown "
+                                                                  "business type (业务类型)")))
+            elif col in ("grade", "usage") and bad.any():
+                for i in np.flatnonzero(bad):
+                    flags.append((rows.table, int(i), "unknown_value",
+                                  f"{col} {orig.iat[i]!r} is not a known value; left empty"))
+            else:
+                pending.append((bad, "unknown_value", _msg_value(orig, col, "not a known value")))
+        elif kind == "datetime":
+            parsed, bad = parse_dates(orig)
+            df[col] = parsed
+            pending.append((np.asarray(bad, dtype=bool), "unparseable_date",
+                            _msg_value(orig, col, "not a date")))
+        elif kind == "float":
+            parsed, bad = parse_amounts(orig)
+            df[col] = parsed
+            pending.append((np.asarray(bad, dtype=bool), "unparseable_amount",
+                            _msg_value(orig, col, "not a number")))
+        else:
+            s = clean_id(orig)
+            if col == "vin":
+                s = s.str.upper()
+            s = s.astype(object)
+            df[col] = s.where(s.notna() & (s != ""), None)
+    if key is not None:
+        for col in _PII:
+            if col in df.columns:
+                df[col] = privacy.pseudonymize(df[col], key)
+    return pending
+
+
+def _msg_value(orig: pd.Series, col: str, what: str) -> Callable[[np.ndarray], list[str]]:
+    def msg(idx: np.ndarray) -> list[str]:
+        return [f"{col} {v!r} is {what}" for v in _values_at(orig, idx)]
+
+    return msg
+
+
+def _content_hash(df: pd.DataFrame) -> np.ndarray:
+    cols = [c for c in df.columns if not c.startswith("_")]
+    if not cols:
+        return np.zeros(len(df), dtype="uint64")
+    return pd.util.hash_pandas_object(df[cols], index=False).to_numpy()
+
+
+def _locations(rows: _Rows, sheets: list[_Sheet], idx: Iterable[int], n: int = 3) -> str:
+    idx = list(idx)
+    parts = []
+    for i in idx[:n]:
+        sh = sheets[int(rows.df["_sheet"].iat[i])]
+        parts.append(f"{Path(sh.file).name}{'[' + sh.sheet + ']' if sh.sheet else ''} row "
+                     f"{int(rows.df['_row'].iat[i])}")
+    more = f" and {len(idx) - n} more" if len(idx) > n else ""
+    return ", ".join(parts) + more
+
+
+def _duplicates(rows: _Rows, sheets: list[_Sheet], key: str, conflict_reason: str | None,
+                flags: list) -> None:
+    """Merge exact repeats; quarantine (or flag) repeats of a key with different content."""
+    df = rows.df
+    live = rows.ok & df[key].notna().to_numpy() if key in df.columns else rows.ok
+    if key not in df.columns or not live.any():
+        return
+    h = _content_hash(df)
+    frame = pd.DataFrame({"k": df[key].to_numpy(dtype=object), "h": h})[live]
+    nuniq = frame.groupby("k", sort=False)["h"].nunique()
+    conflicted = set(nuniq.index[nuniq > 1])
+    in_conflict = live & df[key].isin(conflicted).to_numpy()
+    if conflict_reason is not None and in_conflict.any():
+        cols = [c for c in df.columns if not c.startswith("_")]
+        sub = df.loc[in_conflict, cols]
+        diff = sub.groupby(key, sort=False).nunique(dropna=False) > 1
+        groups = sub.groupby(key, sort=False).indices
+        msgs: dict[str, str] = {}
+        for k, pos in groups.items():
+            where = _locations(rows, sheets, np.flatnonzero(in_conflict)[pos])
+            differ = [c for c in diff.columns if diff.at[k, c]]
+            msgs[k] = (f"{key} {k!r} appears {len(pos)} times with different "
+                       f"{', '.join(differ)} ({where}); every copy is quarantined")
+        keys = df[key].to_numpy(dtype=object)
+        rows.mark(in_conflict, conflict_reason, lambda idx: [msgs[keys[i]] for i in idx])
+    kh = pd.DataFrame({"k": df[key].to_numpy(dtype=object), "h": h})
+    dup = np.zeros(len(df), dtype=bool)
+    dup[np.flatnonzero(live)] = kh[live].duplicated().to_numpy()
+    dup &= ~in_conflict
+    rows.dup |= dup
+    if conflict_reason is None and conflicted:
+        # Tables of vehicles / customers: the last distinct row wins, flagged.
+        last = {}
+        keys = df[key].to_numpy(dtype=object)
+        for i in np.flatnonzero(in_conflict & ~dup):
+            last[keys[i]] = i
+        for k, i in last.items():
+            same = np.flatnonzero(in_conflict & (keys == k))
+            flags.append((rows.table, int(i), "conflicting_repeat",
+                          f"{key} {k!r} has {len(same)} rows with different content "
+                          f"({_locations(rows, sheets, same)}); the last one read is used"))
+
+
+# ---------------------------------------------------------------------------------------
+# Checks per kind
+# ---------------------------------------------------------------------------------------
+
+
+def _check_keys(rows: _Rows, required: Iterable[str]) -> None:
+    df = rows.df
+    for col in required:
+        miss = df[col].isna().to_numpy() if col in df.columns else np.ones(len(df), bool)
+        rows.mark(miss, "missing_key", f"{col} is empty")
+    if "vin" in df.columns:
+        v = df["vin"]
+        good = np.asarray(valid_vin(v), dtype=bool) | v.isna().to_numpy()
+        rows.mark(~good, "invalid_vin", lambda idx: [
+            f"VIN {x!r} is not 17 characters of A-H, J-N, P, R-Z, 0-9"
+            for x in _values_at(v, idx)])
+
+
+def _check_as_of(rows: _Rows, as_of: pd.Timestamp | None, cols: Iterable[str]) -> None:
+    if as_of is None:
+        return
+    df = rows.df
+    for col in cols:
+        if col not in df.columns:
+            continue
+        d = df[col]
+        late = (d.dt.normalize() > as_of).to_numpy() if as_of == as_of.normalize() else (
+            d > as_of).to_numpy()
+        rows.mark(late, "order_after_as_of", lambda idx, d=d, col=col: [
+            f"{col} {_fmt(x)} is after as_of {_fmt(as_of)}" for x in _values_at(d, idx)])
+
+
+def _fix_orders(rows: _Rows) -> None:
+    """Amounts, ro_type and payer defaults, negative / mismatch checks on orders."""
+    df = rows.df
+    n = len(df)
+    nan = pd.Series(np.nan, index=df.index)
+    parts = {c: df[c] if c in df.columns else nan for c in _AMOUNTS}
+    total = df["total_amount"] if "total_amount" in df.columns else nan
+    only_total = total.notna() & pd.concat(list(parts.values()), axis=1).isna().all(axis=1)
+    parts["other_amount"] = parts["other_amount"].where(~only_total, total)
+    comp_sum = sum(p.fillna(0.0) for p in parts.values())
+    for c, p in parts.items():
+        df[c] = p.fillna(0.0)
+    df["total_amount"] = total.where(total.notna(), comp_sum)
+    money = [c for c in (*_AMOUNTS, "total_amount", "labor_cost", "parts_cost", "mileage_km")
+             if c in df.columns]
+    neg = np.zeros(n, dtype=bool)
+    for c in money:
+        neg |= (df[c] < 0).to_numpy()
+
+    def neg_msg(idx: np.ndarray) -> list[str]:
+        out = []
+        for i in idx:
+            cols = [f"{c} {df[c].iat[i]:g}" for c in money if df[c].iat[i] < 0]
+            out.append("negative " + ", ".join(cols))
+        return out
+
+    rows.mark(neg, "negative_amount", neg_msg)
+    diff = (df["total_amount"] - comp_sum).abs()
+    mismatch = (diff > TOTAL_TOLERANCE).to_numpy()
+    rows.mark(mismatch, "total_mismatch", lambda idx: [
+        f"total_amount {df['total_amount'].iat[i]:.2f} differs from labor + parts + other = "
+        f"{comp_sum.iat[i]:.2f}" for i in idx])
+    if "open_date" in df.columns:
+        rows.mark(df["open_date"].isna().to_numpy(), "unparseable_date", "open_date is empty")
+    if "close_date" in df.columns and "open_date" in df.columns:
+        before = (df["close_date"] < df["open_date"]).to_numpy()
+        rows.mark(before, "close_before_open", lambda idx: [
+            f"close_date {_fmt(df['close_date'].iat[i])} is before open_date "
+            f"{_fmt(df['open_date'].iat[i])}" for i in idx])
+    ro_type = df["ro_type"] if "ro_type" in df.columns else pd.Series(None, index=df.index)
+    df["ro_type"] = ro_type.where(ro_type.notna(), "other").astype(object)
+    payer = df["payer"] if "payer" in df.columns else pd.Series(None, index=df.index)
+    default = np.where(df["ro_type"].to_numpy() == "warranty", "warranty", "customer")
+    df["payer"] = payer.where(payer.notna(), pd.Series(default, index=df.index)).astype(object)
+
+
+def _own_sale_check(rows: _Rows) -> None:
+    df = rows.df
+    if "sale_date" in df.columns and "open_date" in df.columns:
+        before = (df["open_date"].dt.normalize() < df["sale_date"].dt.normalize()).to_numpy()
+        rows.mark(before, "order_before_sale", lambda idx: [
+            f"open_date {_fmt(df['open_date'].iat[i])} is before the sale date "
+            f"{_fmt(df['sale_date'].iat[i])} on the same row" for i in idx])
+
+
+# ---------------------------------------------------------------------------------------
+# Building the tables
+# ---------------------------------------------------------------------------------------
+
+
+def _latest(df: pd.DataFrame, key: str, cols: list[str], order: list[str]) -> pd.DataFrame:
+    """Per key, the last non-missing value of each column after sorting by ``order``."""
+    cols = [c for c in cols if c in df.columns and c != key]
+    if len(df) == 0:
+        return pd.DataFrame(columns=[key, *cols])
+    d = df.sort_values(order, kind="stable") if order else df
+    if not cols:
+        return d[[key]].dropna().drop_duplicates().reset_index(drop=True)
+    return d.groupby(key, sort=False)[cols].last().reset_index()
+
+
+def _flat_conflicts(orders: pd.DataFrame, key: str, cols: list[str], table: str,
+                    flags: list) -> None:
+    for col in cols:
+        if col not in orders.columns:
+            continue
+        d = orders.loc[orders[col].notna(), [key, col, "ro_id", "open_date", "_idx"]]
+        if d.empty:
+            continue
+        nun = d.groupby(key, sort=False)[col].nunique()
+        bad = nun.index[nun > 1]
+        if len(bad) == 0:
+            continue
+        d = d[d[key].isin(bad)].sort_values(["open_date", "ro_id"], kind="stable")
+        for k, g in d.groupby(key, sort=False):
+            vals = list(dict.fromkeys(_fmt(v) for v in g[col]))
+            last = g.iloc[-1]
+            flags.append((table, int(last["_idx"]), "conflicting_repeat",
+                          f"{key} {k!r} has {len(vals)} different {col} values "
+                          f"({', '.join(vals[:5])}) on its orders; the value on the most "
+                          f"recent order ({last['ro_id']}, {_fmt(last['open_date'])}) is used: "
+                          f"{_fmt(last[col])}"))
+
+
+def _build_vehicles(orders: pd.DataFrame, vrows: pd.DataFrame) -> pd.DataFrame:
+    vcols = ["customer_id", "store_id", *_VEHICLE_ONLY]
+    from_orders = _latest(orders, "vin", vcols, ["open_date", "ro_id"])
+    table = _latest(vrows, "vin", vcols, []) if len(vrows) else from_orders.iloc[:0]
+    rest = from_orders[~from_orders["vin"].isin(table["vin"])]
+    out = pd.concat([table, rest], ignore_index=True) if len(table) else rest
+    if "sale_date" not in out.columns:
+        out["sale_date"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns]")
+    return out.reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------
+# load
+# ---------------------------------------------------------------------------------------
+
+
+def load(
+    paths: str | os.PathLike | Iterable[str | os.PathLike],
+    *,
+    mapping: Mapping | str | os.PathLike | None = None,
+    store_id: str | Mapping[str, str] | None = None,
+    as_of: Any = None,
+    keep_pii: bool = False,
+    key: bytes | str | None = None,
+) -> LoadResult:
+    """Load DMS exports (files or folders) into a valid dataset, quarantining bad rows.
+
+    Parameters
+    ----------
+    paths:
+        A file, a folder (read recursively: ``.csv .txt .tsv .xlsx .xlsm .xls .parquet``;
+        hidden files and Excel lock files ``~$...`` are skipped) or a list of them.
+    mapping:
+        User mapping (a dict or a YAML file, see
+        :func:`crm_analysis.io.normalize.load_mapping`): ``headers`` ``{source header:
+        canonical column}`` and ``values`` ``{field: {value: code}}``.
+    store_id:
+        The store of an export without a store column (a str for every file, or a dict
+        ``{file name or path: store id}``); it also fills empty store cells.
+    as_of:
+        The export date: orders opened or closed later are quarantined
+        (``order_after_as_of``). Default: the latest date in the accepted data.
+    keep_pii:
+        Keep names, phones, plates and id numbers as read (default: pseudonymize).
+    key:
+        Pseudonymization key; default: the key file kept in the folder of the first
+        input (:func:`crm_analysis.privacy.store_key`, created on first use).
+
+    Returns
+    -------
+    LoadResult
+        See the module docstring. ``result.meta`` has ``files``, ``as_of``,
+        ``pseudonymized`` and the key's fingerprint.
+
+    Raises
+    ------
+    DataError
+        No input file, an unreadable file (empty, binary, undecodable, damaged workbook),
+        no header row, a required column that cannot be found (the message names the
+        file, the columns found and the closest known names), duplicate headers.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> from crm_analysis.schema import example_dataset
+    >>> ds = example_dataset()
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     for name, df in ds.tables.items():
+    ...         df.to_csv(pathlib.Path(tmp) / f"{name}.csv", index=False)
+    ...     res = load(tmp, keep_pii=True, as_of="2024-06-30")
+    >>> res.dataset
+    Dataset(stores=2, customers=3, vehicles=3, repair_orders=5, truth=None, as_of='2024-06-30')
+    >>> res.dataset.validate().ok, len(res.quarantine), len(res.flags)
+    (True, 0, 0)
+    """
+    files = _collect(paths)
+    maps = load_mapping(mapping) if mapping is not None else {}
+    hdr_map = maps.get("headers") or None
+    values_map = maps.get("values") or {}
+    limit = None
+    if as_of is not None:
+        limit = pd.Timestamp(as_of)
+        if limit.tzinfo is not None:
+            limit = limit.tz_localize(None)
+    pii_key = None
+    if not keep_pii:
+        first = files[0]
+        folder = Path(paths) if isinstance(paths, str | os.PathLike) and Path(
+            paths).is_dir() else first.parent
+        pii_key = privacy.store_key(folder, key)
+
+    # 1. Read every file and decide what each sheet is.
+    sheets: list[_Sheet] = []
+    for f in files:
+        found = _READERS[_sniff_format(f)](f, hdr_map)
+        for sh in found:
+            _classify(sh, hdr_map, store_id)
+        sheets.extend(found)
+    flags_raw: list[tuple] = []  # (kind, index in the kind's rows, reason, message)
+    by_kind = {k: [(i, sh) for i, sh in enumerate(sheets) if sh.kind in kinds]
+               for k, kinds in (("orders", ("flat", "orders")), ("vehicles", ("vehicles",)),
+                                ("customers", ("customers",)), ("stores", ("stores",)))}
+    groups = {k: _Rows(v, k if k != "orders" else "repair_orders") for k, v in by_kind.items()}
+
+    # 2. Row-level checks, per kind.
+    for kind, rows in groups.items():
+        keycol = _KIND_KEY[kind if kind != "orders" else "flat"]
+        _mark_blank_summary(rows, sheets, keycol)
+        fl: list = []
+        pending = _parse(rows, values_map, pii_key, fl)
+        flags_raw += [(kind, *f[1:]) for f in fl]
+        # Fill store ids from the parameter.
+        if kind in ("orders", "vehicles"):
+            fill = np.array([sheets[s].store_id for s in rows.df["_sheet"]], dtype=object)
+            cur = rows.col("store_id")
+            rows.df["store_id"] = cur.where(cur.notna(), pd.Series(fill, index=rows.df.index))
+            rows.df["store_id"] = rows.df["store_id"].astype(object).where(
+                rows.df["store_id"].notna(), None)
+        fl2: list = []
+        _duplicates(rows, sheets, keycol, "duplicate_order_conflict" if kind == "orders"
+                    else None, fl2)
+        flags_raw += [(kind, *f[1:]) for f in fl2]
+        for mask, reason, msg in pending:
+            rows.mark(mask, reason, msg)
+        if kind == "orders":
+            _check_keys(rows, ["ro_id", "vin", "customer_id", "store_id"])
+            _fix_orders(rows)
+            _check_as_of(rows, limit, ["open_date", "close_date", "first_seen_date"])
+            _own_sale_check(rows)
+        elif kind == "vehicles":
+            _check_keys(rows, ["vin", "customer_id"])
+            _check_as_of(rows, limit, ["sale_date"])
+        elif kind == "customers":
+            _check_keys(rows, ["customer_id"])
+            _check_as_of(rows, limit, ["first_seen_date"])
+        else:
+            _check_keys(rows, ["store_id"])
+            _check_as_of(rows, limit, ["opened_date"])
+
+    o_rows, v_rows = groups["orders"], groups["vehicles"]
+    c_rows, s_rows = groups["customers"], groups["stores"]
+    odf = o_rows.df
+    odf["_idx"] = np.arange(len(odf))
+
+    # Vehicle rows without a store: the store of the vehicle's latest accepted order.
+    if len(v_rows.df):
+        vdf = v_rows.df
+        last_store = _latest(odf[o_rows.ok], "vin", ["store_id"], ["open_date", "ro_id"])
+        store_of = dict(zip(last_store["vin"], last_store.get("store_id", []), strict=False))
+        cur = v_rows.col("store_id")
+        vdf["store_id"] = cur.where(cur.notna(), vdf["vin"].map(store_of)).astype(object)
+        vdf["store_id"] = vdf["store_id"].where(vdf["store_id"].notna(), None)
+        _check_keys(v_rows, ["store_id"])
+
+    # 3. Orders before the vehicle's sale date (repeat: dropping an order can change the
+    #    vehicle's most recent sale date).
+    vtab = v_rows.df[v_rows.ok]
+    for _ in range(5):
+        vehicles = _build_vehicles(odf[o_rows.ok], vtab)
+        sale = odf["vin"].map(dict(zip(vehicles["vin"], vehicles["sale_date"], strict=True))) \
+            if len(odf) else pd.Series(dtype="datetime64[ns]")
+        sale = pd.to_datetime(sale)
+        before = o_rows.ok & (odf["open_date"].dt.normalize() < sale.dt.normalize()).to_numpy() \
+            if len(odf) else np.zeros(0, dtype=bool)
+        if not before.any():
+            break
+        o_rows.mark(before, "order_before_sale", lambda idx, sale=sale: [
+            f"open_date {_fmt(odf['open_date'].iat[i])} is before the vehicle's sale date "
+            f"{_fmt(sale.iat[i])}" for i in idx])
+
+    # 4. Final tables.
+    orders = odf[o_rows.ok].copy()
+    vcols = [c for c in _VEHICLE_ONLY if c in orders.columns]
+    described = set(orders.loc[orders[vcols].notna().any(axis=1), "vin"]) if vcols else set()
+    unknown = ~orders["vin"].isin(set(vtab["vin"]) | described)
+    if unknown.any():
+        first = orders[unknown].sort_values(["open_date", "ro_id"]).drop_duplicates("vin")
+        for _, r in first.iterrows():
+            flags_raw.append(("orders", int(r["_idx"]), "unknown_vin",
+                              f"VIN {r['vin']!r} is not in the vehicles data; a vehicle with "
+                              "unknown sale date was created"))
+    _flat_conflicts(orders, "vin", ["sale_date"], "orders", flags_raw)
+    _flat_conflicts(orders, "customer_id", ["phone", "name"], "orders", flags_raw)
+    _mileage_flags(orders, flags_raw)
+
+    ctab = c_rows.df[c_rows.ok]
+    ccols = [c for c in _CUSTOMER_ONLY if c != "id_number"] + ["id_number"]
+    from_orders = _latest(orders, "customer_id", ccols, ["open_date", "ro_id"])
+    cust_table = _latest(ctab, "customer_id", ccols, []) if len(ctab) else from_orders.iloc[:0]
+    customers = pd.concat([cust_table, from_orders[~from_orders["customer_id"].isin(
+        cust_table["customer_id"])]], ignore_index=True)
+    known_c = set(customers["customer_id"])
+    extra_c = [c for c in pd.unique(pd.concat([vehicles["customer_id"], orders["customer_id"]]
+                                              ).dropna()) if c not in known_c]
+    if extra_c:
+        customers = pd.concat([customers, pd.DataFrame({"customer_id": extra_c})],
+                              ignore_index=True)
+
+    stab = s_rows.df[s_rows.ok]
+    stores = _latest(stab, "store_id", list(_STORE_ONLY), []) if len(stab) else pd.DataFrame(
+        {"store_id": pd.Series(dtype=object)})
+    known_s = set(stores["store_id"])
+    extra_s = [s for s in pd.unique(pd.concat([vehicles["store_id"], orders["store_id"]]
+                                              ).dropna()) if s not in known_s]
+    if extra_s:
+        stores = pd.concat([stores, pd.DataFrame({"store_id": extra_s})], ignore_index=True)
+
+    dataset = _assemble(stores, customers, vehicles, orders, limit, files, pii_key)
+    quarantine = _quarantine_frame(groups, sheets, pii_key)
+    flags = _flags_frame(flags_raw, groups, sheets)
+    report = _report(sheets, groups)
+    result = LoadResult(dataset, quarantine, flags, report, meta=dict(dataset.meta))
+    return result.check()
+
+
+def _mileage_flags(orders: pd.DataFrame, flags: list) -> None:
+    if "mileage_km" not in orders.columns or orders["mileage_km"].notna().sum() == 0:
+        return
+    d = orders.loc[orders["mileage_km"].notna(), ["vin", "open_date", "ro_id", "mileage_km",
+                                                  "_idx"]]
+    d = d.sort_values(["vin", "open_date", "ro_id"], kind="stable")
+    prev = d.groupby("vin", sort=False)["mileage_km"].cummax()
+    prev = prev.groupby(d["vin"], sort=False).shift(1)
+    back = d[d["mileage_km"] < prev]
+    for (_, r), p in zip(back.iterrows(), prev[back.index], strict=True):
+        flags.append(("orders", int(r["_idx"]), "mileage_backwards",
+                      f"mileage {r['mileage_km']:g} km on {_fmt(r['open_date'])} is lower than "
+                      f"{p:g} km on an earlier order of VIN {r['vin']!r}"))
+
+
+def _assemble(stores, customers, vehicles, orders, limit, files, pii_key) -> Dataset:
+    def fill(df: pd.DataFrame, col: str, value: Any) -> None:
+        if col not in df.columns:
+            df[col] = value
+        else:
+            df[col] = df[col].where(df[col].notna(), value)
+
+    stores = stores.copy()
+    fill(stores, "store_name", stores["store_id"])
+    fill(stores, "city", DEFAULTS["city"])
+    fill(stores, "opened_date", pd.NaT)
+    customers = customers.copy()
+    fill(customers, "customer_type", DEFAULTS["customer_type"])
+    for c in ("name", "phone", "occupation", "region"):
+        fill(customers, c, None)
+    fill(customers, "first_seen_date", pd.NaT)
+    if "id_number" in customers.columns and customers["id_number"].isna().all():
+        customers = customers.drop(columns="id_number")
+    vehicles = vehicles.copy()
+    known_v = set(vehicles["vin"])
+    missing = orders[~orders["vin"].isin(known_v)].sort_values(["open_date", "ro_id"])
+    if len(missing):
+        new = _latest(missing, "vin", ["customer_id", "store_id"], ["open_date", "ro_id"])
+        vehicles = pd.concat([vehicles, new], ignore_index=True)
+    fill(vehicles, "sold_here", DEFAULTS["sold_here"])
+    fill(vehicles, "model", DEFAULTS["model"])
+    fill(vehicles, "sale_date", pd.NaT)
+    for c in ("grade", "usage", "plate", "color"):
+        fill(vehicles, c, None)
+    vehicles["sold_here"] = vehicles["sold_here"].astype(bool)
+    ocols = [c for c in TABLES["repair_orders"] if c in orders.columns]
+    orders = orders[ocols].copy()
+    for c in ("close_date",):
+        fill(orders, c, pd.NaT)
+    fill(orders, "mileage_km", np.nan)
+    tables = {
+        "stores": stores[[c for c in TABLES["stores"]]],
+        "customers": customers[[c for c in (*TABLES["customers"], "id_number")
+                                if c in customers.columns]],
+        "vehicles": vehicles[list(TABLES["vehicles"])],
+        "repair_orders": orders,
+    }
+    tables = {n: coerce(n, df.reset_index(drop=True)) for n, df in tables.items()}
+    if limit is None:
+        dates = [df[c] for n, df in tables.items() for c, k in TABLES[n].items()
+                 if k == "datetime" and c in df.columns]
+        mx = max((d.max() for d in dates if d.notna().any()), default=pd.NaT)
+        limit = None if pd.isna(mx) else mx
+    meta = {"source": "crm_analysis.io.load", "files": [str(f) for f in files],
+            "pseudonymized": pii_key is not None}
+    if limit is not None:
+        meta["as_of"] = limit.date().isoformat() if limit == limit.normalize() else \
+            limit.isoformat()
+    if pii_key is not None:
+        meta["key_fingerprint"] = privacy.key_fingerprint(pii_key)
+    return Dataset(**tables, meta=meta)
+
+
+def _raw_dict(sheet: _Sheet, pos: int, pii_key: bytes | None) -> dict:
+    row = sheet.raw.iloc[pos]
+    out = {}
+    for src, canon in sheet.columns.items():
+        v = row[src]
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            v = None
+        elif pii_key is not None and canon in _PII:
+            v = privacy.pseudonymize(clean_id(pd.Series([v])).iat[0], pii_key)
+        elif isinstance(v, pd.Timestamp):
+            v = v.isoformat()
+        out[src] = v
+    return out
+
+
+def _quarantine_frame(groups: dict[str, _Rows], sheets: list[_Sheet],
+                      pii_key: bytes | None) -> pd.DataFrame:
+    parts = []
+    for rows in groups.values():
+        idx = np.flatnonzero(rows.bad)
+        if len(idx) == 0:
+            continue
+        si = rows.df["_sheet"].to_numpy()[idx]
+        pos = rows.df["_pos"].to_numpy()[idx]
+        parts.append(pd.DataFrame({
+            "file": [sheets[s].file for s in si],
+            "sheet": [sheets[s].sheet for s in si],
+            "row": rows.df["_row"].to_numpy()[idx],
+            "table": rows.table,
+            "reason": rows.reason[idx],
+            "message": rows.message[idx],
+            "raw": [_raw_dict(sheets[s], int(p), pii_key) for s, p in zip(si, pos, strict=True)],
+        }))
+    if not parts:
+        return _empty(QUARANTINE_COLUMNS)
+    out = pd.concat(parts, ignore_index=True)
+    out["row"] = out["row"].astype("Int64")
+    return out.sort_values(["file", "sheet", "row"], kind="stable").reset_index(drop=True)
+
+
+def _flags_frame(flags_raw: list, groups: dict[str, _Rows],
+                 sheets: list[_Sheet]) -> pd.DataFrame:
+    if not flags_raw:
+        return _empty(FLAG_COLUMNS)
+    recs = []
+    for kind, i, reason, message in flags_raw:
+        rows = groups[kind]
+        sh = sheets[int(rows.df["_sheet"].iat[i])]
+        keycol = _KIND_KEY["flat" if kind == "orders" else kind]
+        key = rows.df[keycol].iat[i] if keycol in rows.df.columns else None
+        recs.append((sh.file, sh.sheet, int(rows.df["_row"].iat[i]), rows.table, reason, key,
+                     message))
+    out = pd.DataFrame(recs, columns=list(FLAG_COLUMNS))
+    out["row"] = out["row"].astype("Int64")
+    return out.sort_values(["file", "sheet", "row"], kind="stable").reset_index(drop=True)
+
+
+def _report(sheets: list[_Sheet], groups: dict[str, _Rows]) -> pd.DataFrame:
+    reasons = [r for r in REASONS if r not in ("exact_duplicate", "mileage_backwards",
+                                               "unknown_vin", "conflicting_repeat")]
+    used = set()
+    for rows in groups.values():
+        used |= {r for r in rows.reason[rows.bad]}
+    reasons += sorted(used - set(reasons))
+    recs = []
+    for si, sh in enumerate(sheets):
+        rows = groups["orders" if sh.kind in ("flat", "orders") else sh.kind]
+        m = (rows.df["_sheet"] == si).to_numpy()
+        rec = {"file": sh.file, "sheet": sh.sheet, "table": _KIND_TABLE[sh.kind],
+               "kind": sh.kind, "title_rows": sh.title_rows, "read": int(m.sum()),
+               "accepted": int((m & rows.ok).sum()), "duplicates": int((m & rows.dup).sum()),
+               "quarantined": int((m & rows.bad).sum())}
+        rs = pd.Series(rows.reason[m & rows.bad]).value_counts()
+        for r in reasons:
+            rec[r] = int(rs.get(r, 0))
+        rec["unmatched"] = ", ".join(sh.unmatched)
+        recs.append(rec)
+    return pd.DataFrame(recs)
