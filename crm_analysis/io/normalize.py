@@ -150,6 +150,17 @@ REASONS: dict[str, tuple[str, str]] = {
         "order type not in the vocabulary or the user mapping",
         "业务类型无法识别(不在词表或用户映射中)",
     ),
+    "total_mismatch": (
+        "the total differs from labour + parts + other by more than one fen (0.01 yuan)",
+        "结算金额与工时费、材料费和其他费用之和相差超过0.01元",
+    ),
+    "close_before_open": ("order closed before it was opened", "结算日期早于进厂日期"),
+    "unknown_value": (
+        "a coded value (payer, customer type, own sale, grade, usage) not in the vocabulary "
+        "or the user mapping; quarantined where the field is required, else left empty and "
+        "flagged",
+        "编码字段（付费方式、客户类型、自销/他销、车辆档次、用途）的取值无法识别；必填字段隔离，其余置空并标记",
+    ),
     "summary_row": ("a totals row of the sheet", "合计行"),
     "blank_row": ("an empty row", "空行"),
     # merged
@@ -181,13 +192,17 @@ QUARANTINE_REASONS: tuple[str, ...] = (
     "order_after_as_of",
     "invalid_vin",
     "unknown_ro_type",
+    "total_mismatch",
+    "close_before_open",
+    "unknown_value",
     "summary_row",
     "blank_row",
 )
 #: Reason codes of rows merged into another row (counted, not quarantined).
 MERGE_REASONS: tuple[str, ...] = ("exact_duplicate",)
 #: Reason codes of rows kept but listed in ``LoadResult.flags``.
-FLAG_REASONS: tuple[str, ...] = ("mileage_backwards", "unknown_vin", "conflicting_repeat")
+FLAG_REASONS: tuple[str, ...] = ("mileage_backwards", "unknown_vin", "conflicting_repeat",
+                                  "unknown_value")
 
 
 def describe_reason(code: str, lang: str = "en") -> str:
