@@ -390,8 +390,9 @@ def _snapshot(data: Dataset, orders: pd.DataFrame, t: pd.Timestamp, *, window_mo
     f["months_since_last_order"] = recency / _DAYS_PER_MONTH
 
     # typical gap between visit days, and how late the customer is against it
-    days = h[["customer_id", "open_date"]].drop_duplicates().sort_values(
-        ["customer_id", "open_date"], kind="mergesort")
+    # visit *days*: orders with a time of day on the same day are one visit
+    days = h[["customer_id", "open_date"]].assign(open_date=h["open_date"].dt.normalize())
+    days = days.drop_duplicates().sort_values(["customer_id", "open_date"], kind="mergesort")
     gaps = days.groupby("customer_id", sort=False)["open_date"].diff().dt.days
     typical = gaps.groupby(days["customer_id"]).median()
     f["typical_gap_days"] = cid.map(typical).astype(float).to_numpy()

@@ -6,6 +6,13 @@ slice of it, and the analysis date as a timestamp. :func:`open_store` does that 
 the checks a batch run needs (a store id that is not in the data is an error listing the
 valid ones, never an empty report).
 
+``data_dir`` may be a canonical dataset folder (``Dataset.to_dir``) or raw DMS exports
+(a folder of CSV / Excel / Parquet files, or one file): :func:`is_raw_source` tells them
+apart and :func:`load_data` reads either, raw exports through :func:`crm_analysis.io.load`
+(pseudonymized, bad rows quarantined), cached per folder. The
+:class:`~crm_analysis.io.LoadResult` of raw exports is kept on the context
+(``ctx.load_result``) for the data-quality section of the reports.
+
 Example
 -------
 >>> from crm_analysis.context import open_store
@@ -17,16 +24,24 @@ Example
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from crm_analysis import config
-from crm_analysis.schema import Dataset
 
-__all__ = ["StoreContext", "open_store"]
+if TYPE_CHECKING:  # schema and io are imported when first needed
+    from crm_analysis.io import LoadResult
+    from crm_analysis.schema import Dataset
+
+__all__ = ["StoreContext", "clear_cache", "is_raw_source", "load_data", "open_store"]
+
+#: Files that make a folder a canonical dataset folder (see :func:`is_raw_source`).
+_CANONICAL_MARKERS = ("repair_orders.parquet", "meta.json")
 
 
 @dataclass(frozen=True)
@@ -45,6 +60,9 @@ class StoreContext:
         The analysis date T.
     store:
         The store's row of the stores table (``store_name``, ``city``, ...).
+    load_result:
+        The :class:`~crm_analysis.io.LoadResult` (report, quarantine, flags) when the data
+        came from raw DMS exports; ``None`` for a dataset folder or a ``Dataset``.
     """
 
     dataset: Dataset
@@ -52,12 +70,161 @@ class StoreContext:
     store_id: str
     as_of: pd.Timestamp
     store: pd.Series
+    load_result: LoadResult | None = None
 
     @property
     def store_name(self) -> str:
         """The store's name (its code when the name is missing)."""
         name = self.store.get("store_name")
         return str(name) if isinstance(name, str) and name else self.store_id
+
+
+def is_raw_source(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` holds raw DMS exports rather than a canonical dataset folder.
+
+    A **file** is always a raw export. A **folder** is a canonical dataset folder (read
+    with :meth:`Dataset.from_dir <crm_analysis.schema.Dataset.from_dir>`) when it holds
+    ``repair_orders.parquet``, ``meta.json`` or a ``repair_orders.csv`` whose header has
+    the canonical ``ro_id`` column; otherwise it is raw when it holds at least one data
+    file (``.csv .txt .tsv .xlsx .xlsm .xls .parquet``, searched recursively, hidden
+    files skipped). An empty or missing folder is not raw (reading it as a dataset folder
+    gives the error that names the missing table).
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     folder = pathlib.Path(tmp)
+    ...     empty = is_raw_source(folder)
+    ...     _ = (folder / "工单导出.csv").write_text("工单号,进厂日期\\n", encoding="utf-8")
+    ...     raw = is_raw_source(folder)
+    ...     _ = (folder / "meta.json").write_text("{}", encoding="utf-8")
+    ...     empty, raw, is_raw_source(folder)
+    (False, True, False)
+    """
+    p = Path(path)
+    if p.is_file():
+        return True
+    if not p.is_dir() or _is_dataset_dir(p):
+        return False
+    return bool(_raw_files(p))
+
+
+def _is_dataset_dir(folder: Path) -> bool:
+    if any((folder / name).is_file() for name in _CANONICAL_MARKERS):
+        return True
+    csv = folder / "repair_orders.csv"
+    if not csv.is_file():
+        return False
+    try:
+        with csv.open(encoding="utf-8-sig", errors="replace") as fh:
+            header = fh.readline()
+    except OSError:
+        return True  # let Dataset.from_dir report it
+    return "ro_id" in [c.strip().strip('"') for c in header.split(",")]
+
+
+def _raw_files(folder: Path) -> list[Path]:
+    if not any(True for _ in folder.iterdir()):
+        return []
+    from crm_analysis.io.load import EXTENSIONS
+
+    return sorted(
+        f for f in folder.rglob("*")
+        if f.is_file() and f.suffix.lower() in EXTENSIONS
+        and not any(part.startswith((".", "~$")) for part in f.relative_to(folder).parts)
+    )
+
+
+def _signature(path: Path, raw: bool) -> tuple:
+    """What the cache checks to notice a changed folder (names, sizes, modification times)."""
+    try:
+        if path.is_file():
+            files = [path]
+        elif raw:
+            files = _raw_files(path)
+        else:
+            files = sorted(f for f in path.iterdir() if not f.name.startswith("."))
+        return tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    except OSError:
+        return ()
+
+
+def load_data(
+    data: str | os.PathLike[str] | None,
+    as_of: Any = None,
+) -> tuple[Dataset, LoadResult | None]:
+    """Read a dataset folder or raw DMS exports; return ``(dataset, load_result)``.
+
+    A canonical dataset folder is read with ``Dataset.from_dir`` and ``load_result`` is
+    ``None``. Raw exports (see :func:`is_raw_source`) are read with
+    :func:`crm_analysis.io.load` (``as_of`` passed on: later orders are quarantined;
+    personal data pseudonymized with the key kept in the folder; times of day dropped from
+    the dates, as the analyses work in days) and ``load_result`` is its
+    :class:`~crm_analysis.io.LoadResult`. Results are cached per folder, ``as_of``
+    and the folder's files (names, sizes, modification times); :func:`clear_cache`
+    empties the cache. Treat the returned tables as read-only.
+
+    Raises
+    ------
+    FileNotFoundError
+        A dataset folder without one of its tables.
+    crm_analysis.io.DataError
+        Raw exports that cannot be read (the message names the file and the problem).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from crm_analysis.schema import example_dataset
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = example_dataset().to_dir(tmp)
+    ...     ds, result = load_data(tmp)
+    >>> len(ds.repair_orders), result is None
+    (5, True)
+    """
+    path = Path(data if data is not None else config.DEFAULT_DATA_DIR).resolve()
+    raw = is_raw_source(path)
+    day = None
+    if raw and as_of is not None:
+        day = pd.Timestamp(as_of).isoformat()
+    return _cached_load(str(path), raw, day, _signature(path, raw))
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_load(path: str, raw: bool, as_of: str | None, _signature: tuple) -> tuple:
+    if not raw:
+        from crm_analysis.schema import Dataset
+
+        return Dataset.from_dir(path), None
+    from crm_analysis.io import load
+
+    result = load(path, as_of=as_of)
+    _to_days(result.dataset)
+    return result.dataset, result
+
+
+def _to_days(dataset: Dataset) -> None:
+    """Drop the time of day from every date column, in place (the analyses work in days).
+
+    Raw exports may stamp orders with a time (``2023/1/5 8:05:00``); two orders of one
+    day would otherwise count as two visits a few hours apart.
+    """
+    for df in dataset.tables.values():
+        if df is None:
+            continue
+        for col in df.columns:
+            if pd.api.types.is_datetime64_any_dtype(df[col]):
+                df[col] = df[col].dt.normalize()
+
+
+def clear_cache() -> None:
+    """Forget the datasets :func:`load_data` has read.
+
+    Example
+    -------
+    >>> clear_cache()
+    """
+    _cached_load.cache_clear()
 
 
 def open_store(
@@ -70,23 +237,29 @@ def open_store(
     Parameters
     ----------
     data:
-        A dataset folder, a :class:`~crm_analysis.schema.Dataset`, or ``None`` for the
-        default generated data (``config.DEFAULT_DATA_DIR``).
+        A dataset folder, raw DMS exports (a folder of CSV / Excel / Parquet exports or
+        one file, read with :func:`crm_analysis.io.load`, see :func:`load_data`), a
+        :class:`~crm_analysis.schema.Dataset`, or ``None`` for the default generated
+        data (``config.DEFAULT_DATA_DIR``).
     store_id:
         The store code; converted to ``str`` (papermill may inject ``7`` for ``"007"`` when
         called from its command line, which then fails here with the valid codes listed).
     as_of:
         The analysis date; ``None`` takes the export date recorded in the dataset's
-        metadata, else the date of the last order.
+        metadata, else the date of the last order. For raw exports it is also the
+        loader's ``as_of``: orders opened after it are quarantined.
 
     Returns
     -------
     StoreContext
+        With ``load_result`` set when the data came from raw exports.
 
     Raises
     ------
     ValueError
         When the store is not in the data, or ``as_of`` is not a date.
+    crm_analysis.io.DataError
+        Raw exports that cannot be read.
 
     Example
     -------
@@ -96,20 +269,29 @@ def open_store(
     ...
     ValueError: store_id '2' is not in the data; valid store ids: 001, 007
     """
-    dataset = data if isinstance(data, Dataset) else Dataset.from_dir(
-        data or config.DEFAULT_DATA_DIR)
+    from crm_analysis.schema import Dataset
+
+    t = None if as_of is None else _timestamp(as_of)
+    if isinstance(data, Dataset):
+        dataset, result = data, None
+    else:
+        dataset, result = load_data(data, t)
     sid = str(store_id)
     if sid not in dataset.store_ids:
         raise ValueError(f"store_id {sid!r} is not in the data; valid store ids: "
                          f"{', '.join(dataset.store_ids)}")
-    if as_of is None:
-        as_of = dataset.meta.get("as_of") or dataset.repair_orders["open_date"].max()
+    if t is None:
+        t = _timestamp(dataset.meta.get("as_of") or dataset.repair_orders["open_date"].max())
+    store = dataset.stores.set_index("store_id").loc[sid]
+    return StoreContext(dataset=dataset, data=dataset.for_store(sid), store_id=sid,
+                        as_of=t, store=store, load_result=result)
+
+
+def _timestamp(as_of: Any) -> pd.Timestamp:
     try:
         t = pd.Timestamp(as_of)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"as_of={as_of!r} is not a date") from exc
     if pd.isna(t):
         raise ValueError(f"as_of={as_of!r} is not a date")
-    store = dataset.stores.set_index("store_id").loc[sid]
-    return StoreContext(dataset=dataset, data=dataset.for_store(sid), store_id=sid,
-                        as_of=t, store=store)
+    return t

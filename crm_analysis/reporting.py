@@ -232,14 +232,17 @@ def _select_notebooks(available: Sequence[Path], wanted: Iterable[str] | None) -
 def list_stores(data_dir: str | os.PathLike[str]) -> dict[str, str]:
     """Return ``{store_id: store_name}`` for the dataset in ``data_dir``, sorted by id.
 
-    Store ids stay strings (``"007"``, never ``7``).
+    Store ids stay strings (``"007"``, never ``7``). ``data_dir`` is a dataset folder or
+    raw DMS exports (a folder of CSV / Excel / Parquet exports, or one file), read with
+    :func:`crm_analysis.context.load_data` (raw exports through
+    :func:`crm_analysis.io.load`).
 
     Example
     -------
     >>> list_stores("data/sample")  # doctest: +SKIP
     {'001': 'Store 001', '002': 'Store 002', '003': 'Store 003'}
     """
-    stores = _load_dataset(str(Path(data_dir).resolve()), _dir_signature(Path(data_dir))).stores
+    stores = _load_dataset(data_dir).stores
     names = stores["store_name"] if "store_name" in stores.columns else [""] * len(stores)
     pairs = {
         str(sid): ("" if name is None or name != name else str(name))
@@ -251,27 +254,18 @@ def list_stores(data_dir: str | os.PathLike[str]) -> dict[str, str]:
 def _data_as_of(data_dir: str | os.PathLike[str]) -> str | None:
     """The dataset's own as-of date (``meta["as_of"]``), or None when it cannot be read."""
     try:
-        meta = _load_dataset(str(Path(data_dir).resolve()), _dir_signature(Path(data_dir))).meta
+        meta = _load_dataset(data_dir).meta
         value = (meta or {}).get("as_of")
         return None if value is None else str(_to_plain(value, "as_of"))
     except Exception:  # noqa: BLE001 - display only
         return None
 
 
-def _dir_signature(folder: Path) -> tuple:
-    try:
-        return tuple(
-            sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in folder.iterdir())
-        )
-    except OSError:
-        return ()
+def _load_dataset(data_dir: str | os.PathLike[str]) -> Any:
+    """The dataset of a folder or of raw exports (cached by :mod:`crm_analysis.context`)."""
+    from crm_analysis.context import load_data
 
-
-@functools.lru_cache(maxsize=1)
-def _load_dataset(data_dir: str, _signature: tuple) -> Any:
-    from crm_analysis.schema import Dataset
-
-    return Dataset.from_dir(data_dir)
+    return load_data(data_dir)[0]
 
 
 # --------------------------------------------------------------------------- parameters
@@ -878,6 +872,12 @@ def run_reports(
     Raises ``ValueError`` before running anything for an unknown store id, notebook,
     language, bad date, or a parameter a notebook does not declare.
 
+    ``data_dir`` may also hold raw DMS exports (see
+    :func:`crm_analysis.context.is_raw_source`): every notebook then reads them with
+    :func:`crm_analysis.io.load` (personal data pseudonymized, bad rows quarantined, with
+    ``as_of`` as the export date) and notebook 01 adds a data-quality section. Give
+    ``as_of`` with raw exports: without it the loader takes the latest date it accepts.
+
     Example
     -------
     >>> results = run_reports("data/sample", "reports", stores=["001"],
@@ -948,7 +948,9 @@ def run_reports(
                 bar.update(1)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-        _load_dataset.cache_clear()
+        from crm_analysis.context import clear_cache
+
+        clear_cache()
 
     shown = {k: v for k, v in base_params.items() if k not in ("data_dir", "as_of")}
     shown["stores"] = store_ids
@@ -1073,7 +1075,9 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
         "--data",
         type=Path,
         default=DEFAULT_DATA_DIR,
-        help="dataset folder (default: %(default)s)",
+        help="dataset folder, or raw DMS exports (a folder of CSV / Excel / Parquet files "
+        "or one file, read with crm_analysis.io.load: pseudonymized, bad rows quarantined; "
+        "pass --as-of with them) (default: %(default)s)",
     )
     parser.add_argument(
         "--out", type=Path, default=REPORTS_DIR, help="output folder (default: %(default)s)"
@@ -1130,7 +1134,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     >>> run_from_args(p.parse_args(["--data", "data/sample"]))  # doctest: +SKIP
     0
     """
-    if not Path(args.data).is_dir():
+    if not Path(args.data).exists():
         print(f"error: data folder not found: {args.data}", file=sys.stderr)
         return 2
     try:

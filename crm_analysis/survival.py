@@ -1102,6 +1102,9 @@ class CoxResult:
         ``first_year_visits``, else 0).
     n_relationships_, n_events_, excluded_, warnings_:
         Sizes, rows left out and why, and lifelines warnings raised while fitting.
+    pooled_levels_:
+        With ``pool_rare=True``: rare categories counted with the reference level, by
+        covariate (empty otherwise).
     """
 
     def __init__(self, model, hazard_ratios, episodes, reference, warranty_ages, landmark,
@@ -1116,6 +1119,7 @@ class CoxResult:
         self.n_events_ = n_events
         self.excluded_ = excluded
         self.warnings_ = caught
+        self.pooled_levels_: dict[str, list[str]] = {}
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Hazard ratios with their intervals on a log axis; returns the axes."""
@@ -1140,8 +1144,11 @@ class CoxResult:
 
 
 def _design(df: pd.DataFrame, covariates: Sequence[str], reference: Mapping[str, Any],
-            min_level_size: int, where: str):
-    """Model columns (one-hot with a reference level), term metadata, reference levels."""
+            min_level_size: int, where: str, pooled: dict[str, list[str]] | None = None):
+    """Model columns (one-hot with a reference level), term metadata, reference levels.
+
+    With ``pooled`` (a dict, filled in here), rare categories are counted with the
+    reference level instead of raising; a covariate left with one level is dropped."""
     cols: dict[str, np.ndarray] = {}
     meta: list[dict[str, Any]] = []
     refs: dict[str, str] = {}
@@ -1178,10 +1185,8 @@ def _design(df: pd.DataFrame, covariates: Sequence[str], reference: Mapping[str,
             constant.append(f"{cov} (always {size.index[0]!r})")
             continue
         ev = pd.Series(event, index=s.index).groupby(s).sum()
-        for level, n in size.items():
-            if n < min_level_size or ev.get(level, 0) == 0:
-                tiny.append(f"{cov}={level!r} ({n} relationships, {int(ev.get(level, 0))} "
-                            "defections)")
+        rare = [level for level, n in size.items()
+                if n < min_level_size or ev.get(level, 0) == 0]
         if cov in reference:
             ref = str(reference[cov])
             if ref not in size.index:
@@ -1189,6 +1194,18 @@ def _design(df: pd.DataFrame, covariates: Sequence[str], reference: Mapping[str,
                                  f"occur; levels: {sorted(size.index)}")
         else:  # the most frequent level, ties by name
             ref = sorted(size.index, key=lambda lv: (-size[lv], lv))[0]
+        if pooled is not None and rare:
+            moved = sorted(lv for lv in rare if lv != ref)
+            if moved:
+                pooled[cov] = moved
+                s = s.where(~s.isin(moved), ref)
+                size = s.value_counts()
+            rare = [lv for lv in rare if lv == ref]
+            if len(size) < 2:  # nothing left to compare with: the covariate is dropped
+                continue
+        for level in rare:
+            tiny.append(f"{cov}={level!r} ({size[level]} relationships, "
+                        f"{int(ev.get(level, 0))} defections)")
         refs[cov] = ref
         for level in sorted(size.index):
             if level == ref:
@@ -1244,6 +1261,7 @@ def defection_drivers(
     penalizer: float = 0.01,
     alpha: float = 0.05,
     min_level_size: int = 20,
+    pool_rare: bool = False,
 ) -> CoxResult:
     """Cox proportional-hazards model of what drives defection, on the vehicle-age scale.
 
@@ -1309,6 +1327,12 @@ def defection_drivers(
         1 − confidence level of the intervals.
     min_level_size:
         Smallest category size accepted.
+    pool_rare:
+        False (default): a category with fewer than ``min_level_size`` relationships or
+        without any defection raises ``ValueError``. True: such categories are counted
+        with the reference level (listed in ``pooled_levels_``), and a covariate left
+        with a single level is dropped; for small stores, where a few taxis or
+        government cars would otherwise stop the model.
 
     Returns
     -------
@@ -1375,7 +1399,9 @@ def defection_drivers(
     if len(df) == 0:
         raise ValueError(f"{where}: no relationship left to model (left out: {excluded})")
 
-    x, meta, refs = _design(df, covariates, reference, min_level_size, where)
+    pooled: dict[str, list[str]] = {}
+    x, meta, refs = _design(df, covariates, reference, min_level_size, where,
+                            pooled if pool_rare else None)
     groups = _collinear(x)
     if groups:
         raise ValueError(
@@ -1455,9 +1481,12 @@ def defection_drivers(
                      "hi": math.exp(coef + z * se), "p": float(s.loc[m["term"], "p"])})
     hr = pd.DataFrame(rows, columns=["covariate", "level", "reference", "label", "term",
                                      "hazard_ratio", "lo", "hi", "p"])
-    return CoxResult(model, hr, ep, refs, warranty_ages, landmark, len(df), int(event.sum()),
-                     excluded, [str(w.message) for w in caught
-                                if issubclass(w.category, ConvergenceWarning)])
+    result = CoxResult(model, hr, ep, refs, warranty_ages, landmark, len(df),
+                       int(event.sum()), excluded,
+                       [str(w.message) for w in caught
+                        if issubclass(w.category, ConvergenceWarning)])
+    result.pooled_levels_ = pooled
+    return result
 
 
 # =========================================================================== hazard

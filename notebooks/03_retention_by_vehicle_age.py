@@ -362,8 +362,19 @@ n.say(
     "以先到者为准）及其前一年把客户关系切分为若干段；首年进厂次数要满一年才知道，因此模型从关系开始一年后起算。"
     "风险比大于 1 表示流失更快。",
 )
-drivers = defection_drivers(table)
+# a small store has few taxis or government cars: count rare levels with the most common
+drivers = defection_drivers(table, pool_rare=True)
 hr = drivers.hazard_ratios_
+if drivers.pooled_levels_:
+    pooled_en = "; ".join(plots.hazard_ratio_label(c, lv, None, "en")
+                          for c, lvs in drivers.pooled_levels_.items() for lv in lvs)
+    pooled_zh = "；".join(plots.hazard_ratio_label(c, lv, None, "zh")
+                          for c, lvs in drivers.pooled_levels_.items() for lv in lvs)
+    n.say(
+        "Categories with too few relationships (or none ending) to estimate are counted with "
+        f"the most common category of their variable: {pooled_en}.",
+        f"关系数太少（或没有流失）而无法估计的类别并入该变量最常见的类别：{pooled_zh}。",
+    )
 fig, ax = plt.subplots(figsize=(9, 0.38 * len(hr) + 1.8))
 plots.forest_plot(hr, ax=ax, lang=lang)
 fig.tight_layout()

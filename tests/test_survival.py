@@ -587,3 +587,27 @@ def test_hazard_by_band_by_hand():
 
     matplotlib.use("Agg")
     assert wc.plot_hazard() is not None
+
+
+def test_cox_pool_rare_levels(small_table):
+    sizes = small_table["usage"].value_counts()
+    cut = 100  # private 1961, ride-hailing 192, company 160 | taxi 76, government 46
+    rare = sorted(sizes.index[sizes < cut])
+    ref = sizes.idxmax()
+    assert rare and ref not in rare
+    with pytest.raises(ValueError, match=f"fewer than min_level_size={cut}"):
+        defection_drivers(small_table, ["usage"], min_level_size=cut)
+    cox = defection_drivers(small_table, ["usage"], min_level_size=cut, pool_rare=True)
+    assert cox.pooled_levels_["usage"] == rare
+    assert not set(rare) & set(cox.hazard_ratios_["level"])
+    # the same as counting those cars with the reference level by hand
+    by_hand = small_table.assign(usage=small_table["usage"].where(
+        ~small_table["usage"].isin(rare), ref))
+    expected = defection_drivers(by_hand, ["usage"], min_level_size=cut)
+    pd.testing.assert_frame_equal(cox.hazard_ratios_, expected.hazard_ratios_)
+    assert expected.pooled_levels_ == {}
+    # pooled down to one level, the covariate is dropped instead of failing
+    big = int(sizes.iloc[0])
+    only = defection_drivers(small_table, ["usage", "sold_here"], min_level_size=big,
+                             pool_rare=True)
+    assert "usage" not in set(only.hazard_ratios_["covariate"])
