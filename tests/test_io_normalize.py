@@ -45,6 +45,8 @@ CONTRACT_REASONS = {
     "unknown_vin", "conflicting_repeat",
     # added by the loader: checks the canonical schema makes (Dataset.validate)
     "total_mismatch", "close_before_open", "unknown_value",
+    # added by the loader: a CSV line with more fields than the header
+    "malformed_row",
 }
 
 

@@ -88,7 +88,9 @@ import codecs
 import csv
 import io
 import os
+import re
 import unicodedata
+import warnings
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -291,6 +293,7 @@ class _Sheet:
     store_id: str | None = None
     unmatched: list[str] = field(default_factory=list)
     filled: np.ndarray | None = None  # rows with at least one filled cell
+    malformed: dict[int, str] = field(default_factory=dict)  # row position -> message
 
 
 def _collect(paths: Any) -> list[Path]:
@@ -385,35 +388,64 @@ def _no_header(where: str, rows: list[list[Any]], mapping: Mapping | None) -> Da
                      f"columns in the first {_HEADER_SCAN_ROWS} rows (first row: {seen[:12]})")
 
 
-def _decode(data: bytes, where: str) -> str:
+def _decode(data: bytes, where: str) -> tuple[str, str]:
+    """The text of a CSV file and the encoding it was read with."""
     if not data.strip():
         raise DataError(f"{where}: the file is empty")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
-            return data.decode("utf-16")
+            return data.decode("utf-16"), "utf-16"
         except UnicodeDecodeError as err:
             raise DataError(f"{where}: not valid UTF-16 text ({err})") from None
     if b"\x00" in data[:8192]:
+        enc = _utf16_without_bom(data)
+        if enc is not None:
+            try:
+                return data.decode(enc), enc
+            except UnicodeDecodeError as err:
+                raise DataError(f"{where}: looks like {enc.upper()} text without a byte order "
+                                f"mark but cannot be decoded ({err})") from None
         raise DataError(f"{where}: looks like a binary file, not CSV text (NUL bytes); "
                         "save it as CSV, .xlsx or Parquet")
+    errors: dict[str, UnicodeDecodeError] = {}
     for enc in ("utf-8-sig", "gb18030"):
         try:
             text = data.decode(enc)
-        except UnicodeDecodeError:
+        except UnicodeDecodeError as err:
+            errors[enc] = err
             continue
         head = text[:8192]
         ctrl = sum(1 for ch in head if unicodedata.category(ch) == "Cc" and ch not in "\t\r\n")
         if ctrl > max(2, len(head) // 100):
             raise DataError(f"{where}: looks like a binary file, not CSV text "
                             f"({ctrl} control characters in the first {len(head)})")
-        return text
-    raise DataError(f"{where}: cannot decode the text as UTF-8, GBK or GB18030; save it "
-                    "again as UTF-8 CSV")
+        return text, enc
+    newline = b"\n"
+    where_bad = "; ".join(
+        f"not {name} from line {data.count(newline, 0, errors[enc].start) + 1}"
+        for enc, name in (("utf-8-sig", "UTF-8"), ("gb18030", "GB18030")) if enc in errors)
+    raise DataError(f"{where}: cannot decode the text as UTF-8, GBK or GB18030 ({where_bad}; "
+                    "the file may mix encodings or use another one such as Big5 or Latin-1); "
+                    "save it again as UTF-8 CSV")
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """``"utf-16-le"`` / ``"utf-16-be"`` when the NUL bytes of ``data`` sit at every odd /
+    even position of mostly-ASCII text (UTF-16 saved without a byte order mark)."""
+    head = data[:8192]
+    head = head[:len(head) - len(head) % 2]
+    if len(head) < 4:
+        return None
+    even, odd = head[0::2], head[1::2]
+    for enc, nul_side, other in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
+        if nul_side.count(0) >= 0.3 * len(nul_side) and other.count(0) <= 0.05 * len(other):
+            return enc
+    return None
 
 
 def _read_csv(path: Path, mapping: Mapping | None) -> list[_Sheet]:
     where = str(path)
-    text = _decode(path.read_bytes(), where)
+    text, encoding = _decode(path.read_bytes(), where)
     best: tuple[int, int, str, int, list] | None = None  # score, fields, delim, line, header
     for delim in _DELIMITERS:
         reader = csv.reader(io.StringIO(text), delimiter=delim)
@@ -434,17 +466,85 @@ def _read_csv(path: Path, mapping: Mapping | None) -> list[_Sheet]:
             best = cand
     if best is None:
         rows = [r.split(",") for r in _head_lines(text, _HEADER_SCAN_ROWS)]
-        raise _no_header(where, rows, mapping)
+        err = _no_header(where, rows, mapping)
+        if encoding == "gb18030":
+            err = DataError(f"{err} (the file is not UTF-8 and was read as GBK/GB18030; if the "
+                            "columns found look garbled it is in another encoding, e.g. Big5 "
+                            "or Shift-JIS: save it again as UTF-8 CSV)", file=where)
+        raise err
     _, _, delim, header_line, header = best
     names = _unique_names(header, where)
+    malformed = None
     try:
-        raw = pd.read_csv(io.StringIO(text), sep=delim, header=None, skiprows=header_line,
-                          names=names, dtype=str, keep_default_na=False, na_values=[""],
-                          skip_blank_lines=False, index_col=False)
+        with warnings.catch_warnings():
+            # a line with one field too many is cut short with only a warning: read the
+            # file again line by line so that such lines are quarantined, not truncated
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            raw = pd.read_csv(io.StringIO(text), sep=delim, header=None, skiprows=header_line,
+                              names=names, dtype=str, keep_default_na=False, na_values=[""],
+                              skip_blank_lines=False, index_col=False)
+    except pd.errors.ParserWarning:
+        raw, malformed = _read_ragged_csv(text, delim, header_line, names, where)
     except (pd.errors.ParserError, ValueError) as err:
-        raise DataError(f"{where}: cannot parse the CSV ({err})") from None
+        if not _FIELD_COUNT_ERROR.search(str(err)):
+            hint = ("a quote (\") opened in a cell is never closed; " if "EOF inside string"
+                    in str(err) else "")
+            raise DataError(f"{where}: cannot parse the CSV: {hint}{str(err).strip()}"
+                            ) from None
+        raw, malformed = _read_ragged_csv(text, delim, header_line, names, where)
     title_rows = sum(1 for r in _head_lines(text, header_line - 1) if r.strip())
-    return [_finish_sheet(where, "", title_rows, raw, header_line + 1)]
+    sheet = _finish_sheet(where, "", title_rows, raw, header_line + 1)
+    if malformed is not None:
+        sheet.malformed = {i: m for i, m in malformed.items() if i < len(sheet.raw)}
+    return [sheet]
+
+
+_FIELD_COUNT_ERROR = re.compile(r"Expected \d+ fields in line \d+, saw \d+")
+
+
+def _read_ragged_csv(text: str, delim: str, header_line: int, names: list[str],
+                     where: str) -> tuple[pd.DataFrame, dict[int, str]]:
+    """Read a CSV whose lines do not all have as many fields as the header.
+
+    Lines with more fields than the header (beyond empty trailing ones) are kept with
+    their first fields and reported in the returned ``{row position: message}`` so that
+    :func:`load` quarantines them as ``malformed_row``; shorter lines get empty cells, as
+    the fast reader gives them. Slower than :func:`pandas.read_csv`, used only when needed.
+    """
+    width = len(names)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+    body: list[list[Any]] = []
+    malformed: dict[int, str] = {}
+    start = 0
+    try:
+        for rec in reader:
+            if reader.line_num <= header_line:
+                continue
+            cells = [c if c != "" else None for c in rec]
+            if len(cells) > width and any(c is not None for c in cells[width:]):
+                malformed[len(body)] = (f"the line has {len(cells)} fields, the header "
+                                        f"{width}: a stray {_delim_name(delim)} or line break")
+            body.append((cells + [None] * width)[:width])
+            start = reader.line_num
+    except csv.Error as err:
+        raise DataError(f"{where}: cannot parse the CSV at line {reader.line_num} ({err})"
+                        ) from None
+    if body and reader.line_num > start + 1 and any(
+            c is not None and ("\n" in c or "\r" in c) for c in body[-1]):
+        # the last record runs over several lines: is it an unterminated quote?
+        lines = io.StringIO(text, newline="").readlines()[start:]
+        try:
+            list(csv.reader(lines, delimiter=delim, strict=True))
+        except csv.Error as err:
+            if "unexpected end of data" not in str(err):
+                return pd.DataFrame(body, columns=names, dtype=object), malformed
+            raise DataError(f"{where}: cannot parse the CSV: a quote opened at line "
+                            f"{start + 1} is never closed") from None
+    return pd.DataFrame(body, columns=names, dtype=object), malformed
+
+
+def _delim_name(delim: str) -> str:
+    return {",": "comma", ";": "semicolon", "\t": "tab"}.get(delim, repr(delim))
 
 
 def _head_lines(text: str, n: int) -> list[str]:
@@ -525,9 +625,11 @@ def _read_xlsx(path: Path, mapping: Mapping | None) -> list[_Sheet]:
             if idx is None:
                 errors.append(_no_header(f"{where} [{ws.title}]", rows, mapping))
                 continue
-            names = _unique_names(rows[idx], f"{where} [{ws.title}]")
-            width = len(names)
-            body = [(r + [None] * width)[:width] for r in rows[idx + 1:]]
+            # cells right of the header's last column become unnamed columns (not cut off)
+            width = max(len(r) for r in rows[idx:])
+            names = _unique_names(rows[idx] + [None] * (width - len(rows[idx])),
+                                  f"{where} [{ws.title}]")
+            body = [r + [None] * (width - len(r)) for r in rows[idx + 1:]]
             raw = pd.DataFrame(body, columns=names, dtype=object)
             title = sum(1 for r in rows[:idx] if any(_cell_text(c) for c in r))
             sheets.append(_finish_sheet(where, ws.title, title, raw, idx + 2))
@@ -549,10 +651,25 @@ def _read_parquet(path: Path, mapping: Mapping | None) -> list[_Sheet]:
                         f"{err})") from None
     raw = raw.reset_index(drop=True)
     raw.columns = _unique_names(list(raw.columns), where)
+    for c in raw.columns:
+        if raw[c].dtype == object:
+            nested = raw[c].map(lambda v: isinstance(v, list | tuple | dict | set | np.ndarray))
+            if nested.any():  # lists / structs cannot be compared or hashed: use their text
+                raw[c] = raw[c].where(~nested, raw[c].map(_nested_text))
     if _header_score(list(raw.columns), mapping) == 0:
         raise _no_header(where, [list(raw.columns)], mapping)
     sheet = _Sheet(where, "", 0, raw, np.arange(1, len(raw) + 1))
     return [sheet]
+
+
+def _nested_text(v: Any) -> Any:
+    """A list / struct cell of a Parquet file: its only element, None when empty, else its
+    text (which the checks then judge like any other text)."""
+    if isinstance(v, np.ndarray):
+        v = v.tolist()
+    if isinstance(v, list | tuple | set) and len(v) <= 1:
+        return next(iter(v), None)
+    return str(v)
 
 
 def _read_xls(path: Path, mapping: Mapping | None) -> list[_Sheet]:
@@ -587,7 +704,26 @@ def _sniff_format(path: Path) -> str:
         return "parquet"
     if head.startswith(b"\xd0\xcf\x11\xe0"):
         return "xls"
-    return EXTENSIONS.get(path.suffix.lower(), "csv")
+    fmt = EXTENSIONS.get(path.suffix.lower(), "csv")
+    if fmt != "csv" and _looks_like_text(path):
+        return "csv"  # e.g. a CSV saved under an .xlsx name
+    return fmt
+
+
+def _looks_like_text(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if not head.strip() or b"\x00" in head:
+        return False
+    for enc in ("utf-8", "gb18030"):
+        try:
+            text = head.decode(enc)
+        except UnicodeDecodeError as err:
+            if err.start < len(head) - 4:  # not just a character cut at the end
+                continue
+            text = head[:err.start].decode(enc)
+        return not any(unicodedata.category(ch) == "Cc" and ch not in "\t\r\n" for ch in text)
+    return False
 
 
 _READERS: dict[str, Callable[[Path, Mapping | None], list[_Sheet]]] = {
@@ -730,6 +866,18 @@ def _mark_blank_summary(rows: _Rows, sheets: list[_Sheet], key: str) -> None:
     summary[cand] = [_is_summary_label(v) for v in labels]
     rows.mark(summary, "summary_row",
               lambda idx: [f"totals row ({v})" for v in _first_labels(rows, sheets, idx)])
+
+
+def _mark_malformed(rows: _Rows, sheets: list[_Sheet]) -> None:
+    """Quarantine the CSV lines that had more fields than the header."""
+    df = rows.df
+    if len(df) == 0 or not any(sh.malformed for sh in sheets):
+        return
+    si, pos = df["_sheet"].to_numpy(), df["_pos"].to_numpy()
+    bad = np.array([int(p) in sheets[s].malformed for s, p in zip(si, pos, strict=True)],
+                   dtype=bool)
+    rows.mark(bad, "malformed_row",
+              lambda idx: [sheets[si[i]].malformed[int(pos[i])] for i in idx])
 
 
 def _first_labels(rows: _Rows, sheets: list[_Sheet], idx: np.ndarray) -> list[str]:
@@ -1103,6 +1251,7 @@ def load(
     for kind, rows in groups.items():
         keycol = _KIND_KEY[kind if kind != "orders" else "flat"]
         _mark_blank_summary(rows, sheets, keycol)
+        _mark_malformed(rows, sheets)
         fl: list = []
         pending = _parse(rows, values_map, pii_key, fl)
         flags_raw += [(kind, *f[1:]) for f in fl]

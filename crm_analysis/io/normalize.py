@@ -163,6 +163,10 @@ REASONS: dict[str, tuple[str, str]] = {
     ),
     "summary_row": ("a totals row of the sheet", "合计行"),
     "blank_row": ("an empty row", "空行"),
+    "malformed_row": (
+        "a CSV line with more fields than the header (a stray delimiter or line break)",
+        "CSV行的字段数多于表头(多余的分隔符或换行)",
+    ),
     # merged
     "exact_duplicate": ("identical repeat of a row, kept once", "完全重复的行,只保留一条"),
     # flagged: the row is kept
@@ -197,6 +201,7 @@ QUARANTINE_REASONS: tuple[str, ...] = (
     "unknown_value",
     "summary_row",
     "blank_row",
+    "malformed_row",
 )
 #: Reason codes of rows merged into another row (counted, not quarantined).
 MERGE_REASONS: tuple[str, ...] = ("exact_duplicate",)
