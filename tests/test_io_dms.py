@@ -297,8 +297,6 @@ def test_vehicles_and_customers_equal_where_exported(small):
     check_tables(small)
 
 
-@pytest.mark.xfail(strict=True, reason="load() drops the store_name (门店名称) column of a "
-                   "flat export: stores are built from store ids only")
 def test_store_names_of_a_flat_export_are_kept(small):
     got = small.res.dataset.stores.set_index("store_id").sort_index()
     want = small.ds.stores.set_index("store_id").loc[got.index]

@@ -1343,8 +1343,12 @@ def load(
                               ignore_index=True)
 
     stab = s_rows.df[s_rows.ok]
-    stores = _latest(stab, "store_id", list(_STORE_ONLY), []) if len(stab) else pd.DataFrame(
-        {"store_id": pd.Series(dtype=object)})
+    # a store table wins; a flat export's store name / city columns fill the rest
+    s_orders = _latest(orders, "store_id", list(_STORE_ONLY), ["open_date", "ro_id"])
+    s_table = _latest(stab, "store_id", list(_STORE_ONLY), []) if len(stab) else \
+        s_orders.iloc[:0]
+    stores = pd.concat([s_table, s_orders[~s_orders["store_id"].isin(s_table["store_id"])]],
+                       ignore_index=True)
     known_s = set(stores["store_id"])
     extra_s = [s for s in pd.unique(pd.concat([vehicles["store_id"], orders["store_id"]]
                                               ).dropna()) if s not in known_s]
@@ -1432,19 +1436,22 @@ def _assemble(stores, customers, vehicles, orders, limit, files, pii_key) -> Dat
     return Dataset(**tables, meta=meta)
 
 
-def _raw_dict(sheet: _Sheet, pos: int, pii_key: bytes | None) -> dict:
-    row = sheet.raw.iloc[pos]
-    out = {}
+def _raw_records(sheet: _Sheet, positions: np.ndarray, pii_key: bytes | None) -> list[dict]:
+    """The raw values of some rows of a sheet, one dict per row (personal data
+    pseudonymized, missing values None, timestamps as ISO text); one column at a time, so
+    that many quarantined rows cost no more than a few vectorized calls."""
+    sub = sheet.raw.iloc[positions]
+    cols: dict[Any, list] = {}
     for src, canon in sheet.columns.items():
-        v = row[src]
-        if v is None or (isinstance(v, float) and np.isnan(v)):
-            v = None
-        elif pii_key is not None and canon in _PII:
-            v = privacy.pseudonymize(clean_id(pd.Series([v])).iat[0], pii_key)
-        elif isinstance(v, pd.Timestamp):
-            v = v.isoformat()
-        out[src] = v
-    return out
+        values = sub[src].astype(object)
+        missing = [v is None or (isinstance(v, float) and np.isnan(v)) for v in values]
+        if pii_key is not None and canon in _PII:
+            cleaned = clean_id(values.where(~np.asarray(missing, dtype=bool)))
+            shown = list(privacy.pseudonymize(cleaned, pii_key))
+        else:
+            shown = [v.isoformat() if isinstance(v, pd.Timestamp) else v for v in values]
+        cols[src] = [None if m else v for v, m in zip(shown, missing, strict=True)]
+    return [dict(zip(cols, row, strict=True)) for row in zip(*cols.values(), strict=True)]
 
 
 def _quarantine_frame(groups: dict[str, _Rows], sheets: list[_Sheet],
@@ -1456,6 +1463,12 @@ def _quarantine_frame(groups: dict[str, _Rows], sheets: list[_Sheet],
             continue
         si = rows.df["_sheet"].to_numpy()[idx]
         pos = rows.df["_pos"].to_numpy()[idx]
+        raw: list[dict | None] = [None] * len(idx)
+        for s_ in pd.unique(si):
+            at = np.flatnonzero(si == s_)
+            for k, rec in zip(at, _raw_records(sheets[s_], pos[at].astype(int), pii_key),
+                              strict=True):
+                raw[k] = rec
         parts.append(pd.DataFrame({
             "file": [sheets[s].file for s in si],
             "sheet": [sheets[s].sheet for s in si],
@@ -1463,7 +1476,7 @@ def _quarantine_frame(groups: dict[str, _Rows], sheets: list[_Sheet],
             "table": rows.table,
             "reason": rows.reason[idx],
             "message": rows.message[idx],
-            "raw": [_raw_dict(sheets[s], int(p), pii_key) for s, p in zip(si, pos, strict=True)],
+            "raw": raw,
         }))
     if not parts:
         return _empty(QUARANTINE_COLUMNS)
