@@ -908,6 +908,15 @@ def _is_number(v: Any) -> bool:
     )
 
 
+def _kinds(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which distinct values are text and which are numbers (the rest: other objects)."""
+    kind = pd.api.types.infer_dtype(u, skipna=True) if len(u) else "empty"
+    if kind in ("string", "empty"):
+        return np.ones(len(u), dtype=bool), np.zeros(len(u), dtype=bool)
+    return (np.array([isinstance(v, str) for v in u], dtype=bool),
+            np.array([_is_number(v) for v in u], dtype=bool))
+
+
 def parse_dates(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Parse a column of dates written in any of the formats seen in DMS exports.
 
@@ -952,16 +961,9 @@ def parse_dates(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     u_ok = np.zeros(n, dtype=bool)
     u_empty = np.zeros(n, dtype=bool)
     if pd.api.types.is_numeric_dtype(dtype):
-        is_str = np.zeros(n, dtype=bool)
-        is_num = np.ones(n, dtype=bool)
+        is_str, is_num = np.zeros(n, dtype=bool), np.ones(n, dtype=bool)
     else:
-        kind = pd.api.types.infer_dtype(u, skipna=True) if n else "empty"
-        if kind in ("string", "empty"):
-            is_str = np.ones(n, dtype=bool)
-            is_num = np.zeros(n, dtype=bool)
-        else:
-            is_str = np.array([isinstance(v, str) for v in u], dtype=bool)
-            is_num = np.array([_is_number(v) for v in u], dtype=bool)
+        is_str, is_num = _kinds(u)
     if is_str.any():
         txt = pd.Series([_nfkc(v) for v in u[is_str]], dtype=object)
         d, good, empty = _strings_to_dt(txt)
@@ -1070,13 +1072,7 @@ def parse_amounts(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     u_out = np.full(n, np.nan)
     u_ok = np.zeros(n, dtype=bool)
     u_empty = np.zeros(n, dtype=bool)
-    kind = pd.api.types.infer_dtype(u, skipna=True) if n else "empty"
-    if kind in ("string", "empty"):
-        is_str = np.ones(n, dtype=bool)
-        is_num = np.zeros(n, dtype=bool)
-    else:
-        is_str = np.array([isinstance(v, str) for v in u], dtype=bool)
-        is_num = np.array([_is_number(v) for v in u], dtype=bool)
+    is_str, is_num = _kinds(u)
     if is_str.any():
         txt = pd.Series([_nfkc(v) for v in u[is_str]], dtype=object)
         val, good, empty = _strings_to_amounts(txt)
