@@ -686,7 +686,7 @@ def map_values(
             )
         index[normalize_value(alias)] = code
     s = _as_series(s)
-    codes, uniques = pd.factorize(s.astype(object), use_na_sentinel=True)
+    codes, uniques = _factorize(s)
     u_out = np.empty(len(uniques), dtype=object)
     u_bad = np.zeros(len(uniques), dtype=bool)
     for k, v in enumerate(uniques):
@@ -707,6 +707,17 @@ def map_values(
 
 _NULL_TOKENS: frozenset[str] = frozenset({"", "nan", "none", "null", "nat", "<na>", "n/a",
                                           "#n/a", "na"})
+
+
+def _factorize(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (-1 where missing) and distinct values of a column, as
+    :func:`pandas.factorize` gives them for its object values. A categorical column (the
+    CSV reader's) uses its own codes and categories, so no text is hashed again; its
+    unused categories are harmless extra distinct values."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return (s.cat.codes.to_numpy().astype(np.intp),
+                np.asarray(s.cat.categories, dtype=object))
+    return pd.factorize(s.astype(object), use_na_sentinel=True)
 
 
 def _as_series(s: Any) -> pd.Series:
@@ -755,10 +766,11 @@ def _clean_id1(v: Any) -> Any:
     return _nfkc(str(v)) or np.nan
 
 
-def clean_id(s: pd.Series) -> pd.Series:
+def clean_id(s: pd.Series, *, upper: bool = False, missing: Any = np.nan) -> pd.Series:
     """Identifiers as trimmed NFKC text: ``"007"`` stays ``"007"``, Excel's 7.0 -> ``"7"``.
 
-    Missing cells, empty strings and ``"nan"``/``"None"``-like text give NaN.
+    Missing cells, empty strings and ``"nan"``/``"None"``-like text give ``missing``
+    (NaN); ``upper=True`` upper-cases the text (VINs). Each distinct value is cleaned once.
 
     Example
     -------
@@ -767,9 +779,14 @@ def clean_id(s: pd.Series) -> pd.Series:
     ['007', '7', '12', 'R001', nan, nan]
     """
     s = _as_series(s)
-    codes, uniques = pd.factorize(s.astype(object), use_na_sentinel=True)
+    codes, uniques = _factorize(s)
     u_out = np.array([_clean_id1(v) for v in uniques], dtype=object)
-    return _expand(s, codes, u_out, np.zeros(len(u_out), bool), np.nan, object)[0]
+    empty = np.array([not isinstance(v, str) for v in u_out], dtype=bool)
+    if upper:
+        u_out = np.array([v if e else v.upper() for v, e in zip(u_out, empty, strict=True)],
+                         dtype=object)
+    u_out[empty] = missing
+    return _expand(s, codes, u_out, np.zeros(len(u_out), bool), missing, object)[0]
 
 
 #: A valid VIN: 17 characters, digits and capitals except I, O and Q.
@@ -954,7 +971,7 @@ def parse_dates(s: pd.Series) -> tuple[pd.Series, pd.Series]:
         bad = s.notna().to_numpy(dtype=bool)
         nat = pd.Series(pd.NaT, index=s.index, name=s.name, dtype="datetime64[ns]")
         return nat, pd.Series(bad, index=s.index, name=s.name)
-    codes, uniques = pd.factorize(s.astype(object), use_na_sentinel=True)
+    codes, uniques = _factorize(s)
     u = np.asarray(uniques, dtype=object)
     n = len(u)
     u_out = np.full(n, np.datetime64("NaT", "ns"))
@@ -1066,7 +1083,7 @@ def parse_amounts(s: pd.Series) -> tuple[pd.Series, pd.Series]:
         out = s.astype("float64")
         bad = np.isinf(out.to_numpy())
         return out.where(~bad), pd.Series(bad, index=s.index, name=s.name)
-    codes, uniques = pd.factorize(s.astype(object), use_na_sentinel=True)
+    codes, uniques = _factorize(s)
     u = np.asarray(uniques, dtype=object)
     n = len(u)
     u_out = np.full(n, np.nan)
