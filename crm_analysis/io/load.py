@@ -971,8 +971,10 @@ def _mark_malformed(rows: _Rows, sheets: list[_Sheet]) -> None:
     if len(df) == 0 or not any(sh.malformed for sh in sheets):
         return
     si, pos = df["_sheet"].to_numpy(), df["_pos"].to_numpy()
-    bad = np.array([int(p) in sheets[s].malformed for s, p in zip(si, pos, strict=True)],
-                   dtype=bool)
+    bad = np.zeros(len(df), dtype=bool)
+    for s_, sh in enumerate(sheets):
+        if sh.malformed:
+            bad |= (si == s_) & np.isin(pos, np.fromiter(sh.malformed, dtype="int64"))
     rows.mark(bad, "malformed_row",
               lambda idx: [sheets[si[i]].malformed[int(pos[i])] for i in idx])
 
@@ -1189,11 +1191,9 @@ def _fix_orders(rows: _Rows) -> None:
         neg |= (df[c] < 0).to_numpy()
 
     def neg_msg(idx: np.ndarray) -> list[str]:
-        out = []
-        for i in idx:
-            cols = [f"{c} {df[c].iat[i]:g}" for c in money if df[c].iat[i] < 0]
-            out.append("negative " + ", ".join(cols))
-        return out
+        vals = {c: df[c].to_numpy(dtype="float64")[idx] for c in money}
+        return ["negative " + ", ".join(f"{c} {vals[c][k]:g}" for c in money if vals[c][k] < 0)
+                for k in range(len(idx))]
 
     rows.mark(neg, "negative_amount", neg_msg)
     diff = (df["total_amount"] - comp_sum).abs()
@@ -1619,13 +1619,18 @@ def _raw_records(sheet: _Sheet, positions: np.ndarray, pii_key: bytes | None) ->
     cols: dict[Any, list] = {}
     for src, canon in sheet.columns.items():
         values = sub[src].astype(object)
-        missing = [v is None or (isinstance(v, float) and np.isnan(v)) for v in values]
+        missing = np.array([v is None or (isinstance(v, float) and np.isnan(v))
+                            for v in values], dtype=bool)
         if pii_key is not None and canon in _PII:
-            cleaned = clean_id(values.where(~np.asarray(missing, dtype=bool)))
-            shown = list(privacy.pseudonymize(cleaned, pii_key))
+            cleaned = clean_id(values.where(~missing))
+            shown = privacy.pseudonymize(cleaned, pii_key).to_numpy(dtype=object)
+        elif pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+            shown = values.to_numpy(dtype=object, copy=True)
         else:
-            shown = [v.isoformat() if isinstance(v, pd.Timestamp) else v for v in values]
-        cols[src] = [None if m else v for v, m in zip(shown, missing, strict=True)]
+            shown = np.array([v.isoformat() if isinstance(v, pd.Timestamp) else v
+                              for v in values] + [None], dtype=object)[:-1]
+        shown[missing] = None
+        cols[src] = shown.tolist()
     return [dict(zip(cols, row, strict=True)) for row in zip(*cols.values(), strict=True)]
 
 
