@@ -131,6 +131,23 @@ def test_xlsx_title_rows_totals_excel_types(tmp_path):
     assert res.dataset.vehicles.set_index("vin").loc[V1, "sale_date"] == pd.Timestamp("2021-03-02")
 
 
+def test_xlsx_sheet_without_header_is_reported_not_lost(tmp_path):
+    """A notes sheet beside the data sheet is not read, but it is named in the result's
+    meta and a DataWarning: its rows never vanish without a word."""
+    from crm_analysis.io import DataWarning
+
+    notes = [["说明"], ["本表由DMS导出"], ["联系人", "张三"]]
+    path = write_xlsx(tmp_path / "book.xlsx", {"明细": [HEADER, *good_rows()], "说明": notes})
+    with pytest.warns(DataWarning, match=r"\[说明\]: sheet not read \(3 non-empty rows\)"):
+        res = load(path, store_id="007", key=KEY)
+    assert_valid(res)
+    assert res.report["sheet"].tolist() == ["明细"]
+    (skipped,) = res.meta["skipped_sheets"]
+    assert (skipped["sheet"], skipped["rows"]) == ("说明", 3)
+    assert "no header row" in skipped["reason"]
+    assert "skipped_sheets=1" in repr(res)
+
+
 def test_parquet_with_english_headers(tmp_path):
     df = pd.DataFrame(good_rows(), columns=["RO No", "open date", "VIN", "customer id",
                                             "customer name", "mobile", "plate", "model",

@@ -14,7 +14,7 @@ Example
 'a totals row of the sheet'
 """
 
-from crm_analysis.io.load import LoadResult, load
+from crm_analysis.io.load import DataWarning, LoadResult, load
 from crm_analysis.io.normalize import REASONS, DataError
 
-__all__ = ["REASONS", "DataError", "LoadResult", "load"]
+__all__ = ["REASONS", "DataError", "DataWarning", "LoadResult", "load"]

@@ -122,6 +122,7 @@ __all__ = [
     "EXTENSIONS",
     "FLAG_COLUMNS",
     "QUARANTINE_COLUMNS",
+    "DataWarning",
     "LoadResult",
     "load",
 ]
@@ -269,9 +270,17 @@ class LoadResult:
         r = self.report
         if r is None or len(r) == 0:
             return f"LoadResult({self.dataset!r}, nothing read)"
+        skipped = len(self.meta.get("skipped_sheets", []))
         return (f"LoadResult({self.dataset!r}, read={int(r['read'].sum())}, "
                 f"accepted={int(r['accepted'].sum())}, duplicates={int(r['duplicates'].sum())}, "
-                f"quarantined={int(r['quarantined'].sum())}, flags={len(self.flags)})")
+                f"quarantined={int(r['quarantined'].sum())}, flags={len(self.flags)}"
+                + (f", skipped_sheets={skipped})" if skipped else ")"))
+
+
+class DataWarning(UserWarning):
+    """Something in the input was not loaded but is not an error: a workbook sheet with no
+    recognisable header next to a sheet that was read (listed in
+    ``result.meta["skipped_sheets"]``)."""
 
 
 def _empty(columns: Iterable[str]) -> pd.DataFrame:
@@ -299,6 +308,8 @@ class _Sheet:
     unmatched: list[str] = field(default_factory=list)
     filled: np.ndarray | None = None  # rows with at least one filled cell
     malformed: dict[int, str] = field(default_factory=dict)  # row position -> message
+    # other sheets of the same workbook that were not read: (sheet, non-empty rows, why)
+    skipped: list[tuple[str, int, str]] = field(default_factory=list)
 
 
 def _collect(paths: Any) -> list[Path]:
@@ -671,7 +682,7 @@ def _read_xlsx(path: Path, mapping: Mapping | None) -> list[_Sheet]:
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError, EOFError) as err:
         raise DataError(f"{where}: cannot open the Excel workbook ({type(err).__name__}: "
                         f"{err}); the file may be truncated or not an .xlsx") from None
-    sheets, errors = [], []
+    sheets, errors, skipped = [], [], []
     try:
         for ws in wb.worksheets:
             try:
@@ -685,6 +696,8 @@ def _read_xlsx(path: Path, mapping: Mapping | None) -> list[_Sheet]:
             idx, _ = _find_header(rows, mapping)
             if idx is None:
                 errors.append(_no_header(f"{where} [{ws.title}]", rows, mapping))
+                skipped.append((ws.title, sum(1 for r in rows if any(_cell_text(c) for c in r)),
+                                str(errors[-1])))
                 continue
             # cells right of the header's last column become unnamed columns (not cut off)
             width = max(len(r) for r in rows[idx:])
@@ -700,6 +713,7 @@ def _read_xlsx(path: Path, mapping: Mapping | None) -> list[_Sheet]:
         if errors:
             raise errors[0]
         raise DataError(f"{where}: the workbook has no data")
+    sheets[0].skipped = skipped
     return sheets
 
 
@@ -1357,6 +1371,8 @@ def load(
     -------
     LoadResult
         See the module docstring. ``result.meta`` has ``files``, ``as_of``,
+        ``skipped_sheets`` (workbook sheets without a header row next to ones that were
+        read; each also raises a :class:`DataWarning`),
         ``pseudonymized`` and the key's fingerprint.
 
     Raises
@@ -1526,6 +1542,14 @@ def load(
         stores = pd.concat([stores, pd.DataFrame({"store_id": extra_s})], ignore_index=True)
 
     dataset = _assemble(stores, customers, vehicles, orders, limit, files, pii_key)
+    skipped = [{"file": sh.file, "sheet": name, "rows": n, "reason": why}
+               for sh in sheets for name, n, why in sh.skipped]
+    if skipped:
+        # not rows of any table, but never dropped without a word
+        dataset.meta["skipped_sheets"] = skipped
+        for s_ in skipped:
+            warnings.warn(f"{s_['file']} [{s_['sheet']}]: sheet not read ({s_['rows']} "
+                          f"non-empty rows): {s_['reason']}", DataWarning, stacklevel=2)
     quarantine = _quarantine_frame(groups, sheets, pii_key)
     flags = _flags_frame(flags_raw, groups, sheets)
     report = _report(sheets, groups)
