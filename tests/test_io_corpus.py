@@ -13,12 +13,13 @@ quarantine or the flags.
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from pathlib import Path
 
 import pytest
 import yaml
 
-from crm_analysis.io import REASONS, DataError, load
+from crm_analysis.io import REASONS, DataError, DataWarning, load
 from crm_analysis.io.normalize import FLAG_REASONS, QUARANTINE_REASONS
 
 CORPUS = Path(__file__).parent / "data" / "bad_inputs"
@@ -70,7 +71,12 @@ def test_corpus_entry(name):
         for fragment in e["error"]:
             assert fragment in message, f"{fragment!r} not in {message!r}"
         return
-    res = load(path, key=KEY, **options)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        res = load(path, key=KEY, **options)
+    skipped = [(s["sheet"], s["rows"]) for s in res.meta.get("skipped_sheets", [])]
+    assert skipped == [tuple(x) for x in e.get("skipped_sheets", [])]
+    assert len([w for w in caught if issubclass(w.category, DataWarning)]) == len(skipped)
     r = res.report
     res.check()
     assert (r["read"] == r["accepted"] + r["duplicates"] + r["quarantined"]).all()
