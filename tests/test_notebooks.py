@@ -97,8 +97,14 @@ def test_notebooks_are_paired_and_stored_without_outputs():
             f"{path.name} and its .py differ: run `make notebooks-sync`")
         params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
         assert len(params) == 1, path.name
-        for name in ("data_dir", "store_id", "as_of", "lang"):
+        # store notebooks take one store; group notebooks (06) a list of stores instead
+        group = not re.search(r"^store_id = ", params[0].source, re.M)
+        names = ("data_dir", "stores", "as_of", "lang") if group else (
+            "data_dir", "store_id", "as_of", "lang")
+        for name in names:
             assert re.search(rf"^{name} = ", params[0].source, re.M), (path.name, name)
+    assert any(re.search(r"^store_id = ", p.with_suffix(".py").read_text(), re.M)
+               for p in notebooks)
 
 
 def test_unknown_store_is_refused_before_running(data_dir, tmp_path):

@@ -1,0 +1,1174 @@
+"""Comparing the stores of a dealer group: retention curves, gaps to the best, a scorecard.
+
+A dealer group runs several 4S stores of one brand. Each store's own reports (notebooks
+01–05) say how that store keeps its owners and what they are worth; the group's question
+is different: *which store keeps its owners worst, at which vehicle age, and by how much
+would it gain by doing as well as the group's best?* This module answers it with the
+package's own metrics, never re-implemented:
+
+:func:`retention_by_store`
+    the FAW-Toyota retention curve (:func:`crm_analysis.retention.annual_average`, or the
+    snapshot :func:`~crm_analysis.retention.retention_by_vehicle_age`) of every store, as
+    one tidy table (``store_id``, ``age_band``, ``retention_rate``, …); narwhals, pandas or
+    Polars in, the same kind out.
+:func:`gap_to_best`
+    per age band: the group's best store and value, each store's gap to it in percentage
+    points, and the store with the largest gap; :func:`largest_gap` picks the largest of
+    all.
+:func:`read_store_metrics`
+    the metrics the store notebooks recorded (``<metrics_dir>/<store_id>/<lang>/
+    *.metrics.json``, the batch runner's layout).
+:func:`store_scorecard`
+    one row per store of headline metrics (bases, retention in years 1/3/5/8 and the
+    warranty cliff, value concentration, churn classes, service economics), taken from
+    those metrics where present and recomputed from the data otherwise.
+:func:`rank_stores`
+    ranks the stores on the scorecard (mean rank over metrics where more, or less, is
+    better).
+:func:`plot_retention_overlay`, :func:`plot_gap_heatmap`, :func:`plot_store_bars`
+    the charts (tidy frame in, ``ax=``, Axes out, English or Chinese).
+
+Vehicle age follows the package (DOMAIN.md section 3): age band k covers ages [k, k+1)
+years and is "year k+1" of the car's life.
+
+Example
+-------
+>>> import pandas as pd
+>>> from crm_analysis.group import gap_to_best, largest_gap
+>>> tidy = pd.DataFrame({"store_id": ["001", "002", "001", "002"],
+...                      "age_band": [0, 0, 3, 3],
+...                      "retention_rate": [0.90, 0.85, 0.40, 0.25]})
+>>> gaps = gap_to_best(tidy)
+>>> gaps[["year", "best_store", "largest_gap_store", "largest_gap_pp"]]
+   year best_store largest_gap_store  largest_gap_pp
+0     1        001               002             5.0
+1     4        001               002            15.0
+>>> largest_gap(gaps)
+{'store_id': '002', 'age_band': 3, 'year': 4, 'gap_pp': 15.0}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import narwhals as nw
+import numpy as np
+import pandas as pd
+
+from crm_analysis.i18n import check_lang, t, with_unit
+from crm_analysis.schema import Dataset
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = [
+    "RANKING_METRICS",
+    "SCORECARD_METRICS",
+    "analysis_date",
+    "gap_to_best",
+    "last_full_year",
+    "largest_gap",
+    "metric_label",
+    "plot_gap_heatmap",
+    "plot_retention_overlay",
+    "plot_store_bars",
+    "rank_stores",
+    "read_store_metrics",
+    "retention_by_store",
+    "select_stores",
+    "store_scorecard",
+]
+
+#: Scorecard metrics read from the store notebooks' metrics: name -> (notebook number,
+#: metric name recorded by that notebook). The others are derived or always computed.
+REPORTED: dict[str, tuple[str, str]] = {
+    "vehicle_base": ("01", "vehicle_base"),
+    "service_base": ("01", "service_base"),
+    "top20_share_gross_profit": ("02", "top20_share_gross_profit"),
+    "gini_gross_profit": ("02", "gini_gross_profit"),
+    "retention_year_1": ("03", "retention_year_1"),
+    "retention_year_3": ("03", "retention_year_3"),
+    "retention_year_5": ("03", "retention_year_5"),
+    "retention_year_8": ("03", "retention_year_8"),
+    "customers_scored": ("04", "customers_scored"),
+    "at_risk": ("04", "at_risk"),
+    "class_high_value_stable": ("04", "class_high_value_stable"),
+    "class_high_value_at_risk": ("04", "class_high_value_at_risk"),
+    "class_low_value_stable": ("04", "class_low_value_stable"),
+    "class_low_value_at_risk": ("04", "class_low_value_at_risk"),
+    "class_no_value": ("04", "class_no_value"),
+    "high_value_at_risk_expected_loss": ("04", "high_value_at_risk_expected_loss"),
+    "service_gross_profit_per_month": ("05", "service_gross_profit_per_month"),
+    "service_absorption": ("05", "service_absorption"),
+    "new_car_lifetime_value": ("05", "new_car_lifetime_value"),
+}
+
+#: Parameters a store report must share with the group analysis for its metrics to be
+#: used: notebook number -> {recorded name: scorecard argument}. ``as_of`` is always checked.
+_MUST_MATCH: dict[str, dict[str, str]] = {
+    "02": {"window_months": "window_months"},
+    "03": {"year": "year"},
+}
+
+#: Metrics computed from the scorecard's other columns.
+DERIVED: tuple[str, ...] = (
+    "at_risk_share", "high_value_at_risk_share", "gross_profit_per_serviced_vehicle",
+)
+
+#: Metrics always computed from the retention curve (no store report records them).
+FROM_CURVE: tuple[str, ...] = ("cliff_year", "cliff_drop")
+
+#: Every metric column of :func:`store_scorecard`, in order.
+SCORECARD_METRICS: tuple[str, ...] = (*REPORTED, *FROM_CURVE, *DERIVED)
+
+#: Default metrics of :func:`rank_stores`: name -> True when more is better.
+RANKING_METRICS: dict[str, bool] = {
+    "retention_year_1": True,
+    "retention_year_3": True,
+    "retention_year_5": True,
+    "cliff_drop": False,
+    "high_value_at_risk_share": False,
+    "service_absorption": True,
+    "new_car_lifetime_value": True,
+}
+
+_TEXT: dict[str, tuple[str, str]] = {
+    "vehicle_base": ("Vehicles in operation (sold here, ≤10 y)", "保有车辆（本店销售，10年以内）"),
+    "service_base": ("Service base (24 months)", "基盘车辆（近24个月）"),
+    "top20_share_gross_profit": ("Top 20% customers' share of gross profit",
+                                 "前20%客户的毛利占比"),
+    "gini_gross_profit": ("Gini coefficient of gross profit", "毛利基尼系数"),
+    "retention_year_1": ("Retention, year 1", "第1年客户掌握率"),
+    "retention_year_3": ("Retention, year 3", "第3年客户掌握率"),
+    "retention_year_5": ("Retention, year 5", "第5年客户掌握率"),
+    "retention_year_8": ("Retention, year 8", "第8年客户掌握率"),
+    "customers_scored": ("Customers scored for churn", "流失评分客户数"),
+    "at_risk": ("Customers at risk", "易流失客户数"),
+    "class_high_value_stable": ("High value, stable", "高价值稳定客户"),
+    "class_high_value_at_risk": ("High value, at risk", "高价值易流失客户"),
+    "class_low_value_stable": ("Low value, stable", "低价值稳定客户"),
+    "class_low_value_at_risk": ("Low value, at risk", "低价值易流失客户"),
+    "class_no_value": ("No value", "无价值客户"),
+    "high_value_at_risk_expected_loss": ("Expected loss, high value at risk",
+                                         "高价值易流失客户的期望流失价值"),
+    "service_gross_profit_per_month": ("Service gross profit per month",
+                                       "每月售后毛利"),
+    "service_absorption": ("Service absorption", "售后吸收率"),
+    "new_car_lifetime_value": ("After-sales value of one new car", "一辆新车的售后价值"),
+    "cliff_year": ("Year of the steepest retention fall", "掌握率降幅最大的车龄年"),
+    "cliff_drop": ("Steepest retention fall", "掌握率最大降幅"),
+    "at_risk_share": ("Share of customers at risk", "易流失客户占比"),
+    "high_value_at_risk_share": ("Share high value at risk", "高价值易流失客户占比"),
+    "gross_profit_per_serviced_vehicle": ("Service gross profit per serviced car a year",
+                                          "基盘单车年售后毛利"),
+    # chart texts
+    "overlay_title": ("Retention rate by vehicle age, store by store",
+                      "各门店分车龄客户掌握率"),
+    "age_axis": ("Vehicle age (year of life)", "车龄（第几年）"),
+    "group_best": ("Group best", "集团最佳"),
+    "gap_title": ("Gap to the group's best store (percentage points)",
+                  "与集团最佳门店的差距（百分点）"),
+    "store_axis": ("Store", "门店"),
+    "gap_unit": ("Gap (percentage points)", "差距（百分点）"),
+    "bars_x": ("Store", "门店"),
+}
+
+#: Unit of each metric for :func:`plot_store_bars` (a ``unit.*`` key of crm_analysis.i18n).
+_UNITS: dict[str, str] = {
+    "vehicle_base": "vehicles", "service_base": "vehicles", "customers_scored": "customers",
+    "at_risk": "customers", "class_high_value_stable": "customers",
+    "class_high_value_at_risk": "customers", "class_low_value_stable": "customers",
+    "class_low_value_at_risk": "customers", "class_no_value": "customers",
+    "high_value_at_risk_expected_loss": "rmb", "service_gross_profit_per_month": "rmb",
+    "new_car_lifetime_value": "rmb", "gross_profit_per_serviced_vehicle": "rmb_per_year",
+    "cliff_year": "years",
+}
+_SHARES = {"top20_share_gross_profit", "retention_year_1", "retention_year_3",
+           "retention_year_5", "retention_year_8", "service_absorption", "cliff_drop",
+           "at_risk_share", "high_value_at_risk_share"}
+
+#: Scorecard metrics that are counts (nullable integers in the table).
+_COUNTS = {"vehicle_base", "service_base", "customers_scored", "at_risk",
+           "class_high_value_stable", "class_high_value_at_risk", "class_low_value_stable",
+           "class_low_value_at_risk", "class_no_value", "cliff_year"}
+
+_NOTEBOOK_RE = re.compile(r"^(\d{2})_.+\.metrics\.json$")
+
+
+def _tr(key: str, lang: str) -> str:
+    return _TEXT[key][0 if check_lang(lang) == "en" else 1]
+
+
+def metric_label(metric: str, lang: str = "en") -> str:
+    """The English or Chinese name of a scorecard metric.
+
+    Example
+    -------
+    >>> metric_label("retention_year_3", "zh"), metric_label("cliff_drop")
+    ('第3年客户掌握率', 'Steepest retention fall')
+    """
+    if metric not in SCORECARD_METRICS:
+        raise KeyError(f"metric_label: unknown metric {metric!r}; metrics: "
+                       f"{', '.join(SCORECARD_METRICS)}")
+    return _tr(metric, lang)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _valid_store_ids(data: Any) -> list[str]:
+    if isinstance(data, Dataset):
+        return list(data.store_ids)
+    if isinstance(data, Mapping):
+        for table in ("stores", "vehicles", "repair_orders"):
+            if data.get(table) is not None:
+                frame = nw.from_native(data[table]).lazy()
+                ids = frame.select(nw.col("store_id").cast(nw.String)).unique().collect()
+                return sorted(str(s) for s in ids["store_id"].to_list() if s is not None)
+    raise TypeError("expected a Dataset or a mapping of tables with a store_id column, got "
+                    f"{type(data).__name__}")
+
+
+def select_stores(data: Any, stores: Any = None) -> list[str]:
+    """The store ids to compare: all of the data's, or those asked for, checked.
+
+    Parameters
+    ----------
+    data:
+        A :class:`~crm_analysis.schema.Dataset` or a mapping of tables (``stores``,
+        ``vehicles`` or ``repair_orders`` with a ``store_id`` column).
+    stores:
+        None or ``""`` (every store), a comma-separated string (``"001,003"``) or a list of
+        ids. Ids are strings (``7`` is not ``"007"``); order and duplicates are dropped,
+        the result is sorted.
+
+    Raises
+    ------
+    ValueError
+        An id that is not in the data; the message lists the valid ids.
+
+    Example
+    -------
+    >>> from crm_analysis.schema import example_dataset
+    >>> select_stores(example_dataset()), select_stores(example_dataset(), "007, 001")
+    (['001', '007'], ['001', '007'])
+    >>> select_stores(example_dataset(), "2")
+    Traceback (most recent call last):
+    ...
+    ValueError: store id '2' is not in the data; valid store ids: 001, 007
+    """
+    valid = _valid_store_ids(data)
+    if stores is None:
+        return valid
+    if isinstance(stores, str):
+        wanted = [s.strip() for s in stores.split(",") if s.strip()]
+    elif isinstance(stores, Iterable):
+        wanted = [str(s).strip() for s in stores]
+    else:
+        raise TypeError(f"stores must be None, a comma-separated string or a list of ids, "
+                        f"got {type(stores).__name__}")
+    if not wanted:
+        return valid
+    for s in wanted:
+        if s not in valid:
+            raise ValueError(f"store id {s!r} is not in the data; valid store ids: "
+                             f"{', '.join(valid)}")
+    return sorted(set(wanted))
+
+
+def analysis_date(data: Any, as_of: Any = None) -> pd.Timestamp:
+    """The group's analysis date: ``as_of``, else the data's export date, else its last order.
+
+    The same rule as :func:`crm_analysis.context.open_store` for one store.
+
+    Example
+    -------
+    >>> from crm_analysis.schema import example_dataset
+    >>> analysis_date(example_dataset(), "2021-06-30")
+    Timestamp('2021-06-30 00:00:00')
+    >>> analysis_date(example_dataset(), "June")
+    Traceback (most recent call last):
+    ...
+    ValueError: as_of='June' is not a date
+    """
+    if as_of is None or (isinstance(as_of, str) and not as_of.strip()):
+        meta = getattr(data, "meta", None) or {}
+        if meta.get("as_of"):
+            as_of = meta["as_of"]
+        else:
+            orders = data.repair_orders if isinstance(data, Dataset) else data["repair_orders"]
+            as_of = nw.from_native(orders).lazy().select(nw.col("open_date").max()) \
+                .collect().item()
+    try:
+        ts = pd.Timestamp(as_of)
+        if pd.isna(ts) or not 1900 <= ts.year <= 2200:
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"as_of={as_of!r} is not a date") from None
+    return ts
+
+
+def last_full_year(as_of: Any) -> int:
+    """The last calendar year that ended on or before ``as_of`` (notebook 03's default year).
+
+    Example
+    -------
+    >>> last_full_year("2026-06-30"), last_full_year("2025-12-31")
+    (2025, 2025)
+    """
+    ts = pd.Timestamp(as_of)
+    return ts.year if ts.is_year_end else ts.year - 1
+
+
+# --------------------------------------------------------------------------- retention
+
+
+def retention_by_store(
+    data: Any,
+    stores: Any = None,
+    as_of: Any = None,
+    *,
+    year: int | None = None,
+    average: bool = True,
+    window_months: int = 12,
+    active_months: int = 6,
+    max_age: float = 10,
+):
+    """Every store's retention curve by vehicle age, as one tidy table.
+
+    With ``average=True`` (default) the FAW-Toyota form: the mean of the 12 month-end
+    figures of ``year`` (default: the last full year before the analysis date, as in
+    notebook 03), :func:`crm_analysis.retention.annual_average`. With ``average=False``
+    the figures at the analysis date itself,
+    :func:`crm_analysis.retention.retention_by_vehicle_age`. Both on the vehicle base
+    (cars each store sold, at most ``max_age`` years old), all stores in one pass
+    (``by="store_id"``), so a store's curve is exactly its own report's.
+
+    Parameters
+    ----------
+    data:
+        A :class:`~crm_analysis.schema.Dataset` or a mapping of pandas or Polars frames
+        (eager or lazy) ``{"vehicles": ..., "repair_orders": ...}`` (``stores``
+        optional).
+    stores:
+        Stores to keep (see :func:`select_stores`); None or ``""``: every store.
+    as_of:
+        The analysis date (see :func:`analysis_date`).
+    year:
+        Year of the annual average (``average=True`` only).
+    average, window_months, active_months, max_age:
+        As in :func:`~crm_analysis.retention.annual_average`.
+
+    Returns
+    -------
+    A frame of the orders' kind (pandas for a Dataset), one row per (store, age band)
+    with a base, sorted: ``store_id``, ``age_band`` (k = year k+1), ``year`` (k + 1),
+    ``retention_rate``, ``active_ratio``, ``base_vehicles`` (with ``average=True`` the
+    mean over the month-ends, else a count).
+
+    Raises
+    ------
+    ValueError
+        An unknown store (the valid ids listed) or a bad date.
+
+    Example
+    -------
+    >>> from crm_analysis.schema import example_dataset
+    >>> r = retention_by_store(example_dataset(), as_of="2021-06-30", average=False)
+    >>> r[["store_id", "age_band", "year", "retention_rate", "base_vehicles"]]
+      store_id  age_band  year  retention_rate  base_vehicles
+    0      001         2     3             0.0              1
+    1      007         0     1             1.0              1
+    """
+    from crm_analysis.retention import annual_average, retention_by_vehicle_age
+
+    ids = select_stores(data, stores)
+    T = analysis_date(data, as_of)
+    common = dict(store_id=None, by="store_id", window_months=window_months,
+                  active_months=active_months, max_age=max_age)
+    if average:
+        y = last_full_year(T) if year is None else int(year)
+        native = annual_average(data, y, **common)
+    else:
+        native = retention_by_vehicle_age(data, T, **common)
+    frame = nw.from_native(native)
+    out = (
+        frame.filter(nw.col("store_id").is_in(ids) & ~nw.col("age_band").is_null())
+        .with_columns(nw.col("age_band").cast(nw.Int64))
+        .with_columns(year=nw.col("age_band") + 1)
+        .select("store_id", "age_band", "year", "retention_rate", "active_ratio",
+                "base_vehicles")
+        .sort("store_id", "age_band")
+    )
+    return nw.to_native(out)
+
+
+def _pandas(data: Any, what: str) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        return data.copy()
+    try:
+        frame = nw.from_native(data)
+    except TypeError:
+        raise TypeError(f"{what} must be a pandas or Polars frame, got "
+                        f"{type(data).__name__}") from None
+    if isinstance(frame, nw.LazyFrame):
+        frame = frame.collect()
+    return frame.to_pandas()
+
+
+def _require(df: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise KeyError(f"{what}: missing column(s) {missing}; it has {list(df.columns)}")
+
+
+def gap_to_best(
+    tidy: Any,
+    value: str = "retention_rate",
+    *,
+    store: str = "store_id",
+    age: str = "age_band",
+    min_base: float = 0,
+    base: str = "base_vehicles",
+) -> pd.DataFrame:
+    """Per vehicle age: the group's best store, and how far behind it each store is.
+
+    For each age band, the best store is the one with the highest ``value`` (ties: the
+    smallest store id); each store's gap is best − its value, in **percentage points**
+    (``value`` is a share 0–1, the gap rounded to 1e-9), so 0 for the best and positive
+    for the others; the
+    largest gap is the store furthest behind (ties: the smallest id).
+
+    Parameters
+    ----------
+    tidy:
+        One row per (store, age band), pandas or Polars, e.g. :func:`retention_by_store`.
+    value:
+        The share compared (``retention_rate``, ``active_ratio``, …).
+    store, age:
+        Columns of the store id and the integer age band.
+    min_base, base:
+        Leave out rows whose ``base`` column is below ``min_base`` (small bases are
+        noisy); ignored when the table has no ``base`` column and ``min_base`` is 0.
+
+    Returns
+    -------
+    pandas DataFrame, one row per age band with at least one store, sorted by age:
+    ``age_band``, ``year`` (band + 1), ``stores`` (stores compared), ``best_store``,
+    ``best_value``, ``largest_gap_store``, ``largest_gap_value``, ``largest_gap_pp``
+    (missing when only one store has the band), ``mean_gap_pp``, then
+    ``gap_pp_<store id>`` for every store (missing where the store has no row).
+
+    Raises
+    ------
+    KeyError
+        A missing column. ``ValueError``: duplicate (store, age) rows.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> tidy = pd.DataFrame({"store_id": ["A", "B", "C", "A", "B"],
+    ...                      "age_band": [2, 2, 2, 3, 3],
+    ...                      "retention_rate": [0.50, 0.62, 0.41, 0.30, 0.30]})
+    >>> g = gap_to_best(tidy)
+    >>> g[["age_band", "best_store", "largest_gap_store", "largest_gap_pp"]]
+       age_band best_store largest_gap_store  largest_gap_pp
+    0         2          B                 C            21.0
+    1         3          A                 A             0.0
+    >>> g[["gap_pp_A", "gap_pp_B", "gap_pp_C"]]
+       gap_pp_A  gap_pp_B  gap_pp_C
+    0      12.0       0.0      21.0
+    1       0.0       0.0       NaN
+    """
+    what = "gap_to_best"
+    df = _pandas(tidy, f"{what}(tidy)")
+    _require(df, [store, age, value], what)
+    if min_base:
+        _require(df, [base], what)
+        df = df[df[base] >= min_base]
+    df = df[df[age].notna() & df[value].notna()].copy()
+    df[store] = df[store].astype(str)
+    df[age] = df[age].astype(int)
+    dup = df.duplicated([store, age])
+    if dup.any():
+        first = df.loc[dup, [store, age]].iloc[0].tolist()
+        raise ValueError(f"{what}: more than one row for {store}={first[0]!r}, "
+                         f"{age}={first[1]}; pass one row per store and age band")
+    store_ids = sorted(df[store].unique().tolist())
+    rows = []
+    for band, g in df.groupby(age, sort=True):
+        g = g.sort_values(store)
+        v = g[value].astype(float).to_numpy()
+        ids = g[store].to_numpy()
+        best_i = int(np.argmax(v))  # first maximum = smallest id among ties
+        gaps = np.round((v[best_i] - v) * 100, 9)  # no float noise in the points
+        row: dict[str, Any] = {
+            "age_band": int(band), "year": int(band) + 1, "stores": len(ids),
+            "best_store": ids[best_i], "best_value": float(v[best_i]),
+        }
+        if len(ids) > 1:
+            worst_i = int(np.argmax(gaps))
+            row.update(largest_gap_store=ids[worst_i], largest_gap_value=float(v[worst_i]),
+                       largest_gap_pp=float(gaps[worst_i]),
+                       mean_gap_pp=float(gaps[np.arange(len(ids)) != best_i].mean()))
+        else:
+            row.update(largest_gap_store=None, largest_gap_value=np.nan,
+                       largest_gap_pp=np.nan, mean_gap_pp=np.nan)
+        row.update({f"gap_pp_{s}": np.nan for s in store_ids})
+        row.update({f"gap_pp_{s}": float(x) for s, x in zip(ids, gaps, strict=True)})
+        rows.append(row)
+    columns = ["age_band", "year", "stores", "best_store", "best_value", "largest_gap_store",
+               "largest_gap_value", "largest_gap_pp", "mean_gap_pp",
+               *(f"gap_pp_{s}" for s in store_ids)]
+    out = pd.DataFrame(rows, columns=columns)
+    return out.astype({"age_band": "int64", "year": "int64", "stores": "int64"})
+
+
+def largest_gap(gaps: pd.DataFrame, ages: Sequence[int] | None = None) -> dict[str, Any]:
+    """The single largest gap to the group's best over all age bands of :func:`gap_to_best`.
+
+    ``ages``: age bands to consider (default: every band with at least two stores).
+    Ties: the youngest age band. Returns ``{"store_id", "age_band", "year", "gap_pp"}``
+    (all None when no band has two stores).
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> gaps = pd.DataFrame({"age_band": [0, 1, 2], "year": [1, 2, 3],
+    ...                      "largest_gap_store": ["B", "C", None],
+    ...                      "largest_gap_pp": [3.0, 9.5, float("nan")]})
+    >>> largest_gap(gaps)
+    {'store_id': 'C', 'age_band': 1, 'year': 2, 'gap_pp': 9.5}
+    >>> largest_gap(gaps, ages=[0])["store_id"]
+    'B'
+    """
+    _require(gaps, ["age_band", "largest_gap_store", "largest_gap_pp"], "largest_gap")
+    g = gaps[gaps["largest_gap_pp"].notna()]
+    if ages is not None:
+        g = g[g["age_band"].isin([int(a) for a in ages])]
+    if g.empty:
+        return {"store_id": None, "age_band": None, "year": None, "gap_pp": None}
+    row = g.sort_values(["largest_gap_pp", "age_band"], ascending=[False, True]).iloc[0]
+    return {"store_id": str(row["largest_gap_store"]), "age_band": int(row["age_band"]),
+            "year": int(row["age_band"]) + 1, "gap_pp": float(row["largest_gap_pp"])}
+
+
+# --------------------------------------------------------------------------- store metrics
+
+
+def read_store_metrics(
+    metrics_dir: str | os.PathLike[str] | None,
+    stores: Iterable[str] | None = None,
+    lang: str = "en",
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """The metrics the store notebooks recorded, from a batch run's folder.
+
+    Reads ``<metrics_dir>/<store_id>/<lang>/NN_<name>.metrics.json`` (each a JSON object
+    ``{metric: value}`` written by the batch runner from ``Narrator.record``). Files that
+    cannot be read or are not a JSON object are skipped with a warning, so the caller
+    falls back to recomputing.
+
+    Parameters
+    ----------
+    metrics_dir:
+        The run folder; None or ``""`` reads nothing.
+    stores:
+        Store ids to read (default: every sub-folder).
+    lang:
+        Language folder of the reports.
+
+    Returns
+    -------
+    ``{store_id: {notebook number "01".."99": metrics dict}}``; stores without a file
+    are absent.
+
+    Example
+    -------
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     folder = Path(tmp, "001", "en"); folder.mkdir(parents=True)
+    ...     _ = Path(folder, "01_data_overview.metrics.json").write_text(
+    ...         json.dumps({"vehicle_base": 812}))
+    ...     read_store_metrics(tmp)
+    {'001': {'01': {'vehicle_base': 812}}}
+    """
+    check_lang(lang)
+    if metrics_dir is None or not str(metrics_dir).strip():
+        return {}
+    root = Path(metrics_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"read_store_metrics: metrics_dir {str(root)!r} is not a "
+                                "folder")
+    ids = sorted(p.name for p in root.iterdir() if p.is_dir()) if stores is None \
+        else [str(s) for s in stores]
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for sid in ids:
+        folder = root / sid / lang
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.metrics.json")):
+            m = _NOTEBOOK_RE.match(path.name)
+            if not m:
+                continue
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                warnings.warn(f"read_store_metrics: cannot read {path}: {exc}; skipped",
+                              stacklevel=2)
+                continue
+            if not isinstance(data, dict):
+                warnings.warn(f"read_store_metrics: {path} is not a JSON object; skipped",
+                              stacklevel=2)
+                continue
+            out.setdefault(sid, {})[m.group(1)] = data
+    return out
+
+
+def _cliff(curve: pd.DataFrame) -> tuple[float, float]:
+    """(year of life into which retention falls most, the fall as a positive share)."""
+    rate = curve.set_index("age_band")["retention_rate"].sort_index()
+    rate = rate.reindex(range(int(rate.index.min()), int(rate.index.max()) + 1)) \
+        if len(rate) else rate
+    drop = -rate.diff()
+    if not drop.notna().any():
+        return math.nan, math.nan
+    band = int(drop.idxmax())
+    return float(band + 1), float(drop.loc[band])
+
+
+def _curve_value(curve: pd.DataFrame, year: int) -> float:
+    hit = curve.loc[curve["age_band"] == year - 1, "retention_rate"]
+    return float(hit.iloc[0]) if len(hit) else math.nan
+
+
+def _compute_01(dataset: Dataset, sid: str, T: pd.Timestamp, **_: Any) -> dict[str, Any]:
+    # exactly notebook 01's vehicle and service base
+    from crm_analysis.overview import vehicle_age_profile
+
+    ds = dataset.for_store(sid)
+    profile = vehicle_age_profile(ds.vehicles, ds.repair_orders, T, store_id=sid)
+    known = profile.dropna(subset=["age_band"])
+    return {
+        "vehicle_base": int(known.loc[known["base"] == "vehicle_base", "vehicles"].sum()),
+        "service_base": int(known.loc[known["base"] == "service_base", "vehicles"].sum()),
+    }
+
+
+def _compute_02(dataset: Dataset, sid: str, T: pd.Timestamp, *, window_months: int,
+                **_: Any) -> dict[str, Any]:
+    from crm_analysis.features import customer_features
+    from crm_analysis.value import gini, top_share
+
+    f = customer_features(dataset.for_store(sid), as_of=T, window_months=window_months,
+                          store_id=sid)
+    if f.empty or not f["gross_profit"].sum() > 0:
+        return {"top20_share_gross_profit": math.nan, "gini_gross_profit": math.nan}
+    return {"top20_share_gross_profit": top_share(f["gross_profit"], 0.20),
+            "gini_gross_profit": gini(f["gross_profit"])}
+
+
+def _compute_03(dataset: Dataset, sid: str, T: pd.Timestamp, *, curve: pd.DataFrame,
+                **_: Any) -> dict[str, Any]:
+    return {f"retention_year_{y}": _curve_value(curve, y) for y in (1, 3, 5, 8)}
+
+
+def _compute_04(dataset: Dataset, sid: str, T: pd.Timestamp, *, churn_model: str | None,
+                window_months: int, **_: Any) -> dict[str, Any]:
+    from crm_analysis.five_classes import CHURN_CLASSES, five_classes, high_value_threshold
+
+    keys = [k for k, (nb, _) in REPORTED.items() if nb == "04"]
+    if churn_model is None:
+        return dict.fromkeys(keys, math.nan)
+    from crm_analysis.churn import ChurnModel
+
+    try:
+        cm = ChurnModel(model=churn_model, window_months=window_months).fit(
+            dataset, as_of=T, store_id=sid)
+        scored = cm.predict(dataset, as_of=T, store_id=sid)
+        hv = high_value_threshold(scored["net_value"], share=0.2)
+        fc = five_classes(scored, value="net_value", risk="churn_probability",
+                          high_value=hv, risk_threshold=0.5)
+    except ValueError as exc:  # too little history to train on
+        warnings.warn(f"store_scorecard: no churn classes for store {sid}: {exc}",
+                      stacklevel=3)
+        return dict.fromkeys(keys, math.nan)
+    summ = fc.summary.set_index("grade")
+    out: dict[str, Any] = {
+        "customers_scored": int(len(scored)),
+        "at_risk": int((scored["churn_probability"] >= 0.5).sum()),
+        "high_value_at_risk_expected_loss":
+            float(summ.loc["high_value_at_risk", "expected_value_at_risk"]),
+    }
+    out.update({f"class_{c}": int(summ.loc[c, "customers"]) for c in CHURN_CLASSES})
+    return out
+
+
+def _compute_05(dataset: Dataset, sid: str, T: pd.Timestamp, *, discount_rate: float,
+                max_age: int, **_: Any) -> dict[str, Any]:
+    from crm_analysis import economics
+
+    pnl = economics.service_pnl(dataset, T, store_id=sid,
+                                params=economics.StoreEconomics()).set_index("line")["value"]
+    curve = economics.service_by_age(dataset.for_store(sid), T, store_id=sid,
+                                     max_age=max_age)
+    years = economics.observed_years(curve, max_age)
+    ltv = economics.new_car_lifetime_value(curve, discount_rate=discount_rate,
+                                           max_age=years).total if years else math.nan
+    return {"service_gross_profit_per_month": float(pnl["service_gross"]),
+            "service_absorption": float(pnl["service_absorption"]),
+            "new_car_lifetime_value": float(ltv)}
+
+
+_COMPUTE = {"01": _compute_01, "02": _compute_02, "03": _compute_03, "04": _compute_04,
+            "05": _compute_05}
+
+
+def _usable(report: Mapping[str, Any], nb: str, sid: str, T: pd.Timestamp,
+            params: Mapping[str, Any]) -> bool:
+    """Whether a store report was made for the same store, date and parameters."""
+    if "store_id" in report and str(report["store_id"]) != sid:
+        return False
+    if "as_of" in report:
+        try:
+            if pd.Timestamp(report["as_of"]).normalize() != T.normalize():
+                return False
+        except (TypeError, ValueError):
+            return False
+    for name, arg in _MUST_MATCH.get(nb, {}).items():
+        if name in report and report[name] != params[arg]:
+            return False
+    return True
+
+
+def _ratio(a: Any, b: Any) -> float:
+    try:
+        a, b = float(a), float(b)
+    except (TypeError, ValueError):
+        return math.nan
+    return a / b if b and math.isfinite(a) and math.isfinite(b) else math.nan
+
+
+def store_scorecard(
+    dataset: Dataset,
+    as_of: Any = None,
+    *,
+    stores: Any = None,
+    reports: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
+    curves: pd.DataFrame | None = None,
+    year: int | None = None,
+    window_months: int = 24,
+    churn_model: str | None = "gradient_boosting",
+    discount_rate: float = 0.10,
+    max_age: int = 10,
+) -> pd.DataFrame:
+    """One row per store of headline metrics, from the store reports where present.
+
+    Metrics (:data:`SCORECARD_METRICS`; names as the store notebooks record them):
+
+    - bases (notebook 01): ``vehicle_base`` (cars sold here, at most 10 years old),
+      ``service_base`` (cars with an order in 24 months);
+    - value concentration (02): ``top20_share_gross_profit``, ``gini_gross_profit`` of
+      the customers of the last ``window_months``;
+    - retention (03): ``retention_year_1/3/5/8``, annual averages of ``year`` (default
+      the last full year), and from the same curve ``cliff_year`` (the year of life into
+      which retention falls most) and ``cliff_drop`` (that fall, a positive share);
+    - churn (04): ``customers_scored``, ``at_risk`` (probability ≥ 0.5), the five
+      classes ``class_<class>`` (high value = top 20% of positive net value), and
+      ``high_value_at_risk_expected_loss``;
+    - economics (05): ``service_gross_profit_per_month``, ``service_absorption``,
+      ``new_car_lifetime_value`` (discounted at ``discount_rate``);
+    - derived: ``at_risk_share``, ``high_value_at_risk_share`` (of the customers scored)
+      and ``gross_profit_per_serviced_vehicle`` (12 × monthly service gross profit /
+      service base).
+
+    For each store and notebook, the metrics are taken from ``reports`` (see
+    :func:`read_store_metrics`) when that store's report exists and was made for the
+    same store, analysis date and parameters (``year`` of 03, ``window_months`` of 02);
+    every metric not found there is recomputed from ``dataset`` with the store
+    notebooks' defaults. Notebook 04 picks its churn model by a backtest; the
+    recomputation uses ``churn_model`` directly (None: no churn metrics), so the churn
+    figures of the two sources can differ slightly.
+
+    Parameters
+    ----------
+    dataset:
+        The group's :class:`~crm_analysis.schema.Dataset`.
+    as_of, stores:
+        See :func:`analysis_date` and :func:`select_stores`.
+    reports:
+        ``{store_id: {notebook number: metrics}}``; None: recompute everything.
+    curves:
+        The output of :func:`retention_by_store` for the same date and year, if already
+        computed (pandas); None computes it.
+    year, window_months, churn_model, discount_rate, max_age:
+        As above.
+
+    Returns
+    -------
+    pandas DataFrame sorted by store: ``store_id``, ``store_name``, the metrics,
+    ``source`` (``"reports"``, ``"data"`` or ``"reports+data"``) and ``from_reports``
+    (how many metrics came from the reports). ``attrs["sources"]``:
+    ``{store_id: {metric: "reports" | "data"}}``.
+
+    Raises
+    ------
+    ValueError
+        An unknown store (the valid ids listed) or a bad date.
+
+    Example
+    -------
+    >>> from crm_analysis.synth import generate
+    >>> ds = generate(n_stores=2, seed=3, start="2019-01-01", as_of="2022-12-31",
+    ...               scale=0.03)
+    >>> reports = {"002": {"01": {"as_of": "2022-12-31", "vehicle_base": 999}}}
+    >>> sc = store_scorecard(ds, reports=reports, churn_model=None)
+    >>> sc[["store_id", "vehicle_base", "source"]]
+      store_id  vehicle_base        source
+    0      001           110          data
+    1      002           999  reports+data
+    """
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"store_scorecard: dataset must be a Dataset, got "
+                        f"{type(dataset).__name__}")
+    ids = select_stores(dataset, stores)
+    T = analysis_date(dataset, as_of)
+    y = last_full_year(T) if year is None else int(year)
+    params = {"year": y, "window_months": int(window_months)}
+    if curves is None:
+        curves = retention_by_store(dataset, ids, T, year=y, max_age=max_age)
+    curves = _pandas(curves, "store_scorecard(curves)")
+    names = dataset.stores.set_index("store_id")["store_name"] \
+        if "store_name" in dataset.stores else pd.Series(dtype=object)
+    reports = reports or {}
+    rows, sources = [], {}
+    for sid in ids:
+        curve = curves[curves["store_id"].astype(str) == sid]
+        row: dict[str, Any] = {"store_id": sid, "store_name": names.get(sid, sid)}
+        src: dict[str, str] = {}
+        for nb, compute in _COMPUTE.items():
+            keys = [k for k, (n, _) in REPORTED.items() if n == nb]
+            report = reports.get(sid, {}).get(nb)
+            found = {}
+            if report is not None and _usable(report, nb, sid, T, params):
+                found = {k: report[REPORTED[k][1]] for k in keys if REPORTED[k][1] in report}
+            computed = {} if len(found) == len(keys) else compute(
+                dataset, sid, T, curve=curve, window_months=int(window_months),
+                churn_model=churn_model, discount_rate=float(discount_rate),
+                max_age=int(max_age))
+            for k in keys:
+                if k in found:
+                    row[k] = math.nan if found[k] is None else found[k]
+                    src[k] = "reports"
+                else:
+                    row[k] = computed[k]
+                    src[k] = "data"
+        row["cliff_year"], row["cliff_drop"] = _cliff(curve) if len(curve) \
+            else (math.nan, math.nan)
+        row["at_risk_share"] = _ratio(row["at_risk"], row["customers_scored"])
+        row["high_value_at_risk_share"] = _ratio(row["class_high_value_at_risk"],
+                                                 row["customers_scored"])
+        row["gross_profit_per_serviced_vehicle"] = _ratio(
+            12 * float(row["service_gross_profit_per_month"]), row["service_base"])
+        for k in (*FROM_CURVE, *DERIVED):
+            src[k] = "data"
+        n_rep = sum(v == "reports" for v in src.values())
+        row["source"] = "data" if n_rep == 0 else (
+            "reports" if n_rep == len(REPORTED) else "reports+data")
+        row["from_reports"] = n_rep
+        rows.append(row)
+        sources[sid] = src
+    out = pd.DataFrame(rows, columns=["store_id", "store_name", *SCORECARD_METRICS,
+                                      "source", "from_reports"])
+    for k in SCORECARD_METRICS:
+        out[k] = pd.to_numeric(out[k], errors="coerce").astype(float)
+        if k in _COUNTS:
+            out[k] = out[k].round().astype("Int64")
+    out.attrs["sources"] = sources
+    return out
+
+
+def rank_stores(
+    scorecard: Any,
+    metrics: Mapping[str, bool] | None = None,
+) -> pd.DataFrame:
+    """Rank the stores: mean of their ranks on metrics where more (or less) is better.
+
+    Each metric ranks the stores 1 (best) … n, ties sharing the best rank (``"min"``);
+    a store with no value for a metric is not ranked on it; metrics with no value at
+    all are skipped. The overall rank orders the stores by mean rank (ties: the store
+    with more first places, then the smaller id). Sizes (bases, profit per month) are
+    left out by default: a big store is not a better one.
+
+    Parameters
+    ----------
+    scorecard:
+        :func:`store_scorecard` output or any table with ``store_id`` and the metrics
+        (pandas or Polars).
+    metrics:
+        ``{column: True when more is better}``; default :data:`RANKING_METRICS` (those
+        present in the table).
+
+    Returns
+    -------
+    pandas DataFrame sorted by ``overall_rank``: ``store_id``, ``rank_<metric>`` for
+    each metric used, ``metrics_ranked``, ``mean_rank``, ``firsts`` (metrics where the
+    store is best) and ``overall_rank`` (1 = best).
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> sc = pd.DataFrame({"store_id": ["001", "002", "003"],
+    ...                    "retention_year_3": [0.50, 0.60, 0.40],
+    ...                    "cliff_drop": [0.20, 0.25, 0.30]})
+    >>> r = rank_stores(sc, {"retention_year_3": True, "cliff_drop": False})
+    >>> r[["store_id", "rank_retention_year_3", "rank_cliff_drop", "mean_rank",
+    ...    "overall_rank"]]
+      store_id  rank_retention_year_3  rank_cliff_drop  mean_rank  overall_rank
+    0      001                      2                1        1.5             1
+    1      002                      1                2        1.5             2
+    2      003                      3                3        3.0             3
+    """
+    what = "rank_stores"
+    df = _pandas(scorecard, f"{what}(scorecard)")
+    _require(df, ["store_id"], what)
+    if metrics is None:
+        metrics = {k: v for k, v in RANKING_METRICS.items() if k in df.columns}
+    else:
+        _require(df, list(metrics), what)
+    used = [m for m in metrics if pd.to_numeric(df[m], errors="coerce").notna().any()]
+    if not used:
+        raise ValueError(f"{what}: none of the metrics {list(metrics)} has a value")
+    out = pd.DataFrame({"store_id": df["store_id"].astype(str).to_numpy()})
+    for m in used:
+        v = pd.to_numeric(df[m], errors="coerce").astype(float).reset_index(drop=True)
+        out[f"rank_{m}"] = v.rank(ascending=not metrics[m], method="min").astype("Int64")
+    ranks = out[[f"rank_{m}" for m in used]].astype(float)
+    out["metrics_ranked"] = ranks.notna().sum(axis=1).astype(int)
+    out["mean_rank"] = ranks.mean(axis=1)
+    out["firsts"] = (ranks == 1).sum(axis=1).astype(int)
+    out = out.sort_values(["mean_rank", "firsts", "store_id"],
+                          ascending=[True, False, True], na_position="last")
+    out["overall_rank"] = np.arange(1, len(out) + 1)
+    return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- charts
+
+
+def _names(ids: Iterable[str], names: Mapping[str, str] | None) -> dict[str, str]:
+    names = names or {}
+    return {s: (f"{s} {names[s]}" if s in names and names[s] != s else s) for s in ids}
+
+
+def plot_retention_overlay(
+    tidy: Any,
+    ax: Axes | None = None,
+    lang: str = "en",
+    *,
+    value: str = "retention_rate",
+    names: Mapping[str, str] | None = None,
+    best: bool = True,
+    highlight: str | None = None,
+    title: str | None = None,
+) -> Axes:
+    """Every store's curve by vehicle age on one chart, with the group's best as a ceiling.
+
+    Parameters
+    ----------
+    tidy:
+        One row per (``store_id``, ``age_band``) with ``value`` (a share 0–1), e.g.
+        :func:`retention_by_store`; pandas or Polars.
+    ax, lang:
+        Axes to draw into (None: the current Axes) and language.
+    value:
+        Column drawn; its axis label is ``metric.<value>`` when the package has one.
+    names:
+        ``{store_id: store name}`` for the legend.
+    best:
+        Also draw the best value of each age band (dotted, grey).
+    highlight:
+        A store drawn thicker (e.g. the one with the largest gap).
+    title:
+        Title override.
+
+    Returns
+    -------
+    The Axes; each store's line has gid ``"store_<id>"``, the ceiling ``"group_best"``.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> import matplotlib.pyplot as plt
+    >>> tidy = pd.DataFrame({"store_id": ["001", "001", "002", "002"],
+    ...                      "age_band": [0, 1, 0, 1],
+    ...                      "retention_rate": [0.9, 0.6, 0.8, 0.7]})
+    >>> fig, ax = plt.subplots()
+    >>> ax = plot_retention_overlay(tidy, ax=ax, lang="zh")
+    >>> ax.get_title(), [x.get_text() for x in ax.get_xticklabels()]
+    ('各门店分车龄客户掌握率', ['第1年', '第2年'])
+    >>> sorted(line.get_gid() for line in ax.get_lines())
+    ['group_best', 'store_001', 'store_002']
+    >>> plt.close(fig)
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from crm_analysis import plotting
+
+    ax = plotting.prepare_axes(ax, lang)
+    df = _pandas(tidy, "plot_retention_overlay(tidy)")
+    _require(df, ["store_id", "age_band", value], "plot_retention_overlay")
+    df = df[df["age_band"].notna() & df[value].notna()].copy()
+    df["store_id"] = df["store_id"].astype(str)
+    df["age_band"] = df["age_band"].astype(int)
+    ids = sorted(df["store_id"].unique())
+    labels = _names(ids, names)
+    colors = sns.color_palette("deep", max(len(ids), 1))
+    for color, sid in zip(colors, ids, strict=False):
+        g = df[df["store_id"] == sid].sort_values("age_band")
+        thick = highlight is not None and str(highlight) == sid
+        ax.plot(g["age_band"], g[value], marker="o", color=color,
+                linewidth=3.2 if thick else 1.8, label=labels[sid], gid=f"store_{sid}",
+                zorder=3 if thick else 2)
+    if best and len(ids) > 1:
+        top = df.groupby("age_band")[value].max().sort_index()
+        ax.plot(top.index, top.to_numpy(), linestyle=":", color="0.35", linewidth=1.6,
+                label=_tr("group_best", lang), gid="group_best", zorder=1)
+    bands = sorted(df["age_band"].unique())
+    ax.set_xticks(bands, [t("metric.age_band", lang, n=b + 1) for b in bands])
+    key = f"metric.{value}"
+    try:
+        ylabel = with_unit(key, "share", lang)
+        default_title = _tr("overlay_title", lang) if value == "retention_rate" else t(key, lang)
+    except KeyError:
+        ylabel, default_title = f"{value} (%)", value
+    plotting.label(ax, title or default_title, _tr("age_axis", lang), ylabel)
+    plotting.fmt_pct(ax, "y")
+    ax.set_ylim(0, min(1.05, max(0.1, float(df[value].max()) * 1.1)))
+    if ids:
+        ax.legend(title=_tr("store_axis", lang), fontsize="small")
+    plt.setp(ax.get_xticklabels(), rotation=0)
+    return ax
+
+
+def plot_gap_heatmap(
+    gaps: pd.DataFrame,
+    ax: Axes | None = None,
+    lang: str = "en",
+    *,
+    names: Mapping[str, str] | None = None,
+    title: str | None = None,
+) -> Axes:
+    """Heat map of each store's gap to the group's best, by vehicle age (percentage points).
+
+    Parameters
+    ----------
+    gaps:
+        The output of :func:`gap_to_best` (its ``gap_pp_<store>`` columns).
+    ax, lang, names, title:
+        As in :func:`plot_retention_overlay`.
+
+    Returns
+    -------
+    The Axes (rows: stores, columns: years of life; each cell annotated).
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> import matplotlib.pyplot as plt
+    >>> tidy = pd.DataFrame({"store_id": ["A", "B", "A", "B"], "age_band": [0, 0, 1, 1],
+    ...                      "retention_rate": [0.9, 0.8, 0.5, 0.6]})
+    >>> fig, ax = plt.subplots()
+    >>> ax = plot_gap_heatmap(gap_to_best(tidy), ax=ax)
+    >>> ax.get_ylabel(), [x.get_text() for x in ax.get_xticklabels()]
+    ('Store', ['Year 1', 'Year 2'])
+    >>> plt.close(fig)
+    """
+    import seaborn as sns
+
+    from crm_analysis import plotting
+
+    ax = plotting.prepare_axes(ax, lang)
+    _require(gaps, ["age_band"], "plot_gap_heatmap")
+    cols = [c for c in gaps.columns if c.startswith("gap_pp_")]
+    if not cols:
+        raise KeyError("plot_gap_heatmap: no gap_pp_<store> columns; pass gap_to_best(...)")
+    ids = [c[len("gap_pp_"):] for c in cols]
+    matrix = gaps.set_index("age_band")[cols].T.astype(float)
+    matrix.index = list(_names(ids, names).values())
+    matrix.columns = [t("metric.age_band", lang, n=int(b) + 1) for b in matrix.columns]
+    sns.heatmap(matrix, ax=ax, annot=True, fmt=".0f", cmap="Reds", vmin=0,
+                cbar_kws={"label": _tr("gap_unit", lang)}, linewidths=0.5)
+    plotting.label(ax, title or _tr("gap_title", lang), _tr("age_axis", lang),
+                   _tr("store_axis", lang))
+    ax.tick_params(axis="y", rotation=0)
+    return ax
+
+
+def plot_store_bars(
+    scorecard: Any,
+    metric: str,
+    ax: Axes | None = None,
+    lang: str = "en",
+    *,
+    title: str | None = None,
+) -> Axes:
+    """Bar chart of one scorecard metric by store, the group mean as a dashed line.
+
+    Shares are shown as percentages and money in RMB; each bar carries its value.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> import matplotlib.pyplot as plt
+    >>> sc = pd.DataFrame({"store_id": ["001", "002"], "store_name": ["North", "South"],
+    ...                    "new_car_lifetime_value": [5200.0, 4100.0]})
+    >>> fig, ax = plt.subplots()
+    >>> ax = plot_store_bars(sc, "new_car_lifetime_value", ax=ax, lang="zh")
+    >>> ax.get_title(), ax.get_ylabel()
+    ('一辆新车的售后价值', '一辆新车的售后价值（元）')
+    >>> plt.close(fig)
+    """
+    from crm_analysis import plotting
+
+    ax = plotting.prepare_axes(ax, lang)
+    df = _pandas(scorecard, "plot_store_bars(scorecard)")
+    _require(df, ["store_id", metric], "plot_store_bars")
+    if metric not in SCORECARD_METRICS:
+        raise KeyError(f"plot_store_bars: unknown metric {metric!r}; metrics: "
+                       f"{', '.join(SCORECARD_METRICS)}")
+    df = df.sort_values("store_id")
+    ids = df["store_id"].astype(str).tolist()
+    names = dict(zip(ids, df["store_name"], strict=True)) if "store_name" in df else None
+    labels = list(_names(ids, names).values())
+    v = pd.to_numeric(df[metric], errors="coerce").astype(float).to_numpy()
+    x = np.arange(len(ids))
+    bars = ax.bar(x, np.nan_to_num(v), color="#4C72B0", gid="bars")
+    share = metric in _SHARES
+    for rect, val in zip(bars, v, strict=True):
+        if math.isfinite(val):
+            text = f"{100 * val:.1f}%" if share else f"{val:,.0f}"
+            ax.annotate(text, (rect.get_x() + rect.get_width() / 2, rect.get_height()),
+                        ha="center", va="bottom", fontsize="small")
+    if np.isfinite(v).any():
+        ax.axhline(float(np.nanmean(v)), color="0.3", linestyle="--", linewidth=1)
+    ax.set_xticks(x, labels)
+    name = metric_label(metric, lang)
+    unit = "share" if share else _UNITS.get(metric)
+    if unit is None:
+        ylabel = name
+    else:
+        unit_text = t(f"unit.{unit}", lang)
+        ylabel = f"{name}（{unit_text}）" if lang == "zh" else f"{name} ({unit_text})"
+    plotting.label(ax, title or name, _tr("bars_x", lang), ylabel)
+    if share:
+        plotting.fmt_pct(ax, "y")
+    return ax
