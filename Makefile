@@ -19,11 +19,12 @@ DATA := data/sample## dataset folder used by `data` and `reports`
 REPORTS := reports## output folder of the HTML reports
 SEED := 2026## seed of the generated dataset
 STORES := 3## number of stores of the generated dataset
-REPORT_LANGS ?= en zh## report languages of `reports`: en into REPORTS, others into REPORTS/<lang>
+REPORT_LANGS ?= en zh## report languages of `reports` (REPORTS/<run>/<store>/<lang>/)
 JOBS ?= 2## pytest-xdist workers of `test` and `test-slow` (0: no xdist)
 BENCH_SIZES ?= 1## tilings of ~1M generated orders measured by `make bench` (1,10: also 10M)
 PYTEST_ARGS ?=## extra pytest arguments, e.g. "-k synth -x"
-REPORT_ARGS ?=## extra report-runner arguments, e.g. "--stores 001 --notebooks 01"
+REPORT_JOBS ?=## notebooks run at the same time by `reports` (empty: one per CPU)
+REPORT_ARGS ?=## extra `crm-analysis batch` arguments, e.g. "--stores 001 --notebooks 01 --force"
 
 MIN_PYTHON := 3.11
 VPY := $(VENV)/bin/python
@@ -32,9 +33,13 @@ VPY := $(VENV)/bin/python
 PYPROJECT_SUM := $(firstword $(shell cksum pyproject.toml 2>/dev/null))
 INSTALL_STAMP := $(VENV)/.installed-$(PYPROJECT_SUM)
 DATA_STAMP := $(DATA)/repair_orders.parquet
-HELP_VARS := PYTHON VENV DATA REPORTS SEED STORES REPORT_LANGS JOBS BENCH_SIZES PYTEST_ARGS REPORT_ARGS
+HELP_VARS := PYTHON VENV DATA REPORTS SEED STORES REPORT_LANGS REPORT_JOBS JOBS BENCH_SIZES \
+	PYTEST_ARGS REPORT_ARGS
 # `make help` shows $(VAR) in target descriptions with its current value
 HELP_SED := $(foreach v,$(HELP_VARS),-e 's|\$$($(v))|$($(v))|g')
+comma := ,
+empty :=
+space := $(empty) $(empty)
 # no progress bars in CI logs
 PROGRESS_FLAG := $(if $(filter true 1,$(CI)),--no-progress,)
 
@@ -112,17 +117,15 @@ data-clean: ## delete the generated dataset in $(DATA) (only if made by the gene
 	fi
 
 # ------------------------------------------------------------------------- reports
-reports: $(INSTALL_STAMP) $(DATA_STAMP) ## every notebook for every store in English ($(REPORTS)/<store>/*.html + index.html) and Chinese ($(REPORTS)/zh/...)
-	status=0; for lang in $(REPORT_LANGS); do \
-		out=$(REPORTS); if [ "$$lang" != en ]; then out=$(REPORTS)/$$lang; fi; \
-		$(VPY) -m crm_analysis.reporting --data $(DATA) --out "$$out" \
-			--lang "$$lang" $(PROGRESS_FLAG) $(REPORT_ARGS) || status=1; \
-	done; exit $$status
+reports: $(INSTALL_STAMP) $(DATA_STAMP) ## every notebook for every store of $(DATA) in $(REPORT_LANGS), in parallel, skipping up-to-date reports ($(REPORTS)/<as-of month>/index.html)
+	$(VPY) -m crm_analysis batch --data $(DATA) --out $(REPORTS) \
+		--lang $(subst $(space),$(comma),$(strip $(REPORT_LANGS))) \
+		$(if $(strip $(REPORT_JOBS)),--jobs $(REPORT_JOBS),) $(PROGRESS_FLAG) $(REPORT_ARGS)
 
 reports-en: ## the English reports only
 	$(MAKE) reports REPORT_LANGS=en
 
-reports-zh: ## the Chinese reports only, into $(REPORTS)/zh
+reports-zh: ## the Chinese reports only
 	$(MAKE) reports REPORT_LANGS=zh
 
 # ------------------------------------------------------------------------- quality

@@ -5,7 +5,9 @@ Sub-commands:
 - ``crm-analysis synth``    generate a synthetic dealer group and save it;
 - ``crm-analysis validate`` check a dataset folder against the canonical schema, or load
   raw DMS exports and print what was accepted, merged and quarantined;
-- ``crm-analysis report``   run the analysis notebooks and write HTML reports.
+- ``crm-analysis report``   run the analysis notebooks for a store and write HTML reports;
+- ``crm-analysis batch``    run them for every store and language in parallel, resumable,
+  with an index page (see :mod:`crm_analysis.batch`).
 
 Exit codes: 0 success, 1 report failures / data violations / nothing usable loaded,
 2 usage error.
@@ -21,13 +23,15 @@ From a shell::
     crm-analysis synth --stores 3 --seed 2026 --out data/sample
     crm-analysis validate data/sample
     crm-analysis validate exports/2024/*.xlsx --as-of 2024-06-30
-    crm-analysis report --data data/sample --stores 001,002 --lang zh
+    crm-analysis report --data data/sample --store 007 --lang zh -p window_months=12
+    crm-analysis batch --data data/sample --lang en,zh --jobs 2
     python -m crm_analysis report --help
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -39,16 +43,36 @@ from typing import Any
 
 from crm_analysis.config import DEFAULT_AS_OF, DEFAULT_DATA_DIR, DEFAULT_SEED
 
-__all__ = ["build_parser", "main"]
+__all__ = ["add_batch_arguments", "build_parser", "main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 _EPILOG = """\
 exit codes:
   0  success
-  1  report failures (report); validate: schema violations, nothing usable loaded
-     (no repair order accepted) or unreadable input (a DataError, message printed)
-  2  usage error: bad arguments, unknown store id or notebook, missing folder
+  1  report / batch: some reports failed (the others are written; see index.html),
+     or the batch was interrupted (Ctrl-C, SIGTERM: run it again to finish);
+     validate: schema violations, nothing usable loaded (no repair order accepted) or
+     unreadable input (a DataError, message printed)
+  2  usage error: bad arguments, unknown store id, notebook, language or parameter,
+     a parameter value of the wrong type, missing folder
+"""
+
+_BATCH_DESCRIPTION = """\
+Run the analysis notebooks for many stores and languages in parallel and write
+
+  <out>/<run>/index.html                      stores x notebooks, run times, key metrics
+  <out>/<run>/<store>/<lang>/<notebook>.html  report (code hidden, figures embedded)
+                          .ipynb .metrics.json .stamp.json
+  <out>/<run>/group/<lang>/...                group notebooks (no store_id parameter),
+                                              run after the store notebooks
+
+<run> defaults to the analysis month (YYYY-MM). A report whose notebook, parameters
+and data files (content hashes, in its .stamp.json) are unchanged is skipped unless
+--force; failed reports are run again. Reports are built in a staging folder and
+moved into place, the stamp last: an interrupted batch leaves no report marked done
+that is incomplete, and running it again finishes the rest. A failing notebook does
+not stop the others; the exit code is then 1 and index.html shows the error cell.
 """
 
 _VALIDATE_DESCRIPTION = """\
@@ -160,6 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="last day of the history, the analysis date (default: %(default)s)",
     )
     synth.add_argument(
+        "--years",
+        type=_positive_int,
+        default=None,
+        metavar="Y",
+        help="years of history: sets --start to --as-of minus Y years (overrides --start)",
+    )
+    synth.add_argument(
         "--scale",
         type=float,
         default=1.0,
@@ -174,9 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     synth.add_argument(
         "--format",
-        choices=("parquet", "csv"),
+        choices=("parquet", "csv", "dms"),
         default="parquet",
-        help="file format (default: %(default)s)",
+        help="parquet or csv: a canonical dataset folder; dms: a messy Chinese DMS export "
+        "(CSV and Excel files with injected faults and a manifest, read by "
+        "crm_analysis.io.load; personal data left raw) (default: %(default)s)",
     )
     synth.set_defaults(func=_cmd_synth)
 
@@ -239,14 +272,184 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser(
         "report",
         help="run the analysis notebooks and write HTML reports",
-        description="Run every numbered notebook for every store (or the ones chosen) "
-        "and write <out>/<store_id>/<notebook>.html and .ipynb plus <out>/index.html.",
+        description="Run every numbered notebook (or the ones chosen) for one store (or "
+        "the ones chosen), one after the other, and write <out>/<store_id>/<notebook>.html, "
+        ".ipynb and .metrics.json plus <out>/index.html. For many stores, languages and "
+        "parallel runs with resume, use `crm-analysis batch`.",
         epilog=_EPILOG,
         formatter_class=fmt,
     )
     reporting.add_report_arguments(report)
     report.set_defaults(func=reporting.run_from_args)
+
+    batch = sub.add_parser(
+        "batch",
+        help="run the notebooks for every store and language in parallel (resumable)",
+        description=_BATCH_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=fmt,
+    )
+    add_batch_arguments(batch)
+    batch.set_defaults(func=_cmd_batch)
     return parser
+
+
+def _jobs(text: str) -> int:
+    return _positive_int(text)
+
+
+def _timeout(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value < 0 or value != value:
+        raise argparse.ArgumentTypeError(f"must be >= 0 seconds (0: no limit): {text!r}")
+    return value or None
+
+
+def add_batch_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``crm-analysis batch`` options to ``parser``.
+
+    Example
+    -------
+    >>> p = add_batch_arguments(argparse.ArgumentParser())
+    >>> a = p.parse_args(["--stores", "007,010", "--lang", "en,zh", "--jobs", "2"])
+    >>> a.stores, a.lang, a.jobs
+    ('007,010', 'en,zh', 2)
+    """
+    from crm_analysis.config import NOTEBOOKS_DIR, REPORTS_DIR
+
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA_DIR,
+        help="dataset folder, or raw DMS exports (pass --as-of with them) "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--stores", default="all", metavar="all|ID[,ID...]",
+        help="store ids, kept as strings (007 stays 007), or all (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--notebooks", default=None, metavar="NN[,NN...]",
+        help="notebook numbers or names (e.g. 01,03); default: all",
+    )
+    parser.add_argument(
+        "--lang", default="en", metavar="en,zh",
+        help="report language(s), comma-separated (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--as-of", dest="as_of", type=_iso_date, default=None, metavar="YYYY-MM-DD",
+        help="analysis date; default: the dataset's own as-of date",
+    )
+    parser.add_argument(
+        "--jobs", type=_jobs, default=None, metavar="N",
+        help=f"notebooks run at the same time (default: the number of CPUs, "
+        f"{os.cpu_count()})",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=REPORTS_DIR, help="reports folder (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--run", default=None, metavar="NAME",
+        help="run folder under --out (default: the analysis month, YYYY-MM)",
+    )
+    parser.add_argument(
+        "--force", action="store_true",
+        help="run every report again, even those whose inputs did not change",
+    )
+    parser.add_argument(
+        "--timeout", type=_timeout, default=1800, metavar="S",
+        help="time limit per notebook in seconds, 0 for none (default: %(default)s)",
+    )
+    parser.add_argument(
+        "-p", "--param", dest="params", action="append", default=[], metavar="NAME=VALUE",
+        help="notebook parameter, repeatable; converted to the type of the notebook's "
+        "default (strings stay strings); given to the notebooks that declare it",
+    )
+    parser.add_argument(
+        "--notebooks-dir", type=Path, default=NOTEBOOKS_DIR,
+        help="folder holding the NN_*.ipynb notebooks (default: %(default)s)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    """``crm-analysis batch``: SIGTERM stops it like Ctrl-C (finished reports are kept)."""
+    import signal
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = None
+    with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        return _run_batch_command(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run_batch_command(args: argparse.Namespace) -> int:
+    from crm_analysis import batch, reporting
+
+    if not Path(args.data).exists():
+        print(f"error: data folder not found: {args.data}", file=sys.stderr)
+        return EXIT_USAGE
+    notebooks = None
+    if args.notebooks:
+        notebooks = [s.strip() for s in args.notebooks.split(",") if s.strip()]
+    try:
+        extra = None
+        if args.params:
+            selected = reporting._select_notebooks(
+                reporting.discover_notebooks(args.notebooks_dir), notebooks
+            )
+            extra = batch.parse_parameter_args(args.params, _declared(selected))
+        run = batch.run_batch(
+            args.data,
+            args.out,
+            stores=args.stores,
+            notebooks=notebooks,
+            langs=args.lang,
+            as_of=args.as_of,
+            run=args.run,
+            jobs=args.jobs,
+            force=args.force,
+            timeout=args.timeout,
+            extra_parameters=extra,
+            notebooks_dir=args.notebooks_dir,
+            progress=not args.no_progress,
+        )
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted: the reports finished so far are kept; run the same command "
+              "again to build the rest", file=sys.stderr)
+        return EXIT_FAILED
+    n = len(run.results)
+    skipped = sum(r.skipped for r in run.results)
+    print(f"{n - len(run.failed)} of {n} reports ok ({skipped} up to date, "
+          f"{n - skipped} run); index: {run.index_path}")
+    for r in run.failed:
+        where = f" (cell {r.cell_index})" if r.cell_index is not None else ""
+        print(f"FAILED {r.store_id}/{r.lang}/{r.notebook}{where}: {r.error}", file=sys.stderr)
+    return EXIT_FAILED if run.failed else EXIT_OK
+
+
+def _declared(notebooks: Sequence[Path]) -> dict[str, dict[str, Any]]:
+    """Parameters a user may set with ``-p`` (first declaration of each name wins)."""
+    from crm_analysis.reporting import notebook_parameters
+
+    declared: dict[str, dict[str, Any]] = {}
+    for nb in notebooks:
+        for name, info in notebook_parameters(nb).items():
+            declared.setdefault(name, info)
+    for name in ("data_dir", "store_id", "as_of", "lang", "stores", "metrics_dir"):
+        declared.pop(name, None)  # set by the runner from its own options
+    return declared
 
 
 def _table_rows(dataset: Any) -> dict[str, int]:
@@ -270,6 +473,12 @@ def _table_rows(dataset: Any) -> dict[str, int]:
 def _cmd_synth(args: argparse.Namespace) -> int:
     from crm_analysis import synth
 
+    if args.years is not None:
+        end = dt.date.fromisoformat(args.as_of)
+        try:
+            args.start = end.replace(year=end.year - args.years).isoformat()
+        except ValueError:  # 29 February
+            args.start = (end.replace(day=28, year=end.year - args.years)).isoformat()
     if args.start >= args.as_of:
         print(f"error: --start {args.start} must be before --as-of {args.as_of}", file=sys.stderr)
         return EXIT_USAGE
@@ -282,7 +491,15 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    dataset.to_dir(args.out, format=args.format)
+    if args.format == "dms":
+        from crm_analysis.synth.dms import write_dms_export
+
+        manifest = write_dms_export(dataset, args.out, seed=args.seed, as_of=args.as_of)
+        manifest.to_json(Path(args.out) / "manifest.json")
+        print(f"DMS export: {len(manifest.files)} file(s), {manifest.n_orders:,} orders, "
+              f"{len(manifest.faults):,} injected faults (manifest beside the files)")
+    else:
+        dataset.to_dir(args.out, format=args.format)
     seconds = time.perf_counter() - started
     rows = _table_rows(dataset)
     print(

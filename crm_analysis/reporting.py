@@ -44,6 +44,8 @@ import sys
 import tempfile
 import time
 import urllib.parse
+import uuid
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path, PurePath
 from typing import Any
@@ -57,9 +59,11 @@ __all__ = [
     "build_index",
     "discover_notebooks",
     "execute_notebook",
+    "kill_kernels",
     "list_stores",
     "main",
     "notebook_parameters",
+    "read_metrics",
     "run_reports",
     "to_html",
     "validate_parameters",
@@ -409,22 +413,55 @@ def _prepared_ipynb(notebook: Path, kernel_name: str) -> Iterator[Path]:
         yield path
 
 
+#: Kernel managers of the notebooks running in this process (see :func:`kill_kernels`).
+_LIVE_KERNELS: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def kill_kernels() -> int:
+    """Kill every notebook kernel this process started and that is still running.
+
+    Used by the batch runner's per-notebook time limit: the executing notebook then fails
+    with a dead kernel instead of hanging. Returns the number of kernels killed.
+
+    Example
+    -------
+    >>> kill_kernels()  # no notebook running
+    0
+    """
+    killed = 0
+    for km in list(_LIVE_KERNELS):
+        proc = getattr(getattr(km, "provisioner", None), "process", None)
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(OSError):
+                proc.kill()
+                killed += 1
+    return killed
+
+
 @functools.cache
-def _kernel_manager_class() -> type:
+def _kernel_manager_class(transport: str = "tcp") -> type:
     """An ``AsyncKernelManager`` that adds :data:`KERNEL_ENV` to the kernel's environment.
 
     Passing the environment to the kernel process (rather than editing ``os.environ``)
     keeps the caller's environment untouched and is safe with concurrent runs. Where
-    jupyter_client and pyzmq support it, the kernel's sockets use CurveZMQ encryption
+    jupyter_client and pyzmq support it, the kernel's TCP sockets use CurveZMQ encryption
     (``transport_encryption="auto"``), which also silences ipykernel's "running over TCP
     without encryption" warning printed once per notebook.
+
+    ``transport="ipc"`` (POSIX only) connects to the kernel through Unix domain sockets
+    with a unique path per kernel instead of TCP ports, so kernels started in parallel
+    can never collide on a port (papermill issue #511).
     """
     import zmq
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
 
-    use_curve = "transport_encryption" in AsyncKernelManager.class_trait_names() and zmq.has(
-        "curve"
+    if transport not in ("tcp", "ipc"):
+        raise ValueError(f"unknown kernel transport {transport!r}; valid: tcp, ipc")
+    use_curve = (
+        transport == "tcp"
+        and "transport_encryption" in AsyncKernelManager.class_trait_names()
+        and zmq.has("curve")
     )
 
     class ReportKernelManager(AsyncKernelManager):
@@ -434,11 +471,26 @@ def _kernel_manager_class() -> type:
             def _default_transport_encryption(self) -> str:
                 return "auto"
 
+        if transport == "ipc":
+
+            @default("transport")
+            def _default_transport(self) -> str:
+                return "ipc"
+
+            @default("ip")
+            def _default_ip(self) -> str:
+                # short and unique: socket paths are limited to ~100 characters
+                return os.path.join(tempfile.gettempdir(), f"crm-k-{uuid.uuid4().hex[:16]}")
+
         async def _async_pre_start_kernel(self, **kw: Any) -> Any:
             env = dict(kw.pop("env", None) or os.environ)
             env.update(KERNEL_ENV)
             kw["env"] = env
             return await super()._async_pre_start_kernel(**kw)
+
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+            _LIVE_KERNELS.add(self)
 
     return ReportKernelManager
 
@@ -451,6 +503,7 @@ def execute_notebook(
     cwd: str | os.PathLike[str] | None = None,
     timeout: float | None = 600,
     kernel_name: str = "python3",
+    transport: str = "tcp",
 ) -> Path:
     """Execute ``notebook`` with papermill (in-process API) and write ``output_path``.
 
@@ -459,6 +512,8 @@ def execute_notebook(
     string ``"007"`` arrives in the kernel as ``"007"``. ``cwd`` defaults to the notebook's
     folder; ``timeout`` is the limit per cell in seconds (``None``: no limit). The kernel
     runs headless (see :data:`KERNEL_ENV`). A jupytext ``.py`` script is converted first.
+    ``transport="ipc"`` talks to the kernel over Unix sockets (no TCP port to collide on
+    when many notebooks run at once; POSIX only).
 
     On failure raises :class:`NotebookExecutionError` carrying the failing cell's error
     and traceback; the executed notebook, with the error, is still written to
@@ -492,7 +547,7 @@ def execute_notebook(
                 kernel_name=kernel_name,
                 progress_bar=False,
                 execution_timeout=timeout,
-                kernel_manager_class=_kernel_manager_class(),
+                kernel_manager_class=_kernel_manager_class(transport),
             )
         except PapermillExecutionError as exc:
             _fix_input_path(output_path, notebook)
@@ -867,7 +922,10 @@ def run_reports(
     ``extra_parameters``. Outputs go to ``out_dir/<store_id>/<notebook_stem>.ipynb`` and
     ``.html``; each report is built in a staging folder and moved into place only once
     complete. A failing notebook is recorded as ``failed`` and the run goes on. Runs are
-    sequential.
+    sequential. Group notebooks (no ``store_id`` parameter) are left out: they run with
+    :func:`crm_analysis.batch.run_batch`. An ``extra_parameters`` entry goes to the
+    notebooks that declare it (an unknown name is a ``ValueError``; a value of another
+    type than the notebook's default a ``TypeError``).
 
     Raises ``ValueError`` before running anything for an unknown store id, notebook,
     language, bad date, or a parameter a notebook does not declare.
@@ -919,10 +977,36 @@ def run_reports(
         raise ValueError(f"no numbered notebooks (NN_*.ipynb) in {notebooks_dir}")
 
     base_params: dict[str, Any] = {"data_dir": str(data_path), "as_of": as_of_str, "lang": lang}
-    base_params.update(extra_parameters or {})
-    # validate every notebook's parameters up front: a typo should fail before hours of work
+    extra = dict(extra_parameters or {})
+    # validate every notebook's parameters up front: a typo should fail before hours of work.
+    # An extra parameter goes to the notebooks that declare it; one that none declares fails.
+    nb_params: dict[Path, dict[str, Any]] = {}
+    declared_by = {nb: notebook_parameters(nb, kernel_name=kernel_name) for nb in selected}
+    # group notebooks (no store_id parameter) run once for the group: crm-analysis batch
+    group = [nb for nb in selected if "store_id" not in declared_by[nb]]
+    if group and notebooks is not None:
+        raise ValueError(
+            f"{', '.join(nb.stem for nb in group)}: a group notebook (no store_id "
+            "parameter); run it with `crm-analysis batch` (crm_analysis.batch.run_batch)"
+        )
+    selected = [nb for nb in selected if nb not in group]
+    if not selected:
+        raise ValueError(f"no store notebooks (NN_*.ipynb with a store_id) in {notebooks_dir}")
+    for name in extra:
+        if not any(name in d for d in declared_by.values()):
+            valid = sorted({n for d in declared_by.values() for n in d})
+            raise ValueError(
+                f"unknown parameter {name!r} for notebooks "
+                f"{', '.join(p.stem for p in selected)}; valid parameters: {', '.join(valid)}"
+            )
     for nb_path in selected:
-        validate_parameters(nb_path, {**base_params, "store_id": ""}, kernel_name=kernel_name)
+        mine = {k: v for k, v in extra.items() if k in declared_by[nb_path]}
+        params = {**base_params, **mine}
+        validate_parameters(nb_path, {**params, "store_id": ""}, declared=declared_by[nb_path])
+        from crm_analysis.batch import validate_parameter_types
+
+        validate_parameter_types(nb_path.stem, mine, declared_by[nb_path])
+        nb_params[nb_path] = params
 
     out_path.mkdir(parents=True, exist_ok=True)
     results: list[ReportResult] = []
@@ -936,7 +1020,7 @@ def run_reports(
                 results.append(
                     _run_one(
                         nb_path,
-                        {**base_params, "store_id": sid},
+                        {**nb_params[nb_path], "store_id": sid},
                         store_id=sid,
                         store_name=catalog.get(sid, ""),
                         staging=staging / sid,
@@ -952,7 +1036,7 @@ def run_reports(
 
         clear_cache()
 
-    shown = {k: v for k, v in base_params.items() if k not in ("data_dir", "as_of")}
+    shown = {k: v for k, v in {**base_params, **extra}.items() if k not in ("data_dir", "as_of")}
     shown["stores"] = store_ids
     shown["notebooks"] = [p.stem for p in selected]
     build_index(
@@ -1083,11 +1167,14 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
         "--out", type=Path, default=REPORTS_DIR, help="output folder (default: %(default)s)"
     )
     parser.add_argument(
+        "--store",
         "--stores",
+        dest="stores",
         type=_split_list,
         default=None,
         metavar="ID[,ID...]",
-        help="comma-separated store ids, kept as strings (e.g. 001,007); default: all stores",
+        help="store id, or comma-separated ids, kept as strings (007 stays 007); "
+        "default: all stores",
     )
     parser.add_argument(
         "--notebooks",
@@ -1119,6 +1206,17 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
         metavar="SECONDS",
         help="time limit per notebook cell (default: %(default)s)",
     )
+    parser.add_argument(
+        "-p",
+        "--param",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="notebook parameter, repeatable (e.g. -p window_months=12); converted to the "
+        "type of the notebook's default, strings stay strings; given to the notebooks "
+        "that declare it",
+    )
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     return parser
 
@@ -1138,6 +1236,17 @@ def run_from_args(args: argparse.Namespace) -> int:
         print(f"error: data folder not found: {args.data}", file=sys.stderr)
         return 2
     try:
+        extra = None
+        if getattr(args, "params", None):
+            from crm_analysis.batch import parse_parameter_args
+
+            declared: dict[str, dict[str, Any]] = {}
+            for nb in _select_notebooks(discover_notebooks(args.notebooks_dir), args.notebooks):
+                for name, info in notebook_parameters(nb).items():
+                    declared.setdefault(name, info)
+            for name in ("data_dir", "store_id", "as_of", "lang"):
+                declared.pop(name, None)  # set by their own options
+            extra = parse_parameter_args(args.params, declared)
         results = run_reports(
             args.data,
             args.out,
@@ -1145,6 +1254,7 @@ def run_from_args(args: argparse.Namespace) -> int:
             notebooks=args.notebooks,
             lang=args.lang,
             as_of=args.as_of,
+            extra_parameters=extra,
             notebooks_dir=args.notebooks_dir,
             timeout=args.timeout,
             progress=not args.no_progress,

@@ -14,9 +14,11 @@ import pytest
 from crm_analysis import cli, reporting
 
 SUBCOMMAND_OPTIONS = {
-    "synth": ["--stores", "--seed", "--start", "--as-of", "--out", "--format"],
+    "synth": ["--stores", "--seed", "--start", "--years", "--as-of", "--out", "--format", "dms"],
     "validate": ["PATH"],
-    "report": ["--data", "--stores", "--lang", "--as-of", "--notebooks", "--out"],
+    "report": ["--data", "--store", "--lang", "--as-of", "--notebooks", "--out", "-p"],
+    "batch": ["--data", "--stores", "--as-of", "--lang", "--jobs", "--out", "--run", "--force",
+              "--timeout", "-p", "some reports failed"],
 }
 
 
@@ -49,6 +51,11 @@ def test_subcommand_help(command, capsys):
         ["validate"],
         ["report", "--lang", "fr"],
         ["report", "--bogus"],
+        ["synth", "--years", "0"],
+        ["batch", "--jobs", "0"],
+        ["batch", "--as-of", "30/06/2026"],
+        ["batch", "--timeout", "soon"],
+        ["batch", "--bogus"],
     ],
 )
 def test_bad_arguments_exit_2(argv, capsys):
@@ -59,6 +66,7 @@ def test_bad_arguments_exit_2(argv, capsys):
 def test_missing_folders_exit_2(tmp_path, capsys):
     assert cli.main(["validate", str(tmp_path / "nope")]) == 2
     assert cli.main(["report", "--data", str(tmp_path / "nope")]) == 2
+    assert cli.main(["batch", "--data", str(tmp_path / "nope")]) == 2
     assert "not found" in capsys.readouterr().err
 
 
@@ -118,6 +126,56 @@ def test_synth_calls_generator_and_writes(tmp_path, monkeypatch, capsys):
     assert "stores" in out and "repair_orders" in out and "5 rows" in out
 
 
+def test_synth_years_sets_the_start(tmp_path, monkeypatch, capsys):
+    from crm_analysis import synth
+
+    calls = {}
+    monkeypatch.setattr(synth, "generate", lambda **kw: calls.update(kw) or FakeDataset(),
+                        raising=False)
+    argv = ["synth", "--years", "3", "--as-of", "2026-06-30", "--out", str(tmp_path)]
+    assert cli.main(argv) == 0
+    assert calls["start"] == "2023-06-30" and calls["as_of"] == "2026-06-30"
+    capsys.readouterr()
+
+
+def test_synth_format_dms_writes_a_raw_export(tmp_path, capsys):
+    from crm_analysis.context import is_raw_source
+
+    out = tmp_path / "dms"
+    argv = ["synth", "--stores", "1", "--years", "2", "--scale", "0.03", "--format", "dms",
+            "--out", str(out)]
+    assert cli.main(argv) == 0
+    files = sorted(p.name for p in out.iterdir())
+    assert "manifest.json" in files and any(f.endswith((".csv", ".xlsx")) for f in files)
+    assert is_raw_source(out)
+    assert "DMS export" in capsys.readouterr().out
+
+
+def test_batch_passes_options_through(tmp_path, monkeypatch, capsys):
+    from crm_analysis import batch
+
+    seen = {}
+
+    def fake_run(data_dir, out_dir, **kw):
+        seen.update(kw, data_dir=data_dir, out_dir=out_dir)
+        ok = batch.BatchResult("007", "A", "en", "01_x", "ok", 1.0, skipped=True)
+        bad = batch.BatchResult("010", "B", "zh", "01_x", "failed", 1.0, cell_index=3,
+                                error="KeyError: x")
+        return batch.BatchRun(tmp_path / "r" / "2026-03", tmp_path / "i.html", [ok, bad])
+
+    monkeypatch.setattr(batch, "run_batch", fake_run)
+    argv = ["batch", "--data", str(tmp_path), "--stores", "007,010", "--lang", "en,zh",
+            "--as-of", "2026-03-31", "--jobs", "3", "--run", "march", "--force",
+            "--timeout", "0", "--out", str(tmp_path / "r"), "--no-progress"]
+    assert cli.main(argv) == 1
+    assert seen["stores"] == "007,010" and seen["langs"] == "en,zh"
+    assert seen["as_of"] == "2026-03-31" and seen["jobs"] == 3 and seen["run"] == "march"
+    assert seen["force"] is True and seen["timeout"] is None
+    captured = capsys.readouterr()
+    assert "1 of 2 reports ok (1 up to date, 1 run)" in captured.out
+    assert "FAILED 010/zh/01_x (cell 3): KeyError: x" in captured.err
+
+
 class FakeReport:
     def __init__(self, ok):
         self.ok = ok
@@ -153,7 +211,7 @@ def test_report_passes_options_through(tmp_path, monkeypatch, capsys):
         "report",
         "--data",
         str(tmp_path),
-        "--stores",
+        "--store",
         "001,007",
         "--lang",
         "zh",

@@ -402,6 +402,21 @@ def test_run_reports_rejects_bad_arguments(tmp_path, fake_data):
     assert not out.exists() or not any(out.rglob("*.ipynb"))
 
 
+def test_run_reports_leaves_group_notebooks_to_the_batch_runner(tmp_path, fake_data):
+    nbs = tmp_path / "notebooks"
+    make_notebook(nbs / "01_value.ipynb")
+    group = nbformat.v4.new_notebook()
+    group.cells = [nbformat.v4.new_code_cell('data_dir = ""\nstores = ""',
+                                             metadata={"tags": ["parameters"]})]
+    nbformat.write(group, nbs / "06_group.ipynb")
+    with pytest.raises(ValueError, match="group notebook"):
+        run_reports(fake_data, tmp_path / "r", notebooks_dir=nbs, notebooks=["06"])
+    with pytest.raises(ValueError, match="valid parameters"):
+        run_reports(fake_data, tmp_path / "r", notebooks_dir=nbs, extra_parameters={"x": 1})
+    with pytest.raises(TypeError, match="expects str"):
+        run_reports(fake_data, tmp_path / "r", notebooks_dir=nbs, extra_parameters={"lang": 1})
+
+
 # --------------------------------------------------------------------------- main()
 
 
