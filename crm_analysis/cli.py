@@ -37,6 +37,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -541,11 +542,13 @@ def _validate_dataset_dir(path: Path) -> int:
 
 def _validate_raw(paths: list[Path], args: argparse.Namespace) -> int:
     """``validate`` for DMS exports: load them and print the report, quarantine and flags."""
-    from crm_analysis.io import DataError, load
+    from crm_analysis.io import DataError, DataWarning, load
 
     started = time.perf_counter()
     try:
-        result = load(paths, mapping=args.mapping, store_id=args.store_id, as_of=args.as_of)
+        with warnings.catch_warnings():  # skipped sheets are printed below
+            warnings.simplefilter("ignore", DataWarning)
+            result = load(paths, mapping=args.mapping, store_id=args.store_id, as_of=args.as_of)
     except (DataError, OSError) as exc:
         print(f"error: cannot load {', '.join(map(str, paths))}: {exc}", file=sys.stderr)
         if "store_id" in str(exc) and args.store_id is None:
@@ -573,6 +576,9 @@ def _validate_raw(paths: list[Path], args: argparse.Namespace) -> int:
     for _, row in unmatched.iterrows():
         print(f"  columns ignored in {short[row['file']]} {row['sheet']}".rstrip()
               + f": {row['unmatched']}")
+    for sk in result.meta.get("skipped_sheets", []):
+        print(f"  sheet not read: {Path(sk['file']).name} [{sk['sheet']}] ({sk['rows']} "
+              f"non-empty rows): {sk['reason']}")
 
     for title, frame in (("Quarantine", result.quarantine), ("Flags (rows kept)", result.flags)):
         print(f"\n{title} by file and reason:")

@@ -696,7 +696,7 @@ def _read_xlsx(path: Path, mapping: Mapping | None) -> list[_Sheet]:
             idx, _ = _find_header(rows, mapping)
             if idx is None:
                 errors.append(_no_header(f"{where} [{ws.title}]", rows, mapping))
-                why = str(errors[-1]).replace(f"{where} [{ws.title}]: ", "")
+                why = str(errors[-1]).replace(f"{where} [{ws.title}]: ", "").split(";")[0]
                 skipped.append((ws.title, sum(1 for r in rows if any(_cell_text(c) for c in r)),
                                 why))
                 continue
