@@ -7,7 +7,9 @@ Sub-commands:
   raw DMS exports and print what was accepted, merged and quarantined;
 - ``crm-analysis report``   run the analysis notebooks for a store and write HTML reports;
 - ``crm-analysis batch``    run them for every store and language in parallel, resumable,
-  with an index page (see :mod:`crm_analysis.batch`).
+  with an index page (see :mod:`crm_analysis.batch`);
+- ``crm-analysis classroom prepare|grade``  per-student lesson data and notebooks, and
+  automatic grading (see :mod:`crm_analysis.teaching.classroom` and docs/teaching.md).
 
 Exit codes: 0 success, 1 report failures / data violations / nothing usable loaded,
 2 usage error.
@@ -25,6 +27,8 @@ From a shell::
     crm-analysis validate exports/2024/*.xlsx --as-of 2024-06-30
     crm-analysis report --data data/sample --store 007 --lang zh -p window_months=12
     crm-analysis batch --data data/sample --lang en,zh --jobs 2
+    crm-analysis classroom prepare --roster roster.csv --out class
+    crm-analysis classroom grade class
     python -m crm_analysis report --help
 """
 
@@ -292,6 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_batch_arguments(batch)
     batch.set_defaults(func=_cmd_batch)
+
+    from crm_analysis.teaching.classroom import add_classroom_parser
+
+    add_classroom_parser(sub)
     return parser
 
 

@@ -1,0 +1,980 @@
+"""Classroom tools: per-student data and lessons (``prepare``), automatic grading (``grade``).
+
+``prepare`` reads a roster (``student_id,name``; UTF-8 with or without BOM, or GBK /
+GB18030 as saved by a Chinese Excel; Chinese names welcome) and writes, for each
+student, a small synthetic store generated with the student's own seed (derived from
+the class seed and the student id with SHA-256, so the same roster and seed always give
+the same data) and the *student versions* of the lessons (no solution cells) with their
+parameters already pointing at that data::
+
+    DIR/classroom.json              manifest: students, seeds, lessons, exercises
+    DIR/roster.csv                  copy of the roster
+    DIR/<student_id>/data/          the student's store (Dataset folder)
+    DIR/<student_id>/L1_....ipynb   the lessons to fill in
+    DIR/<student_id>/README.txt     what to do (English and Chinese)
+
+Two students get different numbers for the same exercise, so copying a neighbour's
+answers scores nothing; every check is computed against the student's own data.
+
+``grade`` executes every submitted notebook ``DIR/<student_id>/<lesson>.ipynb`` with
+papermill (the data folder, analysis date and store re-injected as parameters, a time
+limit per notebook), reads the results :func:`crm_analysis.teaching.check` left in
+the outputs and writes a grade sheet (``grades.xlsx`` with the sheets *grades*,
+*summary*, *students*, *notebooks*; ``grades.csv`` and ``grades_summary.csv``). A
+notebook that raises scores what it checked before the error and 0 (``error``) for the
+rest; a missing notebook scores 0 (``missing``) for all its exercises; the run never
+stops on a broken notebook.
+
+Example
+-------
+>>> import tempfile, pathlib
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     roster = pathlib.Path(tmp) / "roster.csv"
+...     _ = roster.write_text("student_id,name\\n01,张伟\\n02,李娜\\n", encoding="utf-8")
+...     [(s.student_id, s.name) for s in read_roster(roster)]
+[('01', '张伟'), ('02', '李娜')]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import sys
+import threading
+import time
+import tokenize
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from crm_analysis import config
+from crm_analysis.teaching.core import (
+    CHECK_MIME,
+    EXERCISES,
+    LESSONS_DIR,
+    STATUSES,
+    lesson_paths,
+    student_version,
+)
+
+__all__ = [
+    "DEFAULT_SCALE",
+    "GradeResult",
+    "Student",
+    "add_classroom_parser",
+    "grade",
+    "main",
+    "prepare",
+    "read_roster",
+    "student_seed",
+]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+#: Size of a student's store relative to a full synthetic store (about 500-600 customers,
+#: a few thousand repair orders: big enough for every lesson, small enough to run fast).
+DEFAULT_SCALE = 0.04
+
+#: Default time limit per notebook when grading, in seconds.
+DEFAULT_TIMEOUT = 600.0
+
+MANIFEST = "classroom.json"
+GRADED_DIR = "_graded"
+
+#: Grade statuses: those of :data:`crm_analysis.teaching.core.STATUSES` plus ``error``
+#: (the notebook failed before checking the exercise).
+GRADE_STATUSES = (*STATUSES, "error")
+
+_ID_COLUMNS = ("student_id", "id", "student", "学号", "学生编号", "编号")
+_NAME_COLUMNS = ("name", "student_name", "姓名", "学生姓名", "名字")
+_STUDENT_ID_RE = re.compile(r"^\w[\w.-]*$")
+_CHECK_CALL_RE = re.compile(r"""check\(\s*["']([^"']+)["']""")
+
+_README = """\
+{name} ({student_id})
+
+English
+  Open the lesson notebooks (L1_....ipynb, ...) in Jupyter and work through them.
+  Replace each `answer = None  # YOUR ANSWER` with your answer and run the cell:
+  teaching.check(...) tells you at once whether it is right, close or wrong, computed
+  on YOUR data in the folder `data/` (other students have different data, so their
+  numbers will not be right for you). Keep the notebook's name and the `data/` folder
+  as they are, save, and hand in the notebook.
+
+中文
+  在 Jupyter 中打开课程笔记本（L1_....ipynb 等）并依次完成。
+  把每个 `answer = None  # YOUR ANSWER` 中的 None 换成你的答案并运行该单元格：
+  teaching.check(...) 会立即告诉你答案正确、接近还是错误，依据的是 `data/` 文件夹中
+  你自己的数据（每位同学的数据都不同，别人的数字对你并不正确）。请不要修改笔记本的
+  文件名和 `data/` 文件夹，保存后提交笔记本。
+"""
+
+
+# --------------------------------------------------------------------------- roster
+
+
+@dataclass(frozen=True)
+class Student:
+    """One row of the roster.
+
+    Example
+    -------
+    >>> Student("007", "张伟")
+    Student(student_id='007', name='张伟')
+    """
+
+    student_id: str
+    name: str
+
+
+def read_roster(path: str | os.PathLike[str]) -> list[Student]:
+    """Read a roster CSV: columns ``student_id`` and ``name`` (Chinese headers 学号, 姓名
+    also accepted).
+
+    Encoding UTF-8 (with or without BOM), else GB18030 (what Excel saves in China).
+    Student ids stay strings (``"007"``), are stripped, must be unique and usable as
+    folder names (letters of any script, digits, ``_ . -``). Blank lines are skipped.
+    Raises ``ValueError`` naming the problem.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     p = pathlib.Path(tmp) / "r.csv"
+    ...     _ = p.write_bytes("学号,姓名\\r\\n007,王芳\\r\\n".encode("gb18030"))
+    ...     read_roster(p)
+    [Student(student_id='007', name='王芳')]
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"roster not found: {path}")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = raw.decode("gb18030")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"roster {path}: not UTF-8 or GB18030 text") from exc
+    header = text.splitlines()[0] if text.strip() else ""
+    sep = "\t" if "\t" in header else (";" if ";" in header and "," not in header else ",")
+    try:
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=sep,
+                         skip_blank_lines=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ValueError(f"roster {path}: cannot read it as CSV ({exc})") from exc
+    columns = {str(c).strip().lower(): c for c in df.columns}
+    id_col = next((columns[c] for c in _ID_COLUMNS if c in columns), None)
+    name_col = next((columns[c] for c in _NAME_COLUMNS if c in columns), None)
+    if id_col is None:
+        raise ValueError(f"roster {path}: no student_id column (columns: "
+                         f"{', '.join(map(str, df.columns))}); expected student_id,name")
+    ids = df[id_col].astype(str).str.strip().tolist()
+    names = (df[name_col].astype(str).str.strip().tolist() if name_col is not None
+             else [""] * len(ids))
+    students: list[Student] = []
+    seen: set[str] = set()
+    for line, (sid, name) in enumerate(zip(ids, names, strict=True), start=2):
+        if not sid and not name:
+            continue
+        if not sid:
+            raise ValueError(f"roster {path}, line {line}: empty student_id (name {name!r})")
+        if not _STUDENT_ID_RE.match(sid) or sid.startswith("_"):
+            raise ValueError(f"roster {path}, line {line}: student_id {sid!r} cannot be a "
+                             "folder name (use letters, digits, _ . -, not starting with _)")
+        if sid in seen:
+            raise ValueError(f"roster {path}, line {line}: duplicate student_id {sid!r}")
+        seen.add(sid)
+        students.append(Student(sid, name))
+    if not students:
+        raise ValueError(f"roster {path}: no students")
+    return students
+
+
+def student_seed(seed: int, student_id: str) -> int:
+    """The data seed of a student: SHA-256 of the class seed and the student id (32 bits).
+
+    Deterministic across runs, machines and Python versions (unlike ``hash()``).
+
+    Example
+    -------
+    >>> student_seed(2026, "001") == student_seed(2026, "001")
+    True
+    >>> student_seed(2026, "001") != student_seed(2026, "002") != student_seed(7, "002")
+    True
+    >>> student_seed(2026, "张伟")
+    2951441939
+    """
+    digest = hashlib.sha256(f"crm-classroom\x1f{int(seed)}\x1f{student_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+# --------------------------------------------------------------------------- prepare
+
+
+def _read_lesson(path: Path) -> Any:
+    import nbformat
+
+    if path.suffix == ".ipynb":
+        return nbformat.read(path, as_version=4)
+    import jupytext
+
+    return jupytext.read(path)
+
+
+def _py_literal(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return repr(value)
+
+
+def _comment_of(line: str) -> str:
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(line).readline):
+            if tok.type == tokenize.COMMENT:
+                return tok.string
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass
+    return ""
+
+
+def _parameters_cell(nb: Any) -> Any:
+    return next((c for c in nb.cells if c.cell_type == "code"
+                 and "parameters" in (c.metadata.get("tags") or [])), None)
+
+
+def set_parameters(nb: Any, values: dict[str, Any]) -> Any:
+    """Set assignments in the notebook's ``parameters`` cell, in place; return ``nb``.
+
+    ``name = old  # comment`` becomes ``name = new  # comment``; a name not assigned in
+    the cell is appended; a notebook without a parameters cell gets one at the top.
+
+    Example
+    -------
+    >>> import nbformat
+    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+    ...     'data_dir = "data/sample"   # str: the data\\nlang = "en"',
+    ...     metadata={"tags": ["parameters"]})])
+    >>> print(set_parameters(nb, {"data_dir": "data", "solutions": False}).cells[0].source)
+    data_dir = "data"  # str: the data
+    lang = "en"
+    solutions = False
+    """
+    import nbformat
+
+    cell = _parameters_cell(nb)
+    if cell is None:
+        cell = nbformat.v4.new_code_cell("", metadata={"tags": ["parameters"]})
+        nb.cells.insert(0, cell)
+    lines = cell.source.splitlines()
+    done: set[str] = set()
+    for i, line in enumerate(lines):
+        m = re.match(r"^([A-Za-z_]\w*)\s*=", line)
+        if m and m.group(1) in values:
+            name = m.group(1)
+            comment = _comment_of(line)
+            lines[i] = f"{name} = {_py_literal(values[name])}" + (f"  {comment}" if comment else "")
+            done.add(name)
+    lines += [f"{k} = {_py_literal(v)}" for k, v in values.items() if k not in done]
+    cell.source = "\n".join(lines)
+    return nb
+
+
+def _lesson_defaults(nb: Any) -> dict[str, Any]:
+    """Literal values of the parameters cell (names -> Python values; others skipped)."""
+    import ast
+
+    cell = _parameters_cell(nb)
+    out: dict[str, Any] = {}
+    if cell is None:
+        return out
+    try:
+        tree = ast.parse(cell.source)
+    except SyntaxError:
+        return out
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(
+            node.targets[0], ast.Name
+        ):
+            try:
+                out[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                pass
+    return out
+
+
+def _exercise_ids(nb: Any, lesson: str) -> list[str]:
+    """The lesson's exercises: ids passed to check() in the notebook that are registered,
+    in notebook order; else the registered exercises of the lesson."""
+    in_notebook: list[str] = []
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            in_notebook += _CHECK_CALL_RE.findall(cell.source)
+    in_notebook = list(dict.fromkeys(in_notebook))
+    registered = [k for k, ex in EXERCISES.items() if ex.lesson == lesson]
+    ids = [i for i in in_notebook if i in EXERCISES] if registered else in_notebook
+    return ids or registered
+
+
+def prepare(
+    roster: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    lessons: Iterable[str] | str | None = None,
+    lessons_dir: str | os.PathLike[str] | None = None,
+    seed: int = config.DEFAULT_SEED,
+    lang: str = "en",
+    scale: float = DEFAULT_SCALE,
+    force: bool = False,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Give every student of ``roster`` their own small store and the student lessons.
+
+    Parameters
+    ----------
+    roster:
+        CSV with ``student_id,name`` (see :func:`read_roster`).
+    out:
+        The class folder (see the module docs for its layout).
+    lessons:
+        Lesson ids (``["L1", "L2"]`` or ``"L1,L2"``); ``None`` means every lesson in
+        ``lessons_dir`` (default ``notebooks/lessons``).
+    seed:
+        Class seed; each student's data seed is :func:`student_seed` ``(seed, id)``.
+    lang:
+        Language the notebooks start in (``"en"`` or ``"zh"``; students may change it).
+    scale:
+        Store size passed to :func:`crm_analysis.synth.generate` (one store).
+    force:
+        Overwrite a class folder that already has a ``classroom.json`` (students' work
+        in it is lost); without it that is a ``FileExistsError``.
+
+    Returns the manifest written to ``classroom.json``.
+
+    Example
+    -------
+    >>> manifest = prepare("roster.csv", "class_2026", lessons="L1")  # doctest: +SKIP
+    >>> [s["student_id"] for s in manifest["students"]]  # doctest: +SKIP
+    ['001', '002', '003']
+    """
+    from crm_analysis.synth import generate
+
+    if lang not in config.LANGUAGES:
+        raise ValueError(f"lang must be one of {', '.join(config.LANGUAGES)}, got {lang!r}")
+    if not (isinstance(scale, int | float) and scale > 0):
+        raise ValueError(f"scale must be > 0, got {scale!r}")
+    students = read_roster(roster)
+    paths = lesson_paths(lessons, lessons_dir)
+    if not paths:
+        where = lessons_dir or LESSONS_DIR
+        raise ValueError(f"no lesson notebooks (L<n>_<title>.ipynb) in {where}")
+    out = Path(out)
+    if (out / MANIFEST).exists() and not force:
+        raise FileExistsError(f"{out} already holds a class ({MANIFEST}); use force=True "
+                              "(--force) to overwrite it and the students' work")
+    import copy
+
+    import nbformat
+
+    lesson_info: dict[str, dict[str, Any]] = {}
+    notebooks: dict[str, Any] = {}
+    for lesson, path in paths.items():
+        nb = _read_lesson(path)
+        ids = _exercise_ids(nb, lesson)
+        defaults = _lesson_defaults(nb)
+        student_nb = student_version(nb)
+        student_nb.metadata.setdefault("kernelspec", {
+            "name": "python3", "display_name": "Python 3", "language": "python"})
+        student_nb.metadata["crm_analysis"] = {"lesson": lesson}
+        nbformat.validate(student_nb)
+        notebooks[lesson] = student_nb
+        lesson_info[lesson] = {
+            "notebook": f"{path.stem}.ipynb",
+            "source": str(path.resolve()),
+            "exercises": ids,
+            "points": {i: EXERCISES[i].points if i in EXERCISES else 1.0 for i in ids},
+            "titles": {i: dict(EXERCISES[i].title) if i in EXERCISES else {"en": i, "zh": i}
+                       for i in ids},
+            # re-injected when grading, so that a student cannot point at other data
+            "fixed_parameters": {k: defaults[k] for k in ("as_of", "store_id")
+                                 if k in defaults},
+        }
+    seeds: dict[str, int] = {}
+    used: set[int] = set()
+    for st in students:
+        s, k = student_seed(seed, st.student_id), 0
+        while s in used:  # two ids hashing to the same 32 bits: never share data
+            k += 1
+            s = student_seed(seed, f"{st.student_id}#{k}")
+        used.add(s)
+        seeds[st.student_id] = s
+    out.mkdir(parents=True, exist_ok=True)
+    for n, st in enumerate(students, start=1):
+        folder = out / st.student_id
+        if progress:
+            print(f"[{n}/{len(students)}] {st.student_id} {st.name}: data seed "
+                  f"{seeds[st.student_id]}", file=sys.stderr)
+        data_dir = folder / "data"
+        shutil.rmtree(data_dir, ignore_errors=True)
+        generate(n_stores=1, seed=seeds[st.student_id], scale=scale).to_dir(data_dir)
+        for lesson, nb in notebooks.items():
+            mine = copy.deepcopy(nb)
+            set_parameters(mine, {"data_dir": "data", "lang": lang, "solutions": False})
+            mine.metadata["crm_analysis"]["student_id"] = st.student_id
+            nbformat.write(mine, folder / lesson_info[lesson]["notebook"])
+        (folder / "README.txt").write_text(
+            _README.format(name=st.name or st.student_id, student_id=st.student_id),
+            encoding="utf-8")
+    roster_copy = out / "roster.csv"
+    if Path(roster).resolve() != roster_copy.resolve():
+        shutil.copyfile(roster, roster_copy)
+    manifest = {
+        "version": 1,
+        "created": dt.datetime.now().isoformat(timespec="seconds"),
+        "seed": int(seed),
+        "scale": float(scale),
+        "lang": lang,
+        "lessons": lesson_info,
+        "students": [{"student_id": st.student_id, "name": st.name,
+                      "seed": seeds[st.student_id], "folder": st.student_id}
+                     for st in students],
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
+                                encoding="utf-8")
+    return manifest
+
+
+# --------------------------------------------------------------------------- grade
+
+
+@dataclass
+class GradeResult:
+    """What :func:`grade` computed and wrote.
+
+    ``grades``: one row per student and exercise (``student_id, name, lesson, exercise,
+    score, points, status, note``); ``summary``: one row per exercise (students right,
+    close, wrong, missing, error, mean score), most often wrong first; ``students``:
+    totals per student; ``notebooks``: one row per student and lesson (``ok``,
+    ``error``, ``timeout`` or ``missing``, the error, seconds). ``exit_code`` is 1 when
+    a submitted notebook failed or timed out, else 0.
+
+    Example
+    -------
+    >>> GradeResult(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(),
+    ...             pd.DataFrame({"status": ["ok", "missing"]})).exit_code
+    0
+    """
+
+    grades: pd.DataFrame
+    summary: pd.DataFrame
+    students: pd.DataFrame
+    notebooks: pd.DataFrame
+    paths: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every submitted notebook ran, 1 when one failed or timed out."""
+        if len(self.notebooks) and self.notebooks["status"].isin(["error", "timeout"]).any():
+            return EXIT_FAILED
+        return EXIT_OK
+
+
+def _read_manifest(folder: Path) -> dict[str, Any]:
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} is not a class folder: no {MANIFEST} "
+                                "(made by `crm-analysis classroom prepare`)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def _submitted(folder: Path, lesson: str, name: str) -> Path | None:
+    exact = folder / name
+    if exact.is_file():
+        return exact
+    others = sorted(p for p in folder.glob(f"{lesson}_*.ipynb") if p.is_file())
+    return others[0] if others else None
+
+
+def _run_notebook(task: dict[str, Any]) -> dict[str, Any]:
+    """Execute one submitted notebook (in this process or a pool worker)."""
+    from crm_analysis.reporting import (
+        NotebookExecutionError,
+        execute_notebook,
+        kill_kernels,
+        notebook_parameters,
+    )
+
+    start = time.perf_counter()
+    out = Path(task["output"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.unlink(missing_ok=True)
+    result: dict[str, Any] = {"status": "ok", "error": "", "cell": None}
+    timed_out = threading.Event()
+
+    def on_timeout() -> None:
+        timed_out.set()
+        kill_kernels()
+
+    timer = threading.Timer(task["timeout"], on_timeout) if task["timeout"] else None
+    try:
+        try:
+            declared = notebook_parameters(task["notebook"])
+        except Exception as exc:  # noqa: BLE001 - an unreadable notebook scores zero
+            raise NotebookExecutionError(task["notebook"], {}, ename=type(exc).__name__,
+                                         evalue=str(exc)) from exc
+        params = {k: v for k, v in task["parameters"].items() if k in declared}
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        execute_notebook(task["notebook"], out, params, timeout=task["timeout"],
+                         kernel_name=task["kernel_name"],
+                         transport="ipc" if os.name == "posix" else "tcp")
+    except NotebookExecutionError as exc:
+        result.update(status="error", error=exc.summary, cell=exc.cell_index)
+        if timed_out.is_set():
+            result.update(status="timeout",
+                          error=f"timed out: ran longer than {task['timeout']:g} s")
+    except Exception as exc:  # noqa: BLE001 - never stop the run
+        result.update(status="error", error=f"{type(exc).__name__}: {exc}")
+    finally:
+        if timer is not None:
+            timer.cancel()
+    result["seconds"] = round(time.perf_counter() - start, 2)
+    result["written"] = out.is_file()
+    return result
+
+
+def _read_checks(path: Path) -> dict[str, dict[str, Any]]:
+    """The last :data:`CHECK_MIME` record of each exercise in an executed notebook."""
+    import nbformat
+
+    found: dict[str, dict[str, Any]] = {}
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:  # noqa: BLE001 - unreadable output: nothing was checked
+        return found
+    for cell in nb.cells:
+        for output in cell.get("outputs", []) or []:
+            record = (output.get("data") or {}).get(CHECK_MIME)
+            if isinstance(record, dict) and isinstance(record.get("exercise"), str):
+                found[record["exercise"]] = record
+    return found
+
+
+def grade(
+    folder: str | os.PathLike[str],
+    *,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    out: str | os.PathLike[str] | None = None,
+    jobs: int = 1,
+    kernel_name: str = "python3",
+    progress: bool = False,
+) -> GradeResult:
+    """Execute every submitted lesson notebook of a class folder and write the grades.
+
+    For each student of ``classroom.json`` and each lesson, ``<student_id>/<lesson
+    notebook>.ipynb`` (or another ``<lesson>_*.ipynb`` in the student's folder) is run
+    with papermill with the student's data folder, the lesson's analysis date and store
+    and ``solutions=False`` injected; the executed copy goes to
+    ``_graded/<student_id>/``. Each exercise's score is the last
+    :func:`~crm_analysis.teaching.check` result in the outputs (a check made on data
+    other than the student's own scores 0). ``timeout`` limits each notebook (seconds;
+    ``None``: no limit); ``jobs`` notebooks run at once (processes).
+
+    Writes ``out`` (default ``<folder>/grades.xlsx``), and beside it ``<stem>.csv``
+    (the grades) and ``<stem>_summary.csv`` (the class summary), UTF-8 with BOM so
+    that Excel shows Chinese names. Returns a :class:`GradeResult`.
+
+    Example
+    -------
+    >>> result = grade("class_2026", timeout=300)  # doctest: +SKIP
+    >>> result.summary[["exercise", "wrong"]].head(1)  # doctest: +SKIP
+      exercise  wrong
+    0     L1.4      7
+    """
+    folder = Path(folder)
+    manifest = _read_manifest(folder)
+    if timeout is not None and timeout <= 0:
+        raise ValueError(f"timeout must be positive (seconds) or None, got {timeout}")
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    xlsx = Path(out) if out is not None else folder / "grades.xlsx"
+    if xlsx.suffix.lower() != ".xlsx":
+        raise ValueError(f"--out must end with .xlsx: {xlsx}")
+    lessons: dict[str, dict[str, Any]] = manifest.get("lessons") or {}
+    students: list[dict[str, Any]] = manifest.get("students") or []
+
+    tasks: list[tuple[dict[str, Any], str, Path | None, dict[str, Any]]] = []
+    for st in students:
+        sid = str(st["student_id"])
+        sfolder = folder / str(st.get("folder") or sid)
+        for lesson, info in lessons.items():
+            nb = _submitted(sfolder, lesson, info["notebook"]) if sfolder.is_dir() else None
+            params = dict(info.get("fixed_parameters") or {})
+            params.update(data_dir=str((sfolder / "data").resolve()), solutions=False)
+            task = {
+                "notebook": str(nb) if nb else None,
+                "output": str(folder / GRADED_DIR / sid / info["notebook"]),
+                "parameters": params,
+                "timeout": timeout,
+                "kernel_name": kernel_name,
+            }
+            tasks.append((st, lesson, nb, task))
+
+    runs: dict[int, dict[str, Any]] = {}
+    todo = [i for i, (_, _, nb, _) in enumerate(tasks) if nb is not None]
+
+    def report(i: int) -> None:
+        if progress:
+            st, lesson, _, _ = tasks[i]
+            r = runs[i]
+            print(f"{st['student_id']} {lesson}: {r['status']} ({r['seconds']:.1f} s)"
+                  + (f" {r['error']}" if r["error"] else ""), file=sys.stderr)
+
+    if jobs == 1 or len(todo) <= 1:
+        for i in todo:
+            runs[i] = _run_notebook(tasks[i][3])
+            report(i)
+    else:
+        context = multiprocessing.get_context(
+            "forkserver" if sys.platform.startswith("linux") else "spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            futures = {i: pool.submit(_run_notebook, tasks[i][3]) for i in todo}
+            for i, fut in futures.items():
+                try:
+                    runs[i] = fut.result()
+                except Exception as exc:  # noqa: BLE001 - a dead worker fails one notebook
+                    runs[i] = {"status": "error", "error": f"worker failed: {exc}",
+                               "cell": None, "seconds": 0.0, "written": False}
+                report(i)
+
+    grade_rows: list[dict[str, Any]] = []
+    nb_rows: list[dict[str, Any]] = []
+    for i, (st, lesson, nb, task) in enumerate(tasks):
+        info = lessons[lesson]
+        sid, name, seed = str(st["student_id"]), str(st.get("name") or ""), st.get("seed")
+        run = runs.get(i)
+        if run is None:
+            nb_status, error, checks = "missing", "no notebook submitted", {}
+        else:
+            nb_status, error = run["status"], run["error"]
+            checks = _read_checks(Path(task["output"])) if run.get("written") else {}
+        nb_rows.append({
+            "student_id": sid, "name": name, "lesson": lesson,
+            "notebook": nb.name if nb else info["notebook"], "status": nb_status,
+            "error": error, "cell": run.get("cell") if run else None,
+            "seconds": run.get("seconds") if run else None,
+        })
+        for ex_id in info["exercises"]:
+            points = float(info.get("points", {}).get(ex_id, 1.0))
+            record = checks.get(ex_id)
+            note = ""
+            if record is not None and record.get("status") in STATUSES:
+                status = str(record["status"])
+                try:
+                    score = min(max(float(record.get("score", 0.0)), 0.0), points)
+                except (TypeError, ValueError):
+                    score = 0.0
+                rec_seed = record.get("seed")
+                if rec_seed is not None and seed is not None and rec_seed != seed:
+                    status, score = "wrong", 0.0
+                    note = "checked on data other than the student's own"
+            elif nb_status == "missing":
+                status, score, note = "missing", 0.0, "no notebook submitted"
+            elif nb_status in ("error", "timeout"):
+                status, score, note = "error", 0.0, f"notebook failed: {error}"
+            else:
+                status, score, note = "missing", 0.0, "not checked in the notebook"
+            grade_rows.append({
+                "student_id": sid, "name": name, "lesson": lesson, "exercise": ex_id,
+                "score": score, "points": points, "status": status, "note": note,
+            })
+
+    grades = pd.DataFrame(grade_rows, columns=["student_id", "name", "lesson", "exercise",
+                                               "score", "points", "status", "note"])
+    notebooks = pd.DataFrame(nb_rows, columns=["student_id", "name", "lesson", "notebook",
+                                               "status", "error", "cell", "seconds"])
+    summary = _summary(grades, lessons, manifest.get("lang", "en"))
+    totals = _student_totals(grades, notebooks, students)
+    paths = _write(grades, summary, totals, notebooks, xlsx)
+    return GradeResult(grades=grades, summary=summary, students=totals, notebooks=notebooks,
+                       paths=paths)
+
+
+def _summary(grades: pd.DataFrame, lessons: dict[str, Any], lang: str) -> pd.DataFrame:
+    rows = []
+    order = 0
+    for lesson, info in lessons.items():
+        for ex_id in info["exercises"]:
+            g = grades[grades["exercise"] == ex_id]
+            counts = g["status"].value_counts()
+            title = (info.get("titles", {}).get(ex_id) or {})
+            rows.append({
+                "lesson": lesson, "exercise": ex_id,
+                "title": title.get(lang) or title.get("en") or ex_id,
+                "students": len(g),
+                **{s: int(counts.get(s, 0)) for s in GRADE_STATUSES},
+                "mean_score": round(float(g["score"].mean()), 4) if len(g) else 0.0,
+                "points": float(info.get("points", {}).get(ex_id, 1.0)),
+                "_order": order,
+            })
+            order += 1
+    columns = ["lesson", "exercise", "title", "students", *GRADE_STATUSES, "mean_score",
+               "points"]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    df = pd.DataFrame(rows)
+    df["_not_done"] = df["missing"] + df["error"]
+    df = df.sort_values(["wrong", "close", "_not_done", "mean_score", "_order"],
+                        ascending=[False, False, False, True, True], kind="stable")
+    return df[columns].reset_index(drop=True)
+
+
+def _student_totals(grades: pd.DataFrame, notebooks: pd.DataFrame,
+                    students: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = []
+    for st in students:
+        sid = str(st["student_id"])
+        g = grades[grades["student_id"] == sid]
+        nb = notebooks[notebooks["student_id"] == sid]
+        rows.append({
+            "student_id": sid, "name": str(st.get("name") or ""),
+            "score": float(g["score"].sum()), "points": float(g["points"].sum()),
+            "right": int((g["status"] == "right").sum()),
+            "notebooks_ok": int((nb["status"] == "ok").sum()),
+            "notebooks_failed": int(nb["status"].isin(["error", "timeout"]).sum()),
+            "notebooks_missing": int((nb["status"] == "missing").sum()),
+        })
+    return pd.DataFrame(rows, columns=["student_id", "name", "score", "points", "right",
+                                       "notebooks_ok", "notebooks_failed",
+                                       "notebooks_missing"])
+
+
+def _write(grades: pd.DataFrame, summary: pd.DataFrame, totals: pd.DataFrame,
+           notebooks: pd.DataFrame, xlsx: Path) -> dict[str, Path]:
+    from openpyxl.utils import get_column_letter
+
+    xlsx.parent.mkdir(parents=True, exist_ok=True)
+    csv = xlsx.with_suffix(".csv")
+    summary_csv = xlsx.with_name(f"{xlsx.stem}_summary.csv")
+    tmp = xlsx.with_name(f".{xlsx.name}.tmp")
+    with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
+        for sheet, df in (("grades", grades), ("summary", summary), ("students", totals),
+                          ("notebooks", notebooks)):
+            df.to_excel(writer, sheet_name=sheet, index=False)
+            ws = writer.sheets[sheet]
+            ws.freeze_panes = "A2"
+            for j, col in enumerate(df.columns, start=1):
+                width = max([len(str(col))] + [len(str(v)) for v in df[col].head(200)])
+                ws.column_dimensions[get_column_letter(j)].width = min(max(width + 2, 8), 60)
+    os.replace(tmp, xlsx)
+    grades.to_csv(csv, index=False, encoding="utf-8-sig")
+    summary.to_csv(summary_csv, index=False, encoding="utf-8-sig")
+    return {"xlsx": xlsx, "csv": csv, "summary_csv": summary_csv}
+
+
+# --------------------------------------------------------------------------- command line
+
+_EPILOG = """\
+exit codes:
+  0  success (prepare: every student's folder written; grade: every submitted
+     notebook ran -- students who submitted nothing score 0 and do not change it)
+  1  grade: some submitted notebooks failed or timed out (they score what they
+     checked before the error; everything else is graded and written)
+  2  usage error: missing or malformed roster, unknown lesson, bad option, a class
+     folder without classroom.json, prepare into an existing class without --force
+"""
+
+_PREPARE_DESCRIPTION = """\
+Prepare a class: for each student of the roster (CSV with columns student_id,name;
+UTF-8 or GBK; Chinese names are fine) generate a small synthetic 4S store with the
+student's own seed (derived from --seed and the student id) and write the student
+versions of the lessons (no solution cells) with their parameters already pointing
+at that data:
+
+  OUT/classroom.json              manifest (students, seeds, lessons, exercises)
+  OUT/roster.csv                  copy of the roster
+  OUT/<student_id>/data/          the student's data
+  OUT/<student_id>/L1_....ipynb   the lessons to fill in
+  OUT/<student_id>/README.txt     instructions (English and Chinese)
+
+Every student gets different numbers for the same exercises: teaching.check() in the
+notebook judges answers against the student's own data.
+"""
+
+_GRADE_DESCRIPTION = """\
+Grade a class: execute every submitted notebook DIR/<student_id>/L*.ipynb with
+papermill (the student's data, analysis date and store re-injected; a time limit per
+notebook; a failing notebook never stops the run), read the teaching.check() results
+and write
+
+  grades.xlsx          sheets grades (student, exercise, score, status),
+                       summary (per exercise: right / close / wrong / missing /
+                       error, mean score; most often wrong first), students
+                       (totals) and notebooks (run status, error, seconds)
+  grades.csv           the grades sheet (UTF-8 with BOM: opens in Excel)
+  grades_summary.csv   the class summary
+  _graded/<student_id>/   the executed notebooks, for review
+
+A notebook that raises scores what it checked before the error and 0 ("error") for
+the rest; a student without a notebook scores 0 ("missing").
+"""
+
+
+def _lesson_list(text: str) -> list[str]:
+    items = [s.strip() for s in text.split(",") if s.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("give lesson ids like L1,L2")
+    return items
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1: {text!r}")
+    return value
+
+
+def add_classroom_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``classroom`` command (``prepare``, ``grade``) to an argparse sub-parsers.
+
+    Every sub-command sets ``func(args) -> exit code`` (see the epilog for the codes).
+
+    Example
+    -------
+    >>> parser = argparse.ArgumentParser(prog="crm-analysis")
+    >>> _ = add_classroom_parser(parser.add_subparsers(dest="command"))
+    >>> args = parser.parse_args(["classroom", "grade", "class1", "--timeout", "60"])
+    >>> args.classroom_command, str(args.folder), args.timeout
+    ('grade', 'class1', 60.0)
+    """
+    fmt = argparse.RawDescriptionHelpFormatter
+    classroom = subparsers.add_parser(
+        "classroom",
+        help="prepare per-student lessons and data, grade submitted notebooks",
+        description="Classroom pack: `prepare` gives each student of a roster their own\n"
+        "small store and the student versions of the lessons; `grade` runs the submitted\n"
+        "notebooks and writes a grade sheet.",
+        epilog=_EPILOG,
+        formatter_class=fmt,
+    )
+    sub = classroom.add_subparsers(dest="classroom_command", metavar="SUBCOMMAND")
+
+    def no_subcommand(args: argparse.Namespace) -> int:
+        classroom.print_help(sys.stderr)
+        return EXIT_USAGE
+
+    classroom.set_defaults(func=no_subcommand)
+
+    p = sub.add_parser("prepare", help="per-student data and student lessons",
+                       description=_PREPARE_DESCRIPTION, epilog=_EPILOG, formatter_class=fmt)
+    p.add_argument("--roster", required=True, type=Path,
+                   help="CSV with columns student_id,name (UTF-8 or GBK)")
+    p.add_argument("--out", required=True, type=Path, help="the class folder to write")
+    p.add_argument("--lessons", type=_lesson_list, default=None,
+                   help="comma-separated lesson ids, e.g. L1,L2 (default: all lessons)")
+    p.add_argument("--seed", type=int, default=config.DEFAULT_SEED,
+                   help=f"class seed; each student's data seed is derived from it and the "
+                   f"student id (default {config.DEFAULT_SEED})")
+    p.add_argument("--lang", choices=config.LANGUAGES, default="en",
+                   help="language the notebooks start in (default en)")
+    p.add_argument("--scale", type=_positive_float, default=DEFAULT_SCALE,
+                   help=f"size of each student's store relative to a full synthetic store "
+                   f"(default {DEFAULT_SCALE}: about 500 customers)")
+    p.add_argument("--lessons-dir", type=Path, default=None,
+                   help="folder of the lesson notebooks (default notebooks/lessons)")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite an existing class folder (students' work is lost)")
+    p.set_defaults(func=_cmd_prepare)
+
+    g = sub.add_parser("grade", help="run submitted notebooks and write the grade sheet",
+                       description=_GRADE_DESCRIPTION, epilog=_EPILOG, formatter_class=fmt)
+    g.add_argument("folder", type=Path, help="the class folder (made by prepare)")
+    g.add_argument("--timeout", type=_positive_float, default=DEFAULT_TIMEOUT,
+                   help=f"time limit per notebook in seconds (default {DEFAULT_TIMEOUT:g})")
+    g.add_argument("--out", type=Path, default=None,
+                   help="grade sheet .xlsx (default DIR/grades.xlsx; the CSVs go beside it)")
+    g.add_argument("--jobs", type=_positive_int, default=1,
+                   help="notebooks run at once (default 1)")
+    g.add_argument("--quiet", action="store_true", help="no progress lines")
+    g.set_defaults(func=_cmd_grade)
+    return classroom
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    try:
+        manifest = prepare(args.roster, args.out, lessons=args.lessons,
+                           lessons_dir=args.lessons_dir, seed=args.seed, lang=args.lang,
+                           scale=args.scale, force=args.force, progress=True)
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    n_ex = sum(len(v["exercises"]) for v in manifest["lessons"].values())
+    print(f"prepared {len(manifest['students'])} students, lessons "
+          f"{', '.join(manifest['lessons'])} ({n_ex} exercises) in {args.out}")
+    return EXIT_OK
+
+
+def _cmd_grade(args: argparse.Namespace) -> int:
+    try:
+        result = grade(args.folder, timeout=args.timeout, out=args.out, jobs=args.jobs,
+                       progress=not args.quiet)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    nb = result.notebooks
+    print(f"graded {nb['student_id'].nunique()} students: {int((nb['status'] == 'ok').sum())} "
+          f"notebooks ran, {int(nb['status'].isin(['error', 'timeout']).sum())} failed, "
+          f"{int((nb['status'] == 'missing').sum())} missing; grade sheet: "
+          f"{result.paths['xlsx']}")
+    for row in nb[nb["status"].isin(["error", "timeout"])].itertuples():
+        print(f"FAILED {row.student_id} {row.lesson}: {row.error}", file=sys.stderr)
+    return result.exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m crm_analysis.teaching.classroom prepare|grade ...``; returns the exit code.
+
+    Example
+    -------
+    >>> main(["grade", "/nonexistent/class"])  # prints the error on stderr
+    2
+    """
+    parser = argparse.ArgumentParser(prog="crm-analysis")
+    add_classroom_parser(parser.add_subparsers(dest="command"))
+    try:
+        args = parser.parse_args(["classroom", *(argv if argv is not None else sys.argv[1:])])
+    except SystemExit as exc:  # --help exits 0, bad usage 2
+        return int(exc.code or 0)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""Exercises of lesson L4, "Survival of the customer relationship".
+
+Each ``expected`` function is the grader's truth, computed from the student's own data
+(:class:`~crm_analysis.teaching.core.LessonData`). The relationships come from
+:func:`crm_analysis.survival.defection_table` (the definitions of DOMAIN.md section 3: a
+relationship ends at its last order when no order follows within 12 months, and is
+censored at the horizon T − 12 months otherwise; time is the car's age; a car bought
+elsewhere enters at its first visit). The Kaplan-Meier answers are computed here with a
+plain product-limit loop in numpy, while the lesson's solution cells use the library
+(:func:`crm_analysis.survival.survival_by_vehicle_age`, which wraps lifelines), so a
+mistake in either shows up as a disagreement (``tests/test_lessons_l45.py``).
+
+:func:`small_table` picks the eight relationships of the lesson's worked example; the
+notebook shows exactly this table, so the counting exercises refer to it.
+"""
+
+from __future__ import annotations
+
+import string
+
+import numpy as np
+import pandas as pd
+
+from crm_analysis.survival import defection_table
+from crm_analysis.teaching.core import exercise
+
+#: A relationship has ended when no order follows its last one within this many months.
+LAPSE_MONTHS = 12
+#: Rows of the worked example's small table.
+SMALL_ROWS = 8
+#: Vehicle age (years) of the "who is at risk" question on the small table.
+RISK_SET_AGE = 3.0
+#: Vehicle age (years) of the Kaplan-Meier survival question.
+SURVIVAL_AGE = 3.0
+#: Survival level of the quantile question (the age by which three quarters have ended).
+QUANTILE_LEVEL = 0.25
+
+_CACHE: dict[tuple, tuple] = {}
+
+
+def relationships(data) -> pd.DataFrame:
+    """The store's defection table at the lesson date (cached per data and date)."""
+    key = (id(data.dataset), str(data.store_id), pd.Timestamp(data.as_of))
+    hit = _CACHE.get(key)
+    if hit is None or hit[0] is not data.dataset:
+        table = defection_table(data.dataset, data.as_of, store_id=data.store_id,
+                                lapse_months=LAPSE_MONTHS)
+        _CACHE.clear()
+        hit = _CACHE[key] = (data.dataset, table)
+    return hit[1].copy()
+
+
+def _usable(tab: pd.DataFrame) -> pd.DataFrame:
+    """Rows a survival estimate can use: known ages, and followed for some time (a
+    relationship that began after the horizon is censored at its entry and says
+    nothing)."""
+    tab = tab[tab["age_known"].astype(bool)]
+    followed = tab["event"].astype(bool) | (tab["exit_age"] > tab["entry_age"])
+    return tab[followed]
+
+
+def small_table(data, rows: int = SMALL_ROWS) -> pd.DataFrame:
+    """Eight of the store's relationships for the worked example, labelled A, B, ….
+
+    A reproducible random draw (seeds 0, 1, … tried in turn) of usable relationships
+    that holds at least one that ended, one still going (censored), one car bought
+    elsewhere (late entry), three own sales, and at age 3 at least one car at risk
+    and one not. Sorted by entry age, then exit age. Columns: ``label``, ``vin``,
+    ``sold_here``, ``sale_date``, ``first_order_date``, ``last_order_date``,
+    ``entry_age``, ``exit_age``, ``event``.
+    """
+    pool = _usable(relationships(data)).sort_values(["vin"], kind="mergesort")
+    pool = pool.reset_index(drop=True)
+    if len(pool) < rows:
+        raise ValueError(f"small_table: the store has only {len(pool)} usable "
+                         f"relationships, {rows} are needed")
+    pick = None
+    for seed in range(1000):
+        s = pool.sample(rows, random_state=seed)
+        ev = s["event"].astype(bool)
+        late = s["entry_age"] > 0
+        at_risk = (s["entry_age"] <= RISK_SET_AGE) & (s["exit_age"] >= RISK_SET_AGE)
+        if (ev.any() and (~ev).any() and late.any() and int(s["sold_here"].sum()) >= 3
+                and at_risk.any() and not at_risk.all()):
+            pick = s
+            break
+    if pick is None:  # pragma: no cover - needs a store with almost no variety
+        pick = pool.sample(rows, random_state=0)
+    pick = pick.sort_values(["entry_age", "exit_age", "vin"], kind="mergesort")
+    cols = ["vin", "sold_here", "sale_date", "first_order_date", "last_order_date",
+            "entry_age", "exit_age", "event"]
+    out = pick[cols].reset_index(drop=True)
+    out.insert(0, "label", list(string.ascii_uppercase[:rows]))
+    out["event"] = out["event"].astype(bool)
+    out["sold_here"] = out["sold_here"].astype(bool)
+    return out
+
+
+def _own_sales(data) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    tab = _usable(relationships(data))
+    tab = tab[tab["sold_here"].astype(bool)]
+    return (tab["entry_age"].to_numpy(float), tab["exit_age"].to_numpy(float),
+            tab["event"].to_numpy(bool))
+
+
+def product_limit(entry: np.ndarray, exit_: np.ndarray, event: np.ndarray
+                  ) -> pd.DataFrame:
+    """Kaplan-Meier by hand: one row per departure age with ``at_risk`` (entered on or
+    before the age and not yet gone: entry <= age <= exit), ``departures`` and the
+    ``survival`` after that age."""
+    rows, s = [], 1.0
+    for age in np.unique(exit_[event]):
+        at_risk = int(((entry <= age) & (exit_ >= age)).sum())
+        d = int(((exit_ == age) & event).sum())
+        s *= 1.0 - d / at_risk
+        rows.append({"age": float(age), "at_risk": at_risk, "departures": d,
+                     "survival": s})
+    return pd.DataFrame(rows, columns=["age", "at_risk", "departures", "survival"])
+
+
+# Counts are exact: abs_tol 0.5 accepts 3.0 for 3 and nothing else.
+@exercise(
+    "L4.1",
+    title={"en": "How many of the 8 relationships in the small table are censored?",
+           "zh": "小表中的 8 段客户关系有几段是删失的？"},
+    hint={"en": "A relationship is censored when it has not ended by the horizon (the "
+                "'ended' column is False): we only know it lasted at least until then.",
+          "zh": "到观察截止日仍未结束的关系（“已结束”一列为 False）就是删失的："
+                "我们只知道它至少持续到那时。"},
+    rel_tol=0.0, abs_tol=0.5,
+)
+def censored_in_small_table(data) -> int:
+    return int((~small_table(data)["event"]).sum())
+
+
+@exercise(
+    "L4.2",
+    title={"en": "How many of the 8 relationships enter late (left truncation)?",
+           "zh": "小表中的 8 段关系有几段是“迟到进入”的（左截断）？"},
+    hint={"en": "A car bought elsewhere is first seen at its first visit, at an age above 0: "
+                "count the rows whose entry age is greater than 0.",
+          "zh": "在别处购买的车辆第一次到店时才被我们看到，此时车龄已大于 0："
+                "数一数进入车龄大于 0 的行。"},
+    rel_tol=0.0, abs_tol=0.5,
+)
+def late_entries_in_small_table(data) -> int:
+    return int((small_table(data)["entry_age"] > 0).sum())
+
+
+@exercise(
+    "L4.3",
+    title={"en": "Which of the 8 relationships (letters) are at risk at vehicle age 3?",
+           "zh": "车龄 3 年时，小表中哪几段关系（字母）处于风险集中？"},
+    hint={"en": "At risk at age 3 means already under observation (entry age at most 3) "
+                "and not yet gone (exit age at least 3).",
+          "zh": "车龄 3 年时处于风险集，指已经进入观察（进入车龄不超过 3）"
+                "且尚未离开（退出车龄不小于 3）。"},
+    kind="set",
+)
+def at_risk_at_age_3(data) -> set[str]:
+    s = small_table(data)
+    inside = s["entry_age"].le(RISK_SET_AGE) & s["exit_age"].ge(RISK_SET_AGE)
+    return set(s.loc[inside, "label"])
+
+
+# The naive mean is a plain average of table values, so only rounding separates a right
+# answer from ours: rel_tol 0.005 accepts it rounded to two decimals (ages of 1-3 years)
+# or ages computed with 365-day years (0.07% off). Forgetting the "own sales" filter
+# moves it by far more.
+@exercise(
+    "L4.4",
+    title={"en": "Naive mean: the average exit age of the own-sale relationships that ended",
+           "zh": "朴素平均：本店销售车辆中已结束关系的平均退出车龄"},
+    hint={"en": "Keep the rows with sold_here and event both True and average exit_age. "
+                "(This is the number that ignores censoring; the lesson shows why it is too low.)",
+          "zh": "保留 sold_here 和 event 都为 True 的行，对 exit_age 求平均。（这个数忽略了删失，"
+                "课上会说明它为什么偏低。）"},
+    rel_tol=0.005,
+)
+def naive_mean_exit_age(data) -> float:
+    tab = relationships(data)
+    ended = tab[tab["sold_here"].astype(bool) & tab["event"].astype(bool)
+                & tab["age_known"].astype(bool)]
+    return float(ended["exit_age"].mean())
+
+
+# Kaplan-Meier from our numpy product-limit; lifelines gives the same step function, so
+# the two agree to rounding. abs_tol 0.005 (half a percentage point) accepts an answer
+# rounded to two decimals; reading the value off the chart is "close" (within 0.05).
+@exercise(
+    "L4.5",
+    title={"en": "Kaplan-Meier: share of own-sale relationships still going at vehicle age 3",
+           "zh": "Kaplan-Meier：本店销售车辆的客户关系在车龄 3 年时仍在持续的比例"},
+    hint={"en": "Fit survival_by_vehicle_age on the own sales (sold_here) and read "
+                "survival_at(3); give a share between 0 and 1.",
+          "zh": "对本店销售的车辆（sold_here）调用 survival_by_vehicle_age，再读 survival_at(3)；"
+                "答案是 0 到 1 之间的比例。"},
+    abs_tol=0.005, rel_tol=0.0,
+)
+def km_survival_at_3(data) -> float:
+    km = product_limit(*_own_sales(data))
+    before = km[km["age"] <= SURVIVAL_AGE]
+    return float(before["survival"].iloc[-1]) if len(before) else 1.0
+
+
+# The quantile is one of the departure ages, so a right answer matches it exactly; abs_tol
+# 0.01 years (under four days) accepts it rounded to two decimals. Taking the age where
+# survival first drops *below* 25% instead of "at or below" can land on the next
+# departure, usually days or weeks later: that is "close" (within 0.1 years).
+@exercise(
+    "L4.6",
+    title={"en": "Vehicle age by which three quarters of the own-sale relationships have ended",
+           "zh": "本店销售车辆的客户关系有四分之三已经结束时的车龄"},
+    hint={"en": "In the Kaplan-Meier curve of the own sales (curve_), take the smallest age "
+                "at which survival is 0.25 or less.",
+          "zh": "在本店销售车辆的 Kaplan-Meier 曲线（curve_）中，"
+                "找出生存率首次不超过 0.25 的最小车龄。"},
+    abs_tol=0.01, rel_tol=0.0,
+)
+def age_three_quarters_ended(data) -> float:
+    km = product_limit(*_own_sales(data))
+    hit = km[km["survival"] <= QUANTILE_LEVEL]
+    return float(hit["age"].iloc[0]) if len(hit) else float("inf")

@@ -1,0 +1,192 @@
+"""Lessons L1–L3 of the classroom pack run, grade themselves right, and leak no solution.
+
+Each lesson is executed with papermill's Python API
+(:func:`crm_analysis.reporting.execute_notebook`) on one small generated store:
+
+- English with ``solutions=True``: every exercise's last check record
+  (:data:`crm_analysis.teaching.CHECK_MIME`) is ``"right"`` — the notebook's solution
+  (mostly pandas by hand) agrees with the exercise's ``expected`` (mostly the library);
+- the **student version** (:func:`crm_analysis.teaching.student_version`) with
+  ``solutions=False``: it runs, and every exercise is ``"missing"`` exactly once;
+- Chinese with ``solutions=True``: the text is Chinese, no English lesson text is left,
+  every figure renders without missing-glyph warnings, and the answers are still right.
+
+Without executing anything: the student version contains no line of a solution cell,
+every exercise has its exercise and solution cells, and the paired ``.py`` and ``.ipynb``
+agree and are stored without outputs. The Chinese student run is ``slow``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+import jupytext
+import nbformat
+import pytest
+
+from crm_analysis import config
+from crm_analysis.reporting import execute_notebook
+from crm_analysis.synth import generate
+from crm_analysis.teaching import CHECK_MIME, EXERCISES, student_version
+
+LESSONS_DIR = config.NOTEBOOKS_DIR / "lessons"
+LESSONS = {
+    "L1": "L1_why_grade_customers",
+    "L2": "L2_rfm_abc_mvc",
+    "L3": "L3_retention_by_vehicle_age",
+}
+PARAMETERS = ("data_dir", "as_of", "lang", "solutions", "store_id")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+#: English lesson text that must not appear in a Chinese run (headings of every lesson).
+ENGLISH = ("The store manager's question", "Learning goals", "Exercise L", "Discussion:")
+
+
+def _ipynb(lesson: str):
+    return LESSONS_DIR / f"{LESSONS[lesson]}.ipynb"
+
+
+def _ids(lesson: str) -> list[str]:
+    return [k for k, ex in EXERCISES.items() if ex.lesson == lesson]
+
+
+def _tags(cell) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags") or [])
+
+
+def _checks(nb) -> dict[str, list[str]]:
+    """Exercise id -> statuses of its check records, in output order."""
+    out: dict[str, list[str]] = defaultdict(list)
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            record = o.get("data", {}).get(CHECK_MIME)
+            if record is not None:
+                out[record["exercise"]].append(record["status"])
+    return dict(out)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("lesson-data")
+    generate(n_stores=1, seed=7, scale=0.05).to_dir(path)
+    return path
+
+
+def _run(lesson, data_dir, tmp_path, *, lang, solutions, student=False):
+    source = _ipynb(lesson)
+    if student:
+        nb = student_version(nbformat.read(source, as_version=4))
+        source = tmp_path / f"{lesson}_student.ipynb"
+        nbformat.write(nb, source)
+    out = tmp_path / f"{lesson}_{lang}_{int(solutions)}{'_student' if student else ''}.ipynb"
+    execute_notebook(source, out, {"data_dir": str(data_dir), "lang": lang,
+                                   "solutions": solutions}, cwd=tmp_path)
+    return nbformat.read(out, as_version=4)
+
+
+def _assert_right(lesson, nb):
+    statuses = _checks(nb)
+    ids = _ids(lesson)
+    assert 3 <= len(ids) <= 6, ids
+    assert sorted(statuses) == sorted(ids)
+    for ex_id in ids:
+        # the exercise cell reports "missing", then the solution cell "right"
+        assert statuses[ex_id] == ["missing", "right"], (ex_id, statuses[ex_id])
+
+
+def _stderr(nb) -> str:
+    return "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", [])
+                     if o.get("output_type") == "stream" and o.get("name") == "stderr")
+
+
+@pytest.mark.parametrize("lesson", sorted(LESSONS))
+def test_solutions_are_right_in_english(lesson, data_dir, tmp_path):
+    nb = _run(lesson, data_dir, tmp_path, lang="en", solutions=True)
+    _assert_right(lesson, nb)
+    assert "Glyph" not in _stderr(nb)
+
+
+@pytest.mark.parametrize("lesson", sorted(LESSONS))
+def test_student_version_runs_with_every_answer_missing(lesson, data_dir, tmp_path):
+    nb = _run(lesson, data_dir, tmp_path, lang="en", solutions=False, student=True)
+    assert _checks(nb) == {ex_id: ["missing"] for ex_id in _ids(lesson)}
+
+
+@pytest.mark.parametrize("lesson", sorted(LESSONS))
+def test_chinese_text_and_figures(lesson, data_dir, tmp_path):
+    nb = _run(lesson, data_dir, tmp_path, lang="zh", solutions=True)
+    _assert_right(lesson, nb)
+    texts = [o["data"][mime] for c in nb.cells for o in c.get("outputs", [])
+             for mime in ("text/markdown", "text/html") if mime in o.get("data", {})]
+    markdown = [s for c in nb.cells for o in c.get("outputs", [])
+                for s in [o.get("data", {}).get("text/markdown")] if s]
+    assert len(markdown) >= 8 and all(CJK.search(s) for s in markdown)
+    joined = "\n".join(texts)
+    for english in ENGLISH:
+        assert english not in joined, english
+    pngs = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+    assert pngs >= 2
+    err = _stderr(nb)
+    assert "Glyph" not in err and "missing from" not in err, err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lesson", sorted(LESSONS))
+def test_chinese_student_version_all_missing(lesson, data_dir, tmp_path):
+    nb = _run(lesson, data_dir, tmp_path, lang="zh", solutions=False, student=True)
+    assert _checks(nb) == {ex_id: ["missing"] for ex_id in _ids(lesson)}
+    assert "Glyph" not in _stderr(nb)
+
+
+@pytest.mark.parametrize("lesson", sorted(LESSONS))
+def test_student_version_leaks_no_solution_line(lesson):
+    nb = nbformat.read(_ipynb(lesson), as_version=4)
+    student = student_version(nb)
+    assert not any("solution" in _tags(c) for c in student.cells)
+    student_lines = {line.strip() for c in student.cells for line in c.source.splitlines()}
+    solution_cells = [c for c in nb.cells if "solution" in _tags(c)]
+    assert len(solution_cells) == len(_ids(lesson))
+    for cell in solution_cells:
+        lines = [line.strip() for line in cell.source.splitlines() if line.strip()]
+        assert lines[0] == "if solutions:"
+        for line in lines[1:]:
+            # the check call is the same in the exercise cell by design (contract)
+            if re.fullmatch(r'teaching\.check\("L\d+\.\d+", answer\)', line):
+                continue
+            assert line not in student_lines, f"{lesson}: solution line leaks: {line!r}"
+
+
+@pytest.mark.parametrize("lesson", sorted(LESSONS))
+def test_exercise_cells_follow_the_contract(lesson):
+    nb = nbformat.read(_ipynb(lesson), as_version=4)
+    params = [c for c in nb.cells if "parameters" in _tags(c)]
+    assert len(params) == 1
+    names = re.findall(r"^(\w+) = ", params[0].source, flags=re.M)
+    assert tuple(names) == PARAMETERS
+    for line in params[0].source.splitlines():
+        assert "=" not in line.partition("#")[2], line  # papermill reads comments too
+    assert f'teaching.start("{lesson}", data_dir' in "".join(c.source for c in nb.cells)
+    exercise_cells = [c for c in nb.cells if "exercise" in _tags(c)]
+    solution_cells = [c for c in nb.cells if "solution" in _tags(c)]
+    found = [re.search(r'teaching\.check\("([^"]+)", answer\)', c.source).group(1)
+             for c in exercise_cells]
+    assert found == _ids(lesson)
+    for ex_id, ex_cell in zip(found, exercise_cells, strict=True):
+        assert "answer = None  # YOUR ANSWER" in ex_cell.source
+        idx = nb.cells.index(ex_cell)
+        following = nb.cells[idx + 1]
+        assert following in solution_cells and f'teaching.check("{ex_id}", answer)' in \
+            following.source
+        ex = EXERCISES[ex_id]
+        assert ex.title["en"] and CJK.search(ex.title["zh"]) and CJK.search(ex.hint["zh"])
+
+
+@pytest.mark.parametrize("lesson", sorted(LESSONS))
+def test_paired_files_agree_and_ipynb_has_no_outputs(lesson):
+    ipynb = nbformat.read(_ipynb(lesson), as_version=4)
+    py = jupytext.read(LESSONS_DIR / f"{LESSONS[lesson]}.py")
+    assert [(c.cell_type, c.source, _tags(c)) for c in ipynb.cells] == \
+        [(c.cell_type, c.source, _tags(c)) for c in py.cells]
+    for cell in ipynb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
