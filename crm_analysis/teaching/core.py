@@ -316,6 +316,15 @@ def start(
 
     if lang not in _LANGS:
         raise ValueError(f"lang must be 'en' or 'zh', got {lang!r}")
+    if data_dir is not None:
+        # a relative folder is read from the working folder, else from the project folder
+        # (a lesson opened in notebooks/lessons/ still finds the default data/sample)
+        from crm_analysis import config
+
+        path = Path(data_dir)
+        if not path.is_absolute() and not path.exists() and (
+                config.PROJECT_ROOT / path).exists():
+            data_dir = config.PROJECT_ROOT / path
     dataset, _ = load_data(data_dir, as_of)
     if not dataset.store_ids:
         raise ValueError(f"no store in the data at {data_dir}")
