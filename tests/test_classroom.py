@@ -303,3 +303,25 @@ def test_prepare_and_grade_real_lesson_l1(tmp_path):
     assert scores.to_dict() == {"001": sum(points.values()), "002": sum(points.values()),
                                 "003": 0.0, "004": 0.0, "005": 0.0}
     assert set(summary["exercise"]) == set(ids) and (summary["wrong"] == 1).all()
+
+
+@pytest.mark.skipif(not list((Path(__file__).parents[1] / "notebooks" / "lessons").glob(
+    "L1_*.ipynb")), reason="lesson L1 not present")
+def test_rehearsal_command_grades_five_simulated_students(tmp_path, capsys):
+    """The teacher's dry run from docs/teaching.md: one command, and the grade sheet says
+    exactly what each simulated student did (two right, one wrong, one broken, one
+    missing); the exit code is 0 only then."""
+    from crm_analysis.cli import main as cli_main
+
+    code = cli_main(["classroom", "rehearse", "--out", str(tmp_path / "r"), "--jobs", "2"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    grades = pd.read_csv(tmp_path / "r" / "class" / "grades.csv", dtype={"student_id": str},
+                         encoding="utf-8-sig")
+    by = grades.groupby("student_id")["status"].agg(lambda s: set(s)).to_dict()
+    assert by == {"S01": {"right"}, "S02": {"right"}, "S03": {"wrong"}, "S04": {"error"},
+                  "S05": {"missing"}}
+    assert "张伟" in set(grades["name"])
+    bad = classroom.GradeResult(grades.assign(status="right"), pd.DataFrame(),
+                                pd.DataFrame(), pd.DataFrame())
+    assert len(classroom.rehearsal_problems(bad)) == 3 * grades["exercise"].nunique()

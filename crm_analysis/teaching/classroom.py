@@ -77,7 +77,10 @@ __all__ = [
     "main",
     "prepare",
     "read_roster",
+    "rehearsal_problems",
+    "rehearse",
     "student_seed",
+    "submit_answers",
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -835,6 +838,116 @@ the rest; a student without a notebook scores 0 ("missing").
 """
 
 
+# --------------------------------------------------------------------------- rehearsal
+
+#: The exercise cell's placeholder line that a student replaces with an answer.
+ANSWER_LINE = "answer = None  # YOUR ANSWER"
+_CHECK_CALL = re.compile(r"teaching\.check\(['\"]([^'\"]+)['\"]")
+
+#: The rehearsal class: five students, Chinese and pinyin names, and what each submits.
+REHEARSAL_ROSTER = (("S01", "张伟", "right"), ("S02", "李娜", "right"),
+                    ("S03", "Wang Fang", "wrong"), ("S04", "刘洋", "raises"),
+                    ("S05", "陈静", "nothing"))
+
+
+def _answer_source(value: Any) -> str:
+    """An expected answer written as Python source a student could type."""
+    if isinstance(value, pd.Series):
+        return repr({str(k): float(v) for k, v in value.items()})
+    if isinstance(value, set | frozenset | list | tuple):
+        return repr(sorted(value, key=str))
+    return repr(value.item() if hasattr(value, "item") else value)
+
+
+def _wrong_source(value: Any) -> str:
+    """A plausible but wrong answer of the same kind."""
+    if isinstance(value, pd.Series):
+        return repr({"nothing": 1.0})
+    if isinstance(value, set | frozenset | list | tuple):
+        return "['nobody']"
+    if isinstance(value, str):
+        return "'no idea'"
+    return repr(float(value) * 3 + 7)
+
+
+def submit_answers(path: str | os.PathLike[str], answers: dict[str, str]) -> int:
+    """Write answers into a student notebook as a student would: each exercise cell's
+    ``answer = None  # YOUR ANSWER`` line becomes ``answer = <source>``.
+
+    ``answers`` maps exercise ids to Python source; returns how many cells were filled.
+
+    Example
+    -------
+    >>> import nbformat, tempfile, pathlib
+    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+    ...     'answer = None  # YOUR ANSWER\\nteaching.check("L1.1", answer)')])
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = pathlib.Path(tmp) / "L1.ipynb"
+    ...     nbformat.write(nb, path)
+    ...     n = submit_answers(path, {"L1.1": "42"})
+    ...     print(n, nbformat.read(path, as_version=4).cells[0].source.splitlines()[0])
+    1 answer = 42
+    """
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    filled = 0
+    for cell in nb.cells:
+        m = _CHECK_CALL.search(cell.source)
+        if cell.cell_type == "code" and m and ANSWER_LINE in cell.source and (
+                m.group(1) in answers):
+            cell.source = cell.source.replace(ANSWER_LINE, f"answer = {answers[m.group(1)]}")
+            filled += 1
+    nbformat.write(nb, str(path))
+    return filled
+
+
+def rehearse(out: str | os.PathLike[str], *, lessons: Sequence[str] | None = ("L1",),
+             seed: int = config.DEFAULT_SEED, lang: str = "en", jobs: int = 1,
+             timeout: float = DEFAULT_TIMEOUT, force: bool = False,
+             progress: bool = False) -> GradeResult:
+    """A dry run of a class before the real one: five simulated students from
+    :data:`REHEARSAL_ROSTER` (roster written to ``out/roster.csv``), :func:`prepare`, then
+    submissions as each student's plan says -- two right answers (computed from their own
+    data), one wrong answers, one notebook that raises in its first cell, one nothing --
+    and :func:`grade`. The grade sheet must say exactly that.
+
+    Example
+    -------
+    >>> result = rehearse("rehearsal", lessons=["L1"])  # doctest: +SKIP
+    >>> result.students[["student_id", "score"]]  # doctest: +SKIP
+    """
+    import nbformat
+
+    from crm_analysis.teaching.core import start
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    roster = out / "roster.csv"
+    roster.write_text("student_id,name\n" + "".join(
+        f"{sid},{name}\n" for sid, name, _ in REHEARSAL_ROSTER), encoding="utf-8")
+    klass = out / "class"
+    manifest = prepare(roster, klass, lessons=lessons, seed=seed, lang=lang, force=force,
+                       progress=progress)
+    for sid, _, plan in REHEARSAL_ROSTER:
+        for lesson, info in manifest["lessons"].items():
+            path = klass / sid / info["notebook"]
+            if plan == "nothing":
+                path.unlink()
+            elif plan == "raises":
+                nb = nbformat.read(str(path), as_version=4)
+                at = next(i for i, c in enumerate(nb.cells)
+                          if "parameters" in c.metadata.get("tags", []))
+                nb.cells.insert(at + 1, nbformat.v4.new_code_cell(
+                    "raise RuntimeError('a simulated broken notebook')"))
+                nbformat.write(nb, str(path))
+            else:
+                data = start(lesson, klass / sid / "data", lang=lang)
+                write = _answer_source if plan == "right" else _wrong_source
+                submit_answers(path, {i: write(data.expected(i)) for i in info["exercises"]})
+    return grade(klass, timeout=timeout, jobs=jobs, progress=progress)
+
+
 def _lesson_list(text: str) -> list[str]:
     items = [s.strip() for s in text.split(",") if s.strip()]
     if not items:
@@ -925,7 +1038,62 @@ def add_classroom_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="notebooks run at once (default 1)")
     g.add_argument("--quiet", action="store_true", help="no progress lines")
     g.set_defaults(func=_cmd_grade)
+
+    r = sub.add_parser("rehearse", help="dry run: prepare, simulate five students, grade",
+                       description="A dry run before class: a roster of five simulated "
+                       "students (two answer right,\none wrong, one notebook raises, one "
+                       "submits nothing), prepare, submit, grade.\nThe grade sheet in "
+                       "OUT/class/ must say exactly that.",
+                       epilog=_EPILOG, formatter_class=fmt)
+    r.add_argument("--out", required=True, type=Path, help="folder for the rehearsal")
+    r.add_argument("--lessons", type=_lesson_list, default=["L1"],
+                   help="comma-separated lesson ids (default L1)")
+    r.add_argument("--lang", choices=config.LANGUAGES, default="en")
+    r.add_argument("--jobs", type=_positive_int, default=1,
+                   help="notebooks graded at once (default 1)")
+    r.add_argument("--force", action="store_true", help="overwrite an earlier rehearsal")
+    r.set_defaults(func=_cmd_rehearse)
     return classroom
+
+
+def _cmd_rehearse(args: argparse.Namespace) -> int:
+    try:
+        result = rehearse(args.out, lessons=args.lessons, lang=args.lang, jobs=args.jobs,
+                          force=args.force, progress=True)
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    totals = result.grades.groupby(["student_id", "name"], sort=True)["score"].sum()
+    status = result.grades.groupby("student_id")["status"].agg(
+        lambda s: ", ".join(f"{k} {v}" for k, v in s.value_counts().sort_index().items()))
+    print(f"rehearsal graded; grade sheet: {result.paths['xlsx']}")
+    for (sid, name), score in totals.items():
+        print(f"  {sid} {name}: score {score:g} ({status[sid]})")
+    problems = rehearsal_problems(result)
+    for p in problems:
+        print(f"MISMATCH {p}", file=sys.stderr)
+    print("the grade sheet says what each simulated student did" if not problems else
+          f"{len(problems)} grade(s) differ from the simulated students' plan")
+    return EXIT_FAILED if problems else EXIT_OK
+
+
+def rehearsal_problems(result: GradeResult) -> list[str]:
+    """Where a rehearsal's grade sheet differs from :data:`REHEARSAL_ROSTER`'s plan
+    (right -> every exercise right, wrong -> wrong, raises -> error, nothing -> missing);
+    an empty list when it says exactly what each simulated student did.
+
+    Example
+    -------
+    >>> g = pd.DataFrame({"student_id": ["S01", "S05"], "exercise": ["L1.1", "L1.1"],
+    ...                   "status": ["right", "wrong"]})
+    >>> rehearsal_problems(GradeResult(g, pd.DataFrame(), pd.DataFrame(), pd.DataFrame()))
+    ['S05 L1.1: wrong, expected missing']
+    """
+    want = {"right": "right", "wrong": "wrong", "raises": "error", "nothing": "missing"}
+    plan = {sid: want[p] for sid, _, p in REHEARSAL_ROSTER}
+    return [f"{r.student_id} {r.exercise}: {r.status}, expected {plan[r.student_id]}"
+            for r in result.grades.itertuples()
+            if r.student_id in plan and r.status != plan[r.student_id]]
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
