@@ -127,6 +127,15 @@ def test_chinese_version(lesson, data_dir, tmp_path):
     assert "missing from" not in err and "Glyph" not in err, err[:500]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_chinese_student_run_everything_missing(lesson, data_dir, tmp_path):
+    """The fourth cell of the language x solutions matrix: Chinese, no solutions."""
+    nb = _run(lesson, data_dir, tmp_path, lang="zh", solutions=False)
+    assert _checks(nb) == {i: ["missing"] for i in EXERCISE_IDS[lesson]}
+    assert "学习目标" in _markdown(nb)
+
+
 # --------------------------------------------------------------------------- static
 
 
