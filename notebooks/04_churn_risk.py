@@ -105,7 +105,24 @@ n.say(
 )
 
 # %%
-res = backtest(dataset, T, train_snapshots=train_snapshots, **common)
+# A store with a short history (a new store, a short DMS export) has no customers at the
+# earliest training dates: use as many yearly training snapshots as its history allows.
+requested_snapshots = train_snapshots
+while True:
+    try:
+        res = backtest(dataset, T, train_snapshots=train_snapshots, **common)
+        break
+    except ValueError as err:
+        if "training snapshot" not in str(err) or train_snapshots == 1:
+            raise
+        train_snapshots -= 1
+if train_snapshots < requested_snapshots:
+    n.say(
+        f"*The store's order history is too short for {requested_snapshots} yearly training "
+        f"snapshots; the model below is trained on the {train_snapshots} it allows.*",
+        f"*门店的工单历史不够 {requested_snapshots} 个年度训练快照，下文的模型只用历史所允许的 "
+        f"{train_snapshots} 个快照训练。*",
+    )
 m = res.metrics.set_index("model")
 best = res.best_model_
 auc_best = float(m.loc[best, "roc_auc"])

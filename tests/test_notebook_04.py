@@ -147,3 +147,17 @@ def test_call_list_is_pseudonymized_and_downloadable(report, ds, data_dir):
         assert value not in xml, value
         assert value not in html, value
     assert not re.search(r"1[3-9]\d{9}", html.replace(link.group(1), ""))  # no phone number
+
+
+def test_short_history_trains_on_the_snapshots_it_allows(tmp_path):
+    """A store with three years of orders cannot have training snapshots 2 and 3 years
+    before the test year: the notebook uses fewer (and says so) instead of failing."""
+    ds = generate(n_stores=1, seed=5, start="2021-07-01", as_of=AS_OF, scale=0.1)
+    ds.to_dir(tmp_path / "data")
+    results = run_reports(tmp_path / "data", tmp_path / "out", stores=[STORE],
+                          notebooks=["04"], as_of=AS_OF, progress=False)
+    assert [r.status for r in results] == ["ok"], results[0].error
+    html = (tmp_path / "out" / STORE / f"{NB}.html").read_text(encoding="utf-8")
+    m = re.search(r"too short for 3 yearly training snapshots; the model below is trained "
+                  r"on the (\d) it allows", html)
+    assert m and int(m.group(1)) in (1, 2)
