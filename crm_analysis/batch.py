@@ -848,7 +848,13 @@ def run_batch(
         if sid == GROUP_DIR or not _RUN_RE.match(sid):
             raise ValueError(f"store id {sid!r} cannot be used as a folder name")
 
-    # -- hashes: the data once per batch (after list_stores, which may create a key file)
+    # -- hashes: the data once per batch. The pseudonymization key beside the data is part
+    # of it (a new key changes the reports' pseudonyms), so it is created first: otherwise
+    # the first run's notebooks would create it and every report would run again next time.
+    if data_path.is_dir():
+        from crm_analysis.privacy import store_key
+
+        store_key(data_path)
     data_hash = hash_data(data_path)
     nb_hash = {nb: _hash_file(nb) for nb in selected}
 

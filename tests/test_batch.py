@@ -341,3 +341,25 @@ def test_real_notebooks_are_store_notebooks():
     for nb in discover_notebooks(NOTEBOOKS_DIR):
         if nb.stem[:2] in {"01", "02", "03", "04", "05"}:
             assert "store_id" in notebook_parameters(nb)
+
+
+def test_key_written_by_a_notebook_does_not_make_the_next_run_redo_everything(
+    data_dir, tmp_path
+):
+    """Notebook 04 keeps the pseudonymization key beside the data (privacy.store_key). The
+    key is part of the data hash, so the batch creates it before hashing; else the first
+    run's notebooks create it and the second run finds the data changed and redoes all."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(data_dir, data, ignore=shutil.ignore_patterns(".crm_analysis_key"))
+    nbs = tmp_path / "notebooks"
+    write_notebook(nbs / "01_key.ipynb", STORE_PARAMS,
+                   "from crm_analysis.privacy import store_key\nstore_key(data_dir)", RECORD)
+    first = run_batch(data, tmp_path / "out", notebooks_dir=nbs, stores=["007"], jobs=1,
+                      run="r", progress=False)
+    assert [r.status for r in first.results] == ["ok"]
+    assert (data / ".crm_analysis_key").exists()
+    again = run_batch(data, tmp_path / "out", notebooks_dir=nbs, stores=["007"], jobs=1,
+                      run="r", progress=False)
+    assert [r.skipped for r in again.results] == [True]
