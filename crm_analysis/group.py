@@ -62,6 +62,7 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
+from crm_analysis.five_classes import CHURN_CLASSES
 from crm_analysis.i18n import check_lang, t, with_unit
 from crm_analysis.schema import Dataset
 
@@ -151,11 +152,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "retention_year_8": ("Retention, year 8", "第8年客户掌握率"),
     "customers_scored": ("Customers scored for churn", "流失评分客户数"),
     "at_risk": ("Customers at risk", "易流失客户数"),
-    "class_high_value_stable": ("High value, stable", "高价值稳定客户"),
-    "class_high_value_at_risk": ("High value, at risk", "高价值易流失客户"),
-    "class_low_value_stable": ("Low value, stable", "低价值稳定客户"),
-    "class_low_value_at_risk": ("Low value, at risk", "低价值易流失客户"),
-    "class_no_value": ("No value", "无价值客户"),
+    # the five classes' names are the package's own (i18n), not retyped here
+    **{f"class_{c}": (t(f"churn_class.{c}", "en"), t(f"churn_class.{c}", "zh"))
+       for c in CHURN_CLASSES},
     "high_value_at_risk_expected_loss": ("Expected loss, high value at risk",
                                          "高价值易流失客户的期望流失价值"),
     "service_gross_profit_per_month": ("Service gross profit per month",
