@@ -21,7 +21,8 @@ SEED := 2026## seed of the generated dataset
 STORES := 3## number of stores of the generated dataset
 REPORT_LANGS ?= en zh## report languages of `reports` (REPORTS/<run>/<store>/<lang>/)
 JOBS ?= 2## pytest-xdist workers of `test` and `test-slow` (0: no xdist)
-BENCH_SIZES ?= 1## tilings of ~1M generated orders measured by `make bench` (1,10: also 10M)
+BENCH_SIZES ?= 1## millions of orders measured by `make bench` (1,10,30: the full run; benchmarks/README.md)
+BENCH_ARGS ?=## extra benchmarks/bench_scale.py arguments, e.g. "--engines pandas,polars --json bench.json"
 PYTEST_ARGS ?=## extra pytest arguments, e.g. "-k synth -x"
 REPORT_JOBS ?=## notebooks run at the same time by `reports` (empty: one per CPU)
 REPORT_ARGS ?=## extra `crm-analysis batch` arguments, e.g. "--stores 001 --notebooks 01 --force"
@@ -34,7 +35,7 @@ PYPROJECT_SUM := $(firstword $(shell cksum pyproject.toml 2>/dev/null))
 INSTALL_STAMP := $(VENV)/.installed-$(PYPROJECT_SUM)
 DATA_STAMP := $(DATA)/repair_orders.parquet
 HELP_VARS := PYTHON VENV DATA REPORTS SEED STORES REPORT_LANGS REPORT_JOBS JOBS BENCH_SIZES \
-	PYTEST_ARGS REPORT_ARGS
+	BENCH_ARGS PYTEST_ARGS REPORT_ARGS
 # `make help` shows $(VAR) in target descriptions with its current value
 HELP_SED := $(foreach v,$(HELP_VARS),-e 's|\$$($(v))|$($(v))|g')
 comma := ,
@@ -47,7 +48,7 @@ PROGRESS_FLAG := $(if $(filter true 1,$(CI)),--no-progress,)
 # deliberately not set here: the report runner gives the notebook kernels their backend.
 export PYTHONHASHSEED := 0
 
-.PHONY: help install data data-clean reports reports-en reports-zh test test-slow lint bench \
+.PHONY: help install data data-clean reports reports-en reports-zh test test-spark test-slow lint bench \
 	notebooks-sync clean distclean
 
 # ------------------------------------------------------------------------- help
@@ -129,8 +130,23 @@ reports-zh: ## the Chinese reports only
 	$(MAKE) reports REPORT_LANGS=zh
 
 # ------------------------------------------------------------------------- quality
-test: $(INSTALL_STAMP) ## run the fast tests (not marked slow) on $(JOBS) workers
-	$(VPY) -m pytest -m "not slow" -n $(JOBS) $(PYTEST_ARGS)
+test: $(INSTALL_STAMP) ## run the fast tests (not marked slow or spark) on $(JOBS) workers
+	$(VPY) -m pytest -m "not slow and not spark" -n $(JOBS) $(PYTEST_ARGS)
+
+# PySpark needs Java 17 or newer: without it the target says so and succeeds (skipped).
+SPARK_STAMP := $(VENV)/.spark-installed-$(PYPROJECT_SUM)
+$(SPARK_STAMP): $(INSTALL_STAMP)
+	$(VPY) -m pip install -e ".[dev,spark]"
+	@rm -f $(VENV)/.spark-installed-*
+	@touch $@
+
+test-spark: $(INSTALL_STAMP) ## the engine-equivalence tests on a local PySpark session (local[2]; needs Java >= 17, installs the spark extra)
+	@if ! command -v java >/dev/null 2>&1 && [ -z "$${JAVA_HOME:-}" ]; then \
+		echo "test-spark: SKIPPED: Java is not installed. PySpark needs Java 17 or newer" \
+		     "(Debian/Ubuntu: apt install openjdk-17-jre-headless), on PATH or in JAVA_HOME."; \
+		exit 0; fi; \
+	$(MAKE) --no-print-directory $(SPARK_STAMP) && \
+	$(VPY) -m pytest -m spark $(PYTEST_ARGS) tests/test_engines_spark.py
 
 test-slow: $(INSTALL_STAMP) ## run only the slow-marked tests
 	$(VPY) -m pytest -m slow -n $(JOBS) $(PYTEST_ARGS)
@@ -138,12 +154,10 @@ test-slow: $(INSTALL_STAMP) ## run only the slow-marked tests
 lint: $(INSTALL_STAMP) ## check the code with ruff
 	$(VPY) -m ruff check .
 
-bench: $(INSTALL_STAMP) $(DATA_STAMP) ## run every benchmark (BENCH_SIZES=1,10 for 1M and 10M orders)
-	$(VPY) benchmarks/bench_synth.py
-	$(VPY) benchmarks/bench_features.py --sizes $(BENCH_SIZES)
-	$(VPY) benchmarks/bench_retention.py --sizes $(BENCH_SIZES)
-	$(VPY) benchmarks/bench_btyd.py
-	$(VPY) benchmarks/bench_churn.py
+# bench_scale.py generates its own data into benchmarks/.work (git-ignored, reused by
+# later runs); the other benchmarks/bench_*.py scripts are run by hand (benchmarks/README.md).
+bench: $(INSTALL_STAMP) ## one markdown table: pandas/Polars/DuckDB at $(BENCH_SIZES)M orders, lifetimes, BG/NBD (BENCH_SIZES=1,10,30 for the full run)
+	$(VPY) benchmarks/bench_scale.py --sizes $(BENCH_SIZES) $(BENCH_ARGS)
 
 # every notebook, plus the py:percent scripts whose .ipynb is missing (it is recreated)
 SYNC_FILES = $(wildcard notebooks/*.ipynb) \

@@ -277,10 +277,21 @@ def _compress(columns: tuple[np.ndarray, ...], w: np.ndarray
               ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     """Identical rows merged, their weights summed: the same log-likelihood, fewer terms."""
     keep = w > 0
-    stacked = np.column_stack([c[keep] for c in columns])
-    uniq, inverse = np.unique(stacked, axis=0, return_inverse=True)
-    weights = np.bincount(inverse.ravel(), weights=w[keep], minlength=len(uniq))
-    return tuple(uniq[:, j].copy() for j in range(uniq.shape[1])), weights
+    cols = [np.asarray(c)[keep] for c in columns]
+    if not len(cols[0]):
+        return tuple(c.copy() for c in cols), np.zeros(0)
+    # the rows in lexicographic order (first column first), as np.unique(axis=0) gives
+    # them, but by a lexsort of the columns: np.unique(axis=0) sorts a structured view
+    # and took 4 of the 5 seconds of a fit on a million customers
+    order = np.lexsort(cols[::-1])
+    cols = [c[order] for c in cols]
+    start = np.zeros(len(order), bool)
+    start[0] = True
+    for c in cols:
+        start[1:] |= c[1:] != c[:-1]
+    group = np.cumsum(start) - 1
+    weights = np.bincount(group, weights=w[keep][order], minlength=int(group[-1]) + 1)
+    return tuple(c[start] for c in cols), weights
 
 
 def _wrap(values: np.ndarray, index: pd.Index | None, name: str | None = None):

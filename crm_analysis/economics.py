@@ -695,10 +695,11 @@ def service_by_age(
     start = window_start(T, window_months)
 
     sale = nw.col("sale_date")
+    impl = t.orders.implementation
     base = (
         t.vehicles.filter((nw.col("store_id") == sid) & nw.col("sold_here")
-                          & ~sale.is_null() & (sale <= T) & _age_at_most(T, float(max_age)))
-        .select("vin", _age_band(T).alias("age_band"))
+                          & ~sale.is_null() & (sale <= T) & _age_at_most(T, float(max_age), impl))
+        .select("vin", _age_band(T, impl).alias("age_band"))
     )
     dup = (base.group_by("vin").agg(nw.len().alias("_n")).filter(nw.col("_n") > 1)
            .select("vin").head(3).collect()["vin"].to_list())

@@ -85,7 +85,17 @@ import numpy as np
 import pandas as pd
 from narwhals.typing import IntoFrameT
 
-from crm_analysis._frames import _as_of, _check_temporal, _finish, _like, _require, _schema
+from crm_analysis._frames import (
+    _as_of,
+    _barrier,
+    _check_temporal,
+    _epoch_ms,
+    _finish,
+    _like,
+    _require,
+    _schema,
+    _seconds_since,
+)
 from crm_analysis.overview import DAYS_PER_YEAR, window_start
 from crm_analysis.schema import PAYERS, RO_TYPES, Dataset
 from crm_analysis.value import DEFAULT_COST_PER_ORDER, Margins, order_profit
@@ -170,9 +180,9 @@ def _known(column: str) -> nw.Expr:
     return ~nw.col(column).is_null()
 
 
-def _days(expr: nw.Expr) -> nw.Expr:
-    """A duration expression in days (Float64)."""
-    return expr.dt.total_seconds().cast(nw.Float64) / 86_400.0
+def _days_since(at: _dt.datetime, expr: nw.Expr, impl: Any) -> nw.Expr:
+    """Days (Float64) from the datetime expression ``expr`` to ``at``."""
+    return _seconds_since(at, expr, impl).cast(nw.Float64) / 86_400.0
 
 
 def _validate_int(value: Any, name: str, where: str) -> int:
@@ -307,6 +317,7 @@ def customer_features(
         ) from exc
     eager = isinstance(o_in, nw.DataFrame)
     o = o_in.lazy()
+    impl = o.implementation
     schema = _schema(o)
     _require(schema, list(_ORDER_COLUMNS) + (["store_id"] if store_id is not None else []),
              where, "repair_orders")
@@ -384,7 +395,7 @@ def customer_features(
         pairs = nw.concat([pairs, quiet.select(pairs.collect_schema().names())])
     main = (
         pairs.with_columns((-nw.col("n").cast(nw.Int64)).alias("_neg_n"),
-                           (-nw.col("last").dt.timestamp("ms")).alias("_neg_last"))
+                           (-_epoch_ms(nw.col("last"), impl)).alias("_neg_last"))
         .unique("customer_id", keep="first", order_by=["_neg_n", "_neg_last", "vin"])
         .select("customer_id", nw.col("vin").alias("main_vin"))
     )
@@ -414,7 +425,7 @@ def customer_features(
         sale = nw.col("sale_date").cast(nw.Datetime("us")) if v_cast else nw.col("sale_date")
         v = v.select(
             nw.col("vin").cast(nw.String).alias("main_vin"),
-            (_days(nw.lit(t) - sale) / DAYS_PER_YEAR).alias("main_vehicle_age"),
+            (_days_since(t, sale, impl) / DAYS_PER_YEAR).alias("main_vehicle_age"),
             *(nw.col(c).cast(nw.String) if c in vschema else nw.lit(None, dtype=nw.String)
               .alias(c) for c in veh_cols),
         )
@@ -438,12 +449,17 @@ def customer_features(
     out = span.join(agg, on="customer_id", how="left" if include_inactive else "inner")
     zero_fill = ["orders", *sums, *type_counts]
     out = out.with_columns([nw.col(c).fill_null(0) for c in zero_fill])
-    out = out.join(n_vehicles, on="customer_id", how="left").join(
-        main, on="customer_id", how="left")
+    out = _barrier(out.join(n_vehicles, on="customer_id", how="left").join(
+        main, on="customer_id", how="left"))
 
-    exposure_from = (nw.when(nw.col("first_order_date") > ws)
-                     .then(nw.col("first_order_date")).otherwise(nw.lit(ws)))
-    exposure = (_days(nw.lit(t) - exposure_from) / DAYS_PER_YEAR).clip(
+    # exposure: from the later of the first order and the window start, to T; as the
+    # smaller of two spans (not a date chosen by a CASE), which keeps Spark's plan small
+    out = out.with_columns(
+        recency_days=_days_since(t, nw.col("last_order_date"), impl),
+        tenure_days=_days_since(t, nw.col("first_order_date"), impl),
+    )
+    window_days = (t - ws).total_seconds() / 86_400.0
+    exposure = (nw.col("tenure_days").clip(upper_bound=window_days) / DAYS_PER_YEAR).clip(
         lower_bound=_MIN_EXPOSURE_YEARS)
     n = nw.col("orders").cast(nw.Float64)
     other = n - nw.sum_horizontal(*(nw.col(c) for c in type_counts)).cast(nw.Float64)
@@ -458,8 +474,6 @@ def customer_features(
         nw.col("orders", "n_vehicles").cast(nw.Int64),
         nw.col(*sums).cast(nw.Float64),
         visits_per_year=n / exposure,
-        recency_days=_days(nw.lit(t) - nw.col("last_order_date")),
-        tenure_days=_days(nw.lit(t) - nw.col("first_order_date")),
         **shares,
     )
 
@@ -484,10 +498,10 @@ def customer_features(
 # --------------------------------------------------------------------------- RFM summary
 
 
-def _period_expr(column: str, freq: str, cast_date: bool) -> nw.Expr:
+def _period_expr(column: str, freq: str, cast_date: bool, impl: Any) -> nw.Expr:
     """Integer period number of each timestamp (periods start at the Unix epoch)."""
     d = nw.col(column).cast(nw.Datetime("us")) if cast_date else nw.col(column)
-    ms = d.dt.timestamp("ms")
+    ms = _epoch_ms(d, impl)
     if freq == "W":
         # 1970-01-01 is a Thursday: day -3 is Monday, so weeks run Monday..Sunday
         return (ms // _MS_PER_DAY + 3) // 7
@@ -608,7 +622,7 @@ def rfm_summary(
     if value_col is not None:
         _check_numeric(schema, [value_col], where, "orders")
 
-    period = _period_expr(date_col, freq, cast_date).alias("_period")
+    period = _period_expr(date_col, freq, cast_date, f.implementation).alias("_period")
     tx = f.filter(_known(customer_col) & _known(date_col))
     tx = tx.select(customer_col, period,
                    *([nw.col(value_col).cast(nw.Float64)] if value_col else []))

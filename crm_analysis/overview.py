@@ -26,6 +26,8 @@ import narwhals as nw
 import pandas as pd
 from narwhals.typing import IntoFrameT
 
+from crm_analysis._frames import _seconds_since
+
 DAYS_PER_YEAR = 365.25
 
 __all__ = ["monthly_activity", "order_mix", "vehicle_age_profile", "window_start"]
@@ -235,14 +237,18 @@ def vehicle_age_profile(
     _require(v, ["vin", "store_id", "sold_here", "sale_date"], "vehicle_age_profile(vehicles)")
     _require(o, ["vin", "store_id", "open_date"], "vehicle_age_profile(orders)")
     sid = str(store_id)
-    age = (nw.lit(t) - nw.col("sale_date")).dt.total_seconds() / (86_400 * DAYS_PER_YEAR)
-    v = v.with_columns(age_years=age)
+    # ages in whole seconds, banded by an integer division: exact, hence the same band on
+    # every engine (a float division by 365.25 days is not: Polars multiplies by the
+    # reciprocal, pandas divides)
+    year_s = round(86_400 * DAYS_PER_YEAR)
+    secs = _seconds_since(t, nw.col("sale_date"), v.implementation)
+    v = v.with_columns(_secs=secs)
 
     own = v.filter(
         (nw.col("store_id") == sid)
         & nw.col("sold_here")
         & (nw.col("sale_date") <= t)
-        & (nw.col("age_years") <= max_age)
+        & (nw.col("_secs") <= max_age * year_s)
     ).with_columns(base=nw.lit("vehicle_base"))
 
     lo = window_start(t, service_months)
@@ -255,9 +261,9 @@ def vehicle_age_profile(
     service = v.join(served, on="vin", how="inner").with_columns(base=nw.lit("service_base"))
 
     out = (
-        nw.concat([own.select("vin", "sold_here", "age_years", "base"),
-                   service.select("vin", "sold_here", "age_years", "base")])
-        .with_columns(age_band=nw.col("age_years").floor())
+        nw.concat([own.select("vin", "sold_here", "_secs", "base"),
+                   service.select("vin", "sold_here", "_secs", "base")])
+        .with_columns(age_band=(nw.col("_secs") // year_s).cast(nw.Float64))
         .group_by("base", "sold_here", "age_band")
         .agg(nw.len().alias("vehicles"))
         .with_columns(nw.col("vehicles").cast(nw.Int64))

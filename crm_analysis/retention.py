@@ -90,8 +90,10 @@ from crm_analysis._frames import (
     _positive,
     _require,
     _schema,
+    _small_table,
     _string,
 )
+from crm_analysis._frames import _seconds_since as _frames_seconds_since
 from crm_analysis.overview import DAYS_PER_YEAR, window_start
 from crm_analysis.schema import Dataset
 
@@ -258,29 +260,30 @@ _PER_YEAR = 1.0 / _YEAR_SECONDS
 _PER_MONTH = 1.0 / (86_400 * DAYS_PER_MONTH)
 
 
-def _seconds_since(at: _dt.datetime, column: str) -> nw.Expr:
+def _seconds_since(at: _dt.datetime, column: str, impl: Any) -> nw.Expr:
     """Whole seconds from ``column`` to ``at`` (null where the column is)."""
-    return (nw.lit(at) - nw.col(column)).dt.total_seconds()
+    return _frames_seconds_since(at, nw.col(column), impl)
 
 
-def _age_band(at: _dt.datetime) -> nw.Expr:
+def _age_band(at: _dt.datetime, impl: Any) -> nw.Expr:
     """Age band at ``at``: floor(age in years of 365.25 days); null for no sale date."""
-    return _seconds_since(at, "sale_date") // _YEAR_SECONDS
+    return _seconds_since(at, "sale_date", impl) // _YEAR_SECONDS
 
 
-def _age_at_most(at: _dt.datetime, years: float) -> nw.Expr:
-    return _seconds_since(at, "sale_date") <= years * _YEAR_SECONDS
+def _age_at_most(at: _dt.datetime, years: float, impl: Any) -> nw.Expr:
+    return _seconds_since(at, "sale_date", impl) <= years * _YEAR_SECONDS
 
 
-def _age_years(at: _dt.datetime) -> nw.Expr:
-    secs = _seconds_since(at, "sale_date")
+def _age_years(at: _dt.datetime, impl: Any) -> nw.Expr:
+    secs = _seconds_since(at, "sale_date", impl)
     return (secs // _YEAR_SECONDS).cast(nw.Float64) + (secs % _YEAR_SECONDS).cast(
         nw.Float64) * _PER_YEAR
 
 
 def _finish(out: nw.LazyFrame, t: _Tables, int_nullable: Sequence[str] = ()):
-    """Native result: Polars casts nullable ints in the plan; pandas gets ``Int64``."""
-    if t.polars:
+    """Native result: Polars, DuckDB and PySpark cast nullable ints in the plan (a lazy
+    input gives a lazy result); pandas gets ``Int64``."""
+    if not t.orders.implementation.is_pandas_like():
         if int_nullable:
             out = out.with_columns(nw.col(*int_nullable).cast(nw.Int64))
         return out.collect().to_native() if t.eager else out.to_native()
@@ -472,8 +475,9 @@ def status(
         .otherwise(nw.lit("lost"))
     )
     out = rel.with_columns(
-        age_years=_age_years(T),
-        months_since_last_order=_seconds_since(T, "last_order_date").cast(nw.Float64)
+        age_years=_age_years(T, t.orders.implementation),
+        months_since_last_order=_seconds_since(T, "last_order_date",
+                                               t.orders.implementation).cast(nw.Float64)
         * _PER_MONTH,
         status=state,
     ).select(*_STATUS_COLUMNS).sort("store_id", "vin")
@@ -573,16 +577,20 @@ def _monthly(t: _Tables, ends: list[_dt.datetime], *, sid: str | None, base: str
     date_type = _schema(t.orders)["open_date"]
     parts = []
     for i, e in enumerate(ends):
-        known = (nw.col("sale_date") <= e) & _age_at_most(e, max_age)
+        known = (nw.col("sale_date") <= e) & _age_at_most(e, max_age, t.orders.implementation)
         in_base = known if base == "sold" else nw.col(f"_svc{i}") & (
             nw.col("sale_date").is_null() | known)
         parts.append(
             rel.filter(in_base)
-            .with_columns(age_band=_age_band(e))
+            # booleans as integers: SQL engines (Spark) do not sum booleans; cast before
+            # the group-by, which pandas runs fast only for plain sums
+            .with_columns(age_band=_age_band(e, t.orders.implementation),
+                          _r=nw.col(f"_ret{i}").cast(nw.Int64),
+                          _a=nw.col(f"_act{i}").cast(nw.Int64))
             .group_by(*by, "age_band")
             .agg(nw.len().alias("base_vehicles"),
-                 nw.col(f"_ret{i}").sum().alias("retained"),
-                 nw.col(f"_act{i}").sum().alias("active"))
+                 nw.col("_r").sum().alias("retained"),
+                 nw.col("_a").sum().alias("active"))
             .with_columns(month_end=nw.lit(e).cast(date_type), _m=nw.lit(i))
         )
     out = nw.concat(parts) if len(parts) > 1 else parts[0]
@@ -908,8 +916,7 @@ def cohort_retention(data: Any, as_of: Any = None, *, store_id: str, max_age: fl
     base = v.group_by("_sale_year", "_full").agg(nw.len().alias("_n"))
     if n_years == 0:
         raise ValueError(f"{where}: max_age must be >= 1, got {max_age}")
-    ks = nw.from_dict({"age_band": list(range(n_years))},
-                      backend=t.orders.implementation).lazy()
+    ks = _small_table({"age_band": list(range(n_years))}, t.orders)
     cells = (
         base.join(ks, how="cross").filter(nw.col("_full") >= nw.col("age_band") + 1)
         .group_by("_sale_year", "age_band").agg(nw.col("_n").sum().alias("vehicles"))
@@ -1014,7 +1021,8 @@ def service_funnel(
     v = t.vehicles.filter((nw.col("store_id") == sid) & nw.col("sold_here")
                           & ~sale.is_null() & (sale <= T))
     if min_age_years is not None:
-        v = v.filter(_seconds_since(T, "sale_date") >= float(min_age_years) * _YEAR_SECONDS)
+        v = v.filter(_seconds_since(T, "sale_date", t.orders.implementation)
+                     >= float(min_age_years) * _YEAR_SECONDS)
     v = v.select("vin", "sale_date")
     o = t.orders.filter((nw.col("store_id") == sid) & (nw.col("open_date") <= T)
                         & nw.col("ro_type").is_in(list(ro_types))).select("vin", "open_date")
@@ -1025,8 +1033,7 @@ def service_funnel(
         .group_by("vin").agg(nw.len().alias("_visits"))
         .group_by("_visits").agg(nw.len().alias("_n"))
     )
-    impl = t.orders.implementation
-    ks = nw.from_dict({"visit": list(range(0, max_visits + 1))}, backend=impl).lazy()
+    ks = _small_table({"visit": list(range(0, max_visits + 1))}, t.orders)
     n_base = v.select(nw.len().alias("_base"))
     reached = (
         visits.join(ks, how="cross").filter(nw.col("_visits") >= nw.col("visit"))

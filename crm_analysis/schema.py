@@ -60,6 +60,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
@@ -1083,12 +1084,41 @@ def _read_csv(path: Path, table: str, dtypes: Mapping[str, str] | None) -> pd.Da
     return df
 
 
+def _read_parquet_dir(root: Path, table: str) -> pd.DataFrame:
+    """A table stored as a folder of Parquet files, hive-partitioned or not.
+
+    Files are read in sorted path order (hidden files and folders and names starting
+    with ``_`` are skipped). A hive key (``<key>=<value>`` folder) that is a canonical
+    column of ``table`` missing from a file fills that column as a string (``"001"``
+    stays ``"001"``); other keys only locate files and are not read (the files are the
+    data: :func:`crm_analysis.synth.stream.write_partitioned` keeps ``store_id`` in them).
+    """
+    files = sorted(
+        p for p in root.rglob("*.parquet")
+        if p.is_file() and not any(s.startswith((".", "_")) for s in p.relative_to(root).parts)
+    )
+    if not files:
+        raise FileNotFoundError(f"table folder {str(root)!r} holds no .parquet file")
+    parts = []
+    for f in files:
+        t = pq.read_table(f)
+        for segment in f.relative_to(root).parent.parts:
+            key, sep, value = segment.partition("=")
+            if sep and key in COLUMNS[table] and key not in t.column_names:
+                value = None if value == "__HIVE_DEFAULT_PARTITION__" else unquote(value)
+                t = t.append_column(key, pyarrow.array([value] * t.num_rows, pyarrow.string()))
+        parts.append(t)
+    return pyarrow.concat_tables(parts, promote_options="default").to_pandas()
+
+
 def _read_table(folder: Path, table: str, dtypes: Mapping | None) -> pd.DataFrame | None:
     pq_path, csv_path = folder / f"{table}.parquet", folder / f"{table}.csv"
     if pq_path.is_file():
         df = pq.read_table(pq_path).to_pandas()
     elif csv_path.is_file():
         df = _read_csv(csv_path, table, (dtypes or {}).get(table))
+    elif (folder / table).is_dir() or pq_path.is_dir():
+        df = _read_parquet_dir(folder / table if (folder / table).is_dir() else pq_path, table)
     else:
         return None
     return coerce(table, df.reset_index(drop=True))
@@ -1200,9 +1230,13 @@ class Dataset:
         """Read a dataset folder written by :meth:`to_dir` (or by hand).
 
         For each table, ``<table>.parquet`` is read if present, else ``<table>.csv``
-        (UTF-8, with or without BOM); ``truth`` is optional; ``meta.json`` is read when
-        present. Every table is passed through :func:`coerce`. A missing table raises
-        :class:`FileNotFoundError` naming the folder and the expected file.
+        (UTF-8, with or without BOM), else a folder ``<table>/`` (or ``<table>.parquet/``)
+        of Parquet files, e.g. hive-partitioned ``repair_orders/store=001/part-0.parquet``
+        as written by :func:`crm_analysis.synth.stream.write_partitioned` (all files are
+        read into memory: for a very large group use Polars or DuckDB instead); ``truth``
+        is optional; ``meta.json`` is read when present. Every table is passed through
+        :func:`coerce`. A missing table raises :class:`FileNotFoundError` naming the
+        folder and the expected file.
 
         Example
         -------
@@ -1226,7 +1260,7 @@ class Dataset:
             if df is None and name in TABLE_NAMES:
                 raise FileNotFoundError(
                     f"dataset folder {str(folder)!r} has no {name!r} table: expected "
-                    f"{name}.parquet or {name}.csv"
+                    f"{name}.parquet, {name}.csv or a {name}/ folder of Parquet files"
                 )
             tables[name] = df
         meta: dict = {}

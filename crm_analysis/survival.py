@@ -93,6 +93,7 @@ from crm_analysis._frames import (
     _positive,
     _require,
     _schema,
+    _seconds_between,
     _string,
 )
 from crm_analysis.overview import DAYS_PER_YEAR, window_start
@@ -184,9 +185,10 @@ def _unpack(data: Any, as_of: Any, where: str):
     )
 
 
-def _years(later: nw.Expr, earlier: nw.Expr) -> nw.Expr:
+def _years(later: nw.Expr, earlier: nw.Expr, impl: Any) -> nw.Expr:
     # + 0.0 turns the -0.0 pandas can give for a zero span into 0.0
-    return (later - earlier).dt.total_seconds().cast(nw.Float64) / _SECONDS_PER_YEAR + 0.0
+    return (_seconds_between(later, earlier, impl).cast(nw.Float64) / _SECONDS_PER_YEAR
+            + 0.0)
 
 
 def _positive_int(value: Any, name: str, where: str) -> int:
@@ -443,6 +445,7 @@ def defection_table(
     o_in = _frame(orders, where, "repair_orders")
     eager = isinstance(o_in, nw.DataFrame)
     o = o_in.lazy()
+    impl = o.implementation
     osch = _schema(o)
     _require(osch, ["vin", "store_id", "open_date"], where, "repair_orders")
     has_ocust = "customer_id" in osch
@@ -514,7 +517,7 @@ def defection_table(
     rel = nw.concat([seen, own.select(seen.collect_schema().names())]).group_by(*key).agg(
         nw.col("first_order_date").min(), nw.col("last_order_date").max(),
         nw.col("orders").sum(), *(nw.col(d).max() for _, d in dated),
-    )
+    ).with_columns(nw.col("orders").cast(nw.Int64))  # DuckDB sums to a 128-bit decimal
     rel = keys.with_vehicle(rel).join(v, on=keys.vehicle, how="left")
 
     first, last, sale_c = nw.col("first_order_date"), nw.col("last_order_date"), \
@@ -533,8 +536,9 @@ def defection_table(
                    nw.col("entry_date").dt.offset_by("12mo").alias("_fy_end"),
                    *(d for _, d in dated)))
     back = back.with_columns(
+        # an integer 0/1: SQL engines (Spark) do not sum booleans
         ((nw.col("open_date") >= nw.col("entry_date"))
-         & (nw.col("open_date") < nw.col("_fy_end"))).alias("_fy"),
+         & (nw.col("open_date") < nw.col("_fy_end"))).cast(nw.Int64).alias("_fy"),
         *([nw.when(nw.col("open_date") == nw.col("_km_date")).then(nw.col("mileage_km"))
            .alias("_km")] if has_km else []),
     )
@@ -594,20 +598,20 @@ def defection_table(
     rel = rel.with_columns(age_known.alias("age_known"))
 
     def age(col: str) -> nw.Expr:
-        return nw.when(nw.col("age_known")).then(_years(nw.col(col), sale_c))
+        return nw.when(nw.col("age_known")).then(_years(nw.col(col), sale_c, impl))
 
     rel = rel.with_columns(
         nw.when(nw.col("age_known") & nw.col("sold_here")).then(nw.lit(0.0))
         .otherwise(age("entry_date")).alias("entry_age"),
         age("last_order_date").alias("last_order_age"),
         age("exit_date").alias("exit_age"),
-        _years(nw.col("exit_date"), nw.col("entry_date")).alias("duration"),
+        _years(nw.col("exit_date"), nw.col("entry_date"), impl).alias("duration"),
     )
     fy_count = nw.when(~nw.col("entry_date").is_null()).then(nw.col("_fy").fill_null(0))
-    if o.implementation.is_polars():  # pandas: NaN for unknown -> nullable Int64 below
+    if not impl.is_pandas_like():  # pandas: NaN for unknown -> nullable Int64 below
         fy_count = fy_count.cast(nw.Int64)
     # annual km from the latest odometer reading at the store
-    km_age = _years(nw.col("_km_date"), sale_c)
+    km_age = _years(nw.col("_km_date"), sale_c, impl)
     annual_km = (nw.when(~sale_c.is_null() & (km_age >= _MIN_ANNUAL_KM_AGE))
                  .then(nw.col("_km") / km_age) if has_km
                  else nw.lit(None, dtype=nw.Float64))

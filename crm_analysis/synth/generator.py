@@ -584,7 +584,10 @@ def _assemble(veh, cust, o, profiles, params, start_d, asof_d, seed, scale, rng)
     o = o.sort_values(["store_id", "open_date", "vin", "type_rank", "age"], kind="mergesort"
                       ).reset_index(drop=True)
     seq = o.groupby(["store_id", "open_date"], sort=False).cumcount() + 1
-    day = pd.to_datetime(o["open_date"]).dt.strftime("%Y%m%d")
+    # format each distinct day once (strftime per order was a quarter of the run time)
+    day_codes, days = pd.factorize(o["open_date"])
+    day = pd.Series(pd.DatetimeIndex(days).strftime("%Y%m%d").to_numpy(dtype=object)[day_codes],
+                    index=o.index)
     o["ro_id"] = "RO" + o["store_id"] + "-" + day + "-" + seq.map("{:04d}".format)
     advisors = {
         sp.store_id: pii.fake_person_names(rng, pii.ADVISOR_POOL) for sp in profiles

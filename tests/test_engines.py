@@ -1,0 +1,60 @@
+"""Engine equivalence: every narwhals table builder gives the same rows on pandas,
+Polars (eager and lazy) and DuckDB, in a frame of the kind it was given.
+
+The PySpark half of these tests is ``test_engines_spark.py`` (``make test-spark``).
+"""
+
+from __future__ import annotations
+
+import pytest
+from engines import assert_same, cases, convert, dataset, kind
+
+pytest.importorskip("polars")
+pytest.importorskip("duckdb")
+
+ENGINES = ("polars", "polars-lazy", "duckdb")
+
+
+@pytest.fixture(scope="module")
+def data():
+    tables, as_of = dataset()
+    calls = cases(as_of)
+    expected = {name: call(tables) for name, call in calls.items()}
+    return tables, calls, expected
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_every_builder_gives_the_pandas_rows(data, engine):
+    tables, calls, expected = data
+    frames = convert(tables, engine)
+    for name, call in calls.items():
+        got = call(frames)
+        assert kind(got) == engine, f"{name} on {engine} returned a {kind(got)} frame"
+        assert_same(got, expected[name], f"{name} on {engine}")
+
+
+def test_pandas_reference_is_not_empty(data):
+    # the comparison above means something only if the reference tables hold rows with
+    # the cases it is about: unknown sale dates, several stores, events and censoring
+    tables, calls, expected = data
+    assert all(len(df) for df in expected.values())
+    d = expected["defection_table"]
+    assert d["event"].any() and (~d["event"]).any() and (~d["age_known"]).any()
+    assert d["store_id"].nunique() == 2
+    assert expected["vehicle_age_profile"]["age_band"].isna().any()
+
+
+def test_mixed_engines_follow_the_orders(data):
+    # vehicles in pandas, orders in DuckDB: the result is a DuckDB relation, same rows
+    tables, calls, expected = data
+    frames = convert(tables, "duckdb")
+    frames["vehicles"] = tables["vehicles"]
+    got = calls["defection_table"](frames)
+    assert kind(got) == "duckdb"
+    assert_same(got, expected["defection_table"], "defection_table, mixed")
+
+
+def test_an_unsupported_object_names_the_table():
+    with pytest.raises(TypeError, match="repair_orders"):
+        cases(dataset(scale=0.01, n_stores=1)[1])["status"](
+            {"repair_orders": [1, 2], "vehicles": [3]})
