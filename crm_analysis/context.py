@@ -153,6 +153,7 @@ def _signature(path: Path, raw: bool) -> tuple:
 def load_data(
     data: str | os.PathLike[str] | None,
     as_of: Any = None,
+    store_id: str | None = None,
 ) -> tuple[Dataset, LoadResult | None]:
     """Read a dataset folder or raw DMS exports; return ``(dataset, load_result)``.
 
@@ -164,6 +165,11 @@ def load_data(
     :class:`~crm_analysis.io.LoadResult`. Results are cached per folder, ``as_of``
     and the folder's files (names, sizes, modification times); :func:`clear_cache`
     empties the cache. Treat the returned tables as read-only.
+
+    With ``store_id``, a dataset folder whose tables are partitioned by store (written
+    by ``crm-analysis synth --partitioned``) is read for that store only (see
+    ``Dataset.from_dir``), so a notebook can open one store of a very large group; other
+    folders are read whole.
 
     Raises
     ------
@@ -187,15 +193,19 @@ def load_data(
     day = None
     if raw and as_of is not None:
         day = pd.Timestamp(as_of).isoformat()
-    return _cached_load(str(path), raw, day, _signature(path, raw))
+    store = None
+    if store_id is not None and not raw and (path / "repair_orders").is_dir():
+        store = str(store_id)
+    return _cached_load(str(path), raw, day, _signature(path, raw), store)
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_load(path: str, raw: bool, as_of: str | None, _signature: tuple) -> tuple:
+def _cached_load(path: str, raw: bool, as_of: str | None, _signature: tuple,
+                 store: str | None = None) -> tuple:
     if not raw:
         from crm_analysis.schema import Dataset
 
-        return Dataset.from_dir(path), None
+        return Dataset.from_dir(path, store_id=store), None
     from crm_analysis.io import load
 
     result = load(path, as_of=as_of)
@@ -240,7 +250,8 @@ def open_store(
         A dataset folder, raw DMS exports (a folder of CSV / Excel / Parquet exports or
         one file, read with :func:`crm_analysis.io.load`, see :func:`load_data`), a
         :class:`~crm_analysis.schema.Dataset`, or ``None`` for the default generated
-        data (``config.DEFAULT_DATA_DIR``).
+        data (``config.DEFAULT_DATA_DIR``). A folder partitioned by store (``crm-analysis
+        synth --partitioned``) is read for ``store_id`` only.
     store_id:
         The store code; converted to ``str`` (papermill may inject ``7`` for ``"007"`` when
         called from its command line, which then fails here with the valid codes listed).
@@ -275,7 +286,7 @@ def open_store(
     if isinstance(data, Dataset):
         dataset, result = data, None
     else:
-        dataset, result = load_data(data, t)
+        dataset, result = load_data(data, t, store_id=str(store_id))
     sid = str(store_id)
     if sid not in dataset.store_ids:
         raise ValueError(f"store_id {sid!r} is not in the data; valid store ids: "

@@ -266,9 +266,25 @@ def _data_as_of(data_dir: str | os.PathLike[str]) -> str | None:
 
 
 def _load_dataset(data_dir: str | os.PathLike[str]) -> Any:
-    """The dataset of a folder or of raw exports (cached by :mod:`crm_analysis.context`)."""
+    """The dataset of a folder or of raw exports (cached by :mod:`crm_analysis.context`).
+
+    Only ``stores`` and ``meta`` are used: for a folder partitioned by store (a very large
+    group, ``crm-analysis synth --partitioned``) just those two are read, not the orders.
+    """
     from crm_analysis.context import load_data
 
+    folder = Path(data_dir) if data_dir is not None else None
+    if folder is not None and (folder / "repair_orders").is_dir():
+        from types import SimpleNamespace
+
+        from crm_analysis.schema import _read_table
+
+        stores = _read_table(folder, "stores", None)
+        if stores is not None:
+            meta_file = folder / "meta.json"
+            meta = json.loads(meta_file.read_text(encoding="utf-8")) \
+                if meta_file.is_file() else {}
+            return SimpleNamespace(stores=stores, meta=meta)
     return load_data(data_dir)[0]
 
 

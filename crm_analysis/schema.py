@@ -66,6 +66,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pandera.errors import SchemaErrors
 
@@ -1084,7 +1085,18 @@ def _read_csv(path: Path, table: str, dtypes: Mapping[str, str] | None) -> pd.Da
     return df
 
 
-def _read_parquet_dir(root: Path, table: str) -> pd.DataFrame:
+def _store_of(path: Path, root: Path) -> str | None:
+    """The store of a file of a hive-partitioned table (``store=001`` or
+    ``store_id=001`` folder), or None."""
+    for segment in path.relative_to(root).parent.parts:
+        key, sep, value = segment.partition("=")
+        if sep and key in ("store", "store_id"):
+            return unquote(value)
+    return None
+
+
+def _read_parquet_dir(root: Path, table: str, keep: Any = None,
+                      store_id: str | None = None) -> pd.DataFrame:
     """A table stored as a folder of Parquet files, hive-partitioned or not.
 
     Files are read in sorted path order (hidden files and folders and names starting
@@ -1099,16 +1111,74 @@ def _read_parquet_dir(root: Path, table: str) -> pd.DataFrame:
     )
     if not files:
         raise FileNotFoundError(f"table folder {str(root)!r} holds no .parquet file")
+    if store_id is not None and keep is None:  # one store: its own files only
+        files = [f for f in files if _store_of(f, root) in (None, store_id)]
     parts = []
     for f in files:
-        t = pq.read_table(f)
+        t = pq.read_table(f, filters=keep)
         for segment in f.relative_to(root).parent.parts:
             key, sep, value = segment.partition("=")
             if sep and key in COLUMNS[table] and key not in t.column_names:
                 value = None if value == "__HIVE_DEFAULT_PARTITION__" else unquote(value)
                 t = t.append_column(key, pyarrow.array([value] * t.num_rows, pyarrow.string()))
         parts.append(t)
+    if not parts:
+        return pq.read_table(files_all[0]).schema.empty_table().to_pandas() \
+            if (files_all := sorted(root.rglob("*.parquet"))) else pd.DataFrame()
     return pyarrow.concat_tables(parts, promote_options="default").to_pandas()
+
+
+def _read_store(folder: Path, store_id: str, dtypes: Mapping | None) -> dict[str, Any]:
+    """The tables of one store of a dataset folder with partitioned tables.
+
+    Its orders (the files of its partition), the vehicles homed there or serviced there,
+    the customers of both and their truth rows, and the whole ``stores`` table: what
+    ``Dataset.from_dir(folder).for_store(store_id)`` keeps, without reading the other
+    stores' orders into memory.
+    """
+    tables: dict[str, Any] = {"stores": _read_table(folder, "stores", dtypes)}
+
+    def read(name: str, keep: Any = None, by_store: bool = True) -> pd.DataFrame | None:
+        root = folder / name
+        if root.is_dir():
+            df = _read_parquet_dir(root, name, keep, store_id if by_store else None)
+            return coerce(name, df.reset_index(drop=True))
+        df = _read_table(folder, name, dtypes)
+        return df
+
+    orders = read("repair_orders")
+    if orders is not None and "store_id" in orders:
+        orders = orders.loc[orders["store_id"] == store_id].reset_index(drop=True)
+    vins = sorted(orders["vin"].dropna().unique().tolist()) if orders is not None else []
+    def strings(values: Iterable[Any]) -> pyarrow.Array:  # a typed set, even when empty
+        return pyarrow.array(sorted(values), pyarrow.string())
+
+    keep_v = (pc.field("store_id") == store_id) | pc.field("vin").isin(strings(vins))
+    vehicles = read("vehicles", keep_v, by_store=False)
+    ids = set()
+    for df in (vehicles, orders):
+        if df is not None and "customer_id" in df:
+            ids.update(df["customer_id"].dropna().unique().tolist())
+    customers = read("customers", pc.field("customer_id").isin(strings(ids)), by_store=False)
+    truth = None
+    if (folder / "truth").exists() or (folder / "truth.parquet").exists() \
+            or (folder / "truth.csv").exists():
+        vv = vehicles["vin"].dropna().unique().tolist() if vehicles is not None else []
+        truth = read("truth", pc.field("vin").isin(strings(vv)), by_store=False)
+    for name, df in (("repair_orders", orders), ("vehicles", vehicles),
+                     ("customers", customers)):
+        if df is None:
+            raise FileNotFoundError(
+                f"dataset folder {str(folder)!r} has no {name!r} table: expected "
+                f"{name}.parquet, {name}.csv or a {name}/ folder of Parquet files")
+    # the same filters again in pandas: no-ops for partitioned tables, needed for flat ones
+    vehicles = vehicles.loc[(vehicles["store_id"] == store_id)
+                            | vehicles["vin"].isin(vins)].reset_index(drop=True)
+    customers = customers.loc[customers["customer_id"].isin(ids)].reset_index(drop=True)
+    if truth is not None:
+        truth = truth.loc[truth["vin"].isin(vehicles["vin"])].reset_index(drop=True)
+    tables.update(repair_orders=orders, vehicles=vehicles, customers=customers, truth=truth)
+    return tables
 
 
 def _read_table(folder: Path, table: str, dtypes: Mapping | None) -> pd.DataFrame | None:
@@ -1226,7 +1296,7 @@ class Dataset:
     # -- storage ------------------------------------------------------------------------
 
     @classmethod
-    def from_dir(cls, path: str | os.PathLike) -> Dataset:
+    def from_dir(cls, path: str | os.PathLike, *, store_id: str | None = None) -> Dataset:
         """Read a dataset folder written by :meth:`to_dir` (or by hand).
 
         For each table, ``<table>.parquet`` is read if present, else ``<table>.csv``
@@ -1237,6 +1307,13 @@ class Dataset:
         is optional; ``meta.json`` is read when present. Every table is passed through
         :func:`coerce`. A missing table raises :class:`FileNotFoundError` naming the
         folder and the expected file.
+
+        With ``store_id`` and a folder whose ``repair_orders`` is a partitioned folder,
+        only that store is read: its orders partition, the vehicles homed or serviced
+        there, their customers and truth rows, and the whole ``stores`` table (the same
+        rows as ``from_dir(path).for_store(store_id)`` but for ``stores``), so one store of
+        a 200-store group fits in memory. For other folders ``store_id`` is ignored
+        (everything is read).
 
         Example
         -------
@@ -1254,6 +1331,12 @@ class Dataset:
         dtypes = None
         if (folder / _DTYPES_FILE).is_file():
             dtypes = json.loads((folder / _DTYPES_FILE).read_text(encoding="utf-8"))
+        if store_id is not None and (folder / "repair_orders").is_dir():
+            tables = _read_store(folder, str(store_id), dtypes)
+            meta: dict = {}
+            if (folder / "meta.json").is_file():
+                meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+            return cls(**tables, meta=meta)
         tables = {}
         for name in _ALL_TABLES:
             df = _read_table(folder, name, dtypes)

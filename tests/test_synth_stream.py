@@ -341,3 +341,30 @@ def test_cli_partitioned_usage_errors(tmp_path, capsys, extra, message):
     assert cli.main(argv) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_one_store_of_a_partitioned_group_is_read_alone(tmp_path):
+    # a notebook opening one store of a large partitioned group reads that store's
+    # partition only, and sees the same rows as when the whole group is read
+    from crm_analysis.context import clear_cache, open_store
+    from crm_analysis.schema import Dataset
+
+    out = tmp_path / "g"
+    write_partitioned(out, n_stores=3, seed=5, scale=0.03, years=3)
+    whole = Dataset.from_dir(out)
+    one = Dataset.from_dir(out, store_id="002")
+    assert set(one.repair_orders["store_id"]) == {"002"}
+    assert len(one.repair_orders) < len(whole.repair_orders)
+    ref = whole.for_store("002")
+    for name in ("repair_orders", "vehicles", "customers", "truth"):
+        a = getattr(ref, name)
+        b = getattr(one.for_store("002"), name)
+        cols = list(a.columns[:2])
+        pd.testing.assert_frame_equal(a.sort_values(cols).reset_index(drop=True),
+                                      b.sort_values(cols).reset_index(drop=True))
+    clear_cache()
+    ctx = open_store(out, "002")
+    assert len(ctx.dataset.repair_orders) == len(one.repair_orders)
+    with pytest.raises(ValueError, match="001, 002, 003"):
+        open_store(out, "009")
+    clear_cache()
