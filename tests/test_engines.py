@@ -58,3 +58,28 @@ def test_an_unsupported_object_names_the_table():
     with pytest.raises(TypeError, match="repair_orders"):
         cases(dataset(scale=0.01, n_stores=1)[1])["status"](
             {"repair_orders": [1, 2], "vehicles": [3]})
+
+
+def test_epoch_arithmetic_of_sql_engines_is_exact():
+    # DuckDB and PySpark have no narwhals "timestamp": the builders compute epoch
+    # milliseconds from calendar fields by hand (crm_analysis._frames._epoch_ms). On
+    # random instants 1900-2100 (leap days and century years included) it must give
+    # exactly Polars' dt.timestamp("ms").
+    import duckdb
+    import narwhals as nw
+    import numpy as np
+    import pandas as pd
+    import polars as pl
+
+    from crm_analysis._frames import _epoch_ms
+
+    rng = np.random.default_rng(0)
+    ms = rng.integers(-2_208_988_800_000, 4_102_444_800_000, 20_000)
+    d = pd.DataFrame({"d": pd.to_datetime(ms, unit="ms")})
+    d.loc[:3, "d"] = pd.to_datetime(["2000-02-29 23:59:59.999", "1900-03-01 00:00:00.000",
+                                     "2100-02-28 12:00:00.000", "1970-01-01 00:00:00.000"])
+    expected = pl.from_pandas(d).select(pl.col("d").dt.timestamp("ms"))["d"].to_numpy()
+    got = (nw.from_native(duckdb.from_df(d))
+           .select(_epoch_ms(nw.col("d"), nw.Implementation.DUCKDB).alias("d"))
+           .collect().to_native()["d"].to_numpy())
+    np.testing.assert_array_equal(got, expected)
