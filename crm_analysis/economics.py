@@ -64,6 +64,7 @@ from crm_analysis.retention import (
     _age_at_most,
     _age_band,
     _check_store,
+    _finish,
     _resolve_as_of,
     _tables,
 )
@@ -739,11 +740,7 @@ def service_by_age(
         for c in ("orders", "revenue", "gross_profit", "net_value")
     }
     out = out.with_columns(**per).select(*_BY_AGE_COLUMNS).sort("age_band")
-    if t.polars:
-        return out.collect().to_native() if t.eager else out.to_native()
-    df = nw.maybe_reset_index(out.collect()).to_native()
-    df["age_band"] = df["age_band"].astype("Int64")
-    return df
+    return _finish(out, t, ["age_band"])
 
 
 # --------------------------------------------------------------------------- lifetime value

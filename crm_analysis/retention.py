@@ -145,7 +145,6 @@ class _Tables(NamedTuple):
     vehicles: nw.LazyFrame  # vin, store_id, sold_here, sale_date, [customer_id, ...]
     customers: nw.LazyFrame | None
     eager: bool
-    polars: bool
     known_stores: tuple[str, ...]  # from a Dataset's stores table
     meta_as_of: Any
 
@@ -178,7 +177,6 @@ def _tables(data: Any, where: str, *, need_ro_type: bool = False,
     o_in = _frame(orders, where, "repair_orders")
     eager = isinstance(o_in, nw.DataFrame)
     o = o_in.lazy()
-    polars = o.implementation.is_polars()
 
     osch = _schema(o)
     ocols = ["vin", "store_id", "open_date"] + (["ro_type"] if need_ro_type else [])
@@ -212,7 +210,7 @@ def _tables(data: Any, where: str, *, need_ro_type: bool = False,
         csch = _schema(c)
         _require(csch, ["customer_id"], where, "customers")
         c = c.with_columns(_string(csch, "customer_id"))
-    return _Tables(o, v, c, eager, polars, known, meta_as_of)
+    return _Tables(o, v, c, eager, known, meta_as_of)
 
 
 def _check_store(t: _Tables, store_id: Any, where: str) -> str | None:

@@ -1111,6 +1111,7 @@ def _read_parquet_dir(root: Path, table: str, keep: Any = None,
     )
     if not files:
         raise FileNotFoundError(f"table folder {str(root)!r} holds no .parquet file")
+    first = files[0]
     if store_id is not None and keep is None:  # one store: its own files only
         files = [f for f in files if _store_of(f, root) in (None, store_id)]
     parts = []
@@ -1122,10 +1123,15 @@ def _read_parquet_dir(root: Path, table: str, keep: Any = None,
                 value = None if value == "__HIVE_DEFAULT_PARTITION__" else unquote(value)
                 t = t.append_column(key, pyarrow.array([value] * t.num_rows, pyarrow.string()))
         parts.append(t)
-    if not parts:
-        return pq.read_table(files_all[0]).schema.empty_table().to_pandas() \
-            if (files_all := sorted(root.rglob("*.parquet"))) else pd.DataFrame()
+    if not parts:  # a store without files: no rows, the columns of the table
+        return pq.read_schema(first).empty_table().to_pandas()
     return pyarrow.concat_tables(parts, promote_options="default").to_pandas()
+
+
+def _missing_table(folder: Path, name: str) -> FileNotFoundError:
+    return FileNotFoundError(
+        f"dataset folder {str(folder)!r} has no {name!r} table: expected "
+        f"{name}.parquet, {name}.csv or a {name}/ folder of Parquet files")
 
 
 def _read_store(folder: Path, store_id: str, dtypes: Mapping | None) -> dict[str, Any]:
@@ -1143,34 +1149,27 @@ def _read_store(folder: Path, store_id: str, dtypes: Mapping | None) -> dict[str
         if root.is_dir():
             df = _read_parquet_dir(root, name, keep, store_id if by_store else None)
             return coerce(name, df.reset_index(drop=True))
-        df = _read_table(folder, name, dtypes)
-        return df
+        return _read_table(folder, name, dtypes)
 
     orders = read("repair_orders")
-    if orders is not None and "store_id" in orders:
-        orders = orders.loc[orders["store_id"] == store_id].reset_index(drop=True)
-    vins = sorted(orders["vin"].dropna().unique().tolist()) if orders is not None else []
+    if orders is None:
+        raise _missing_table(folder, "repair_orders")
+    orders = orders.loc[orders["store_id"] == store_id].reset_index(drop=True)
+    vins = orders["vin"].dropna().unique().tolist()
+
     def strings(values: Iterable[Any]) -> pyarrow.Array:  # a typed set, even when empty
         return pyarrow.array(sorted(values), pyarrow.string())
 
     keep_v = (pc.field("store_id") == store_id) | pc.field("vin").isin(strings(vins))
     vehicles = read("vehicles", keep_v, by_store=False)
-    ids = set()
-    for df in (vehicles, orders):
-        if df is not None and "customer_id" in df:
-            ids.update(df["customer_id"].dropna().unique().tolist())
+    if vehicles is None:
+        raise _missing_table(folder, "vehicles")
+    ids = set(vehicles["customer_id"].dropna()) | set(orders["customer_id"].dropna())
     customers = read("customers", pc.field("customer_id").isin(strings(ids)), by_store=False)
-    truth = None
-    if (folder / "truth").exists() or (folder / "truth.parquet").exists() \
-            or (folder / "truth.csv").exists():
-        vv = vehicles["vin"].dropna().unique().tolist() if vehicles is not None else []
-        truth = read("truth", pc.field("vin").isin(strings(vv)), by_store=False)
-    for name, df in (("repair_orders", orders), ("vehicles", vehicles),
-                     ("customers", customers)):
-        if df is None:
-            raise FileNotFoundError(
-                f"dataset folder {str(folder)!r} has no {name!r} table: expected "
-                f"{name}.parquet, {name}.csv or a {name}/ folder of Parquet files")
+    if customers is None:
+        raise _missing_table(folder, "customers")
+    vv = vehicles["vin"].dropna().unique().tolist()
+    truth = read("truth", pc.field("vin").isin(strings(vv)), by_store=False)
     # the same filters again in pandas: no-ops for partitioned tables, needed for flat ones
     vehicles = vehicles.loc[(vehicles["store_id"] == store_id)
                             | vehicles["vin"].isin(vins)].reset_index(drop=True)
@@ -1333,19 +1332,11 @@ class Dataset:
             dtypes = json.loads((folder / _DTYPES_FILE).read_text(encoding="utf-8"))
         if store_id is not None and (folder / "repair_orders").is_dir():
             tables = _read_store(folder, str(store_id), dtypes)
-            meta: dict = {}
-            if (folder / "meta.json").is_file():
-                meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-            return cls(**tables, meta=meta)
-        tables = {}
-        for name in _ALL_TABLES:
-            df = _read_table(folder, name, dtypes)
-            if df is None and name in TABLE_NAMES:
-                raise FileNotFoundError(
-                    f"dataset folder {str(folder)!r} has no {name!r} table: expected "
-                    f"{name}.parquet, {name}.csv or a {name}/ folder of Parquet files"
-                )
-            tables[name] = df
+        else:
+            tables = {name: _read_table(folder, name, dtypes) for name in _ALL_TABLES}
+        for name in TABLE_NAMES:
+            if tables.get(name) is None:
+                raise _missing_table(folder, name)
         meta: dict = {}
         if (folder / "meta.json").is_file():
             meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
