@@ -63,12 +63,21 @@ import tempfile
 import time
 from pathlib import Path
 
+# the columns each retention step reads: the same as bench_retention.py's
+from bench_retention import (
+    DEFECTION_CUSTOMERS,
+    DEFECTION_ORDERS,
+    DEFECTION_VEHICLES,
+    RETENTION_ORDERS,
+    RETENTION_VEHICLES,
+)
 from common import (
     MARK,
     TABLES,
     child_prepare,
     machine,
     measure,
+    proc_mb,
     rss_mb,
 )
 
@@ -92,12 +101,6 @@ FEATURE_ORDERS = ["customer_id", "vin", "open_date", "ro_type", "payer", "labor_
 FEATURE_VEHICLES = ["vin", "sale_date", "model", "grade", "usage"]
 FEATURE_CUSTOMERS = ["customer_id", "customer_type", "occupation", "region"]
 RFM_ORDERS = ["customer_id", "open_date", "total_amount"]
-RETENTION_ORDERS = ["vin", "store_id", "open_date"]
-RETENTION_VEHICLES = ["vin", "store_id", "sold_here", "sale_date"]
-DEFECTION_ORDERS = ["vin", "store_id", "open_date", "customer_id", "mileage_km"]
-DEFECTION_VEHICLES = ["vin", "customer_id", "store_id", "sold_here", "sale_date", "usage",
-                      "grade", "model"]
-DEFECTION_CUSTOMERS = ["customer_id", "customer_type", "region", "occupation"]
 
 MB_HEADROOM = 2000  # MB of available memory left to others (the machine is shared)
 
@@ -360,25 +363,11 @@ def _child(argv: list[str]) -> int:
 
 
 def _meminfo_mb(field: str = "MemAvailable:") -> float | None:
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith(field):
-                    return int(line.split()[1]) * 1024 / 1e6
-    except OSError:
-        pass
-    return None
+    return proc_mb("/proc/meminfo", field)
 
 
 def _pid_rss_mb(pid: int) -> float | None:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024 / 1e6
-    except OSError:
-        pass
-    return None
+    return proc_mb(f"/proc/{pid}/status", "VmRSS:")
 
 
 def _short(text: str, limit: int = 150) -> str:

@@ -50,15 +50,21 @@ def reset_peak() -> bool:
         return False
 
 
-def status_mb(field: str) -> float | None:
+def proc_mb(path: str, field: str) -> float | None:
+    """A ``<field> <n> kB`` line of a /proc file (``/proc/self/status``,
+    ``/proc/<pid>/status``, ``/proc/meminfo``) in MB, or None (no /proc, no such line)."""
     try:
-        with open("/proc/self/status") as fh:
+        with open(path) as fh:
             for line in fh:
                 if line.startswith(field):
                     return int(line.split()[1]) * 1024 / 1e6
     except OSError:
         pass
     return None
+
+
+def status_mb(field: str) -> float | None:
+    return proc_mb("/proc/self/status", field)
 
 
 def peak_mb(reset_ok: bool) -> float:
