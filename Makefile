@@ -130,7 +130,8 @@ reports-zh: ## the Chinese reports only
 	$(MAKE) reports REPORT_LANGS=zh
 
 # ------------------------------------------------------------------------- quality
-test: $(INSTALL_STAMP) ## run the fast tests (not marked slow or spark) on $(JOBS) workers
+test: $(INSTALL_STAMP) ## check the import contract, then run the fast tests (not marked slow or spark) on $(JOBS) workers
+	$(VENV)/bin/lint-imports --no-cache
 	$(VPY) -m pytest -m "not slow and not spark" -n $(JOBS) $(PYTEST_ARGS)
 
 # PySpark needs Java 17 or newer: without it the target says so and succeeds (skipped).
@@ -151,8 +152,9 @@ test-spark: $(INSTALL_STAMP) ## the engine-equivalence tests on a local PySpark 
 test-slow: $(INSTALL_STAMP) ## run only the slow-marked tests
 	$(VPY) -m pytest -m slow -n $(JOBS) $(PYTEST_ARGS)
 
-lint: $(INSTALL_STAMP) ## check the code with ruff
+lint: $(INSTALL_STAMP) ## check the code with ruff and the import contract (docs/CONVENTIONS.md)
 	$(VPY) -m ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 # bench_scale.py generates its own data into benchmarks/.work (git-ignored, reused by
 # later runs); the other benchmarks/bench_*.py scripts are run by hand (benchmarks/README.md).

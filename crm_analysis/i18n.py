@@ -498,8 +498,13 @@ def check_lang(lang: str) -> str:
     return lang
 
 
-def t(key: str, lang: str = "en", **fmt: Any) -> str:
+def t(key: str, lang: str = "en", *, labels: Mapping[str, tuple[str, str]] | None = None,
+      **fmt: Any) -> str:
     """The label of ``key`` in ``lang``; ``fmt`` fills ``{placeholders}``.
+
+    ``labels`` looks the key up in a module's own catalog of (English, Chinese) pairs
+    instead of :data:`LABELS` (the texts of one chapter's tables and charts): the one
+    label lookup of the package.
 
     Raises :class:`KeyError` naming the key and the language when there is no label,
     and :class:`ValueError` for an unsupported language.
@@ -517,7 +522,7 @@ def t(key: str, lang: str = "en", **fmt: Any) -> str:
     """
     idx = LANGS.index(check_lang(lang))
     try:
-        label = LABELS[key][idx]
+        label = (LABELS if labels is None else labels)[key][idx]
     except KeyError:
         raise KeyError(f"no label for key {key!r} in language {lang!r}") from None
     return label.format(**fmt) if fmt else label

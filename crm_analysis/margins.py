@@ -1,0 +1,1 @@
+"""Money and margins of repair orders (placeholder: filled by moving value.Margins here)."""
