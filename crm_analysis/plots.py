@@ -2427,3 +2427,16 @@ def status_bars(
     _title_above_legend(ax)
     _fit_xticklabels(ax)
     return ax
+
+
+# =========================================================================== survival charts
+# (moved here from crm_analysis.survival: charts live in the presentation layer)
+
+
+# =========================================================================== money charts
+# (moved here from crm_analysis.economics and crm_analysis.value)
+
+
+# =========================================================================== churn, BTYD, five classes and group charts
+# (moved here from crm_analysis.churn, crm_analysis.btyd, crm_analysis.five_classes and
+# crm_analysis.group)
