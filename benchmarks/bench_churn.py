@@ -53,8 +53,8 @@ def main() -> int:
     from crm_analysis.churn import ChurnModel, backtest
     from crm_analysis.features import rfm_summary
     from crm_analysis.five_classes import action_list, five_classes, write_action_list
+    from crm_analysis.margins import order_profit
     from crm_analysis.schema import Dataset
-    from crm_analysis.value import order_profit
 
     folder = Path(args.data)
     if not (folder / "repair_orders.parquet").exists():
@@ -67,9 +67,9 @@ def main() -> int:
 
     rows = []
     for sid in stores:
-        res, s_bt, mb_bt, _ = measure(lambda sid=sid: backtest(ds, as_of, store_id=sid),
+        res, s_bt, mb_bt, _ = measure(lambda sid=sid: backtest(ds, as_of=as_of, store_id=sid),
                                       args.repeat)
-        m = res.metrics.set_index("model")["roc_auc"]
+        m = res.metrics_.set_index("model")["roc_auc"]
         cm, s_fit, mb_fit, _ = measure(
             lambda sid=sid, best=res.best_model_: ChurnModel(model=best).fit(
                 ds, as_of=as_of, store_id=sid), args.repeat)
@@ -96,8 +96,8 @@ def main() -> int:
         n_btyd, s_btyd, mb_btyd, _ = measure(btyd, args.repeat)
 
         def econ(sid=sid):
-            economics.service_pnl(ds, as_of, store_id=sid)
-            curve = economics.service_by_age(ds, as_of, store_id=sid)
+            economics.service_pnl(ds, as_of=as_of, store_id=sid)
+            curve = economics.service_by_age(ds, as_of=as_of, store_id=sid)
             years = economics.observed_years(curve)
             economics.new_car_lifetime_value(curve, max_age=years)
             economics.retention_lift(curve, max_age=years)

@@ -110,7 +110,7 @@ def _child_step(step: str, folder: Path, as_of: str, out_path: str | None,
         orders = _load(engine, folder, "repair_orders", RFM_COLUMNS)
 
         def run():
-            r = rfm_summary(orders, "customer_id", "open_date", "total_amount", as_of)
+            r = rfm_summary(orders, "customer_id", "open_date", "total_amount", as_of=as_of)
             return r.collect() if isinstance(r, pl.LazyFrame) else r
     data_mb = _rss_mb()
     res, secs, peak, per_step = _measure(run, repeat)

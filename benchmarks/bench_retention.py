@@ -91,7 +91,7 @@ def _child_step(step: str, folder: Path, as_of: str, out_path: str | None,
                 "customers": load(engine, folder, "customers", DEFECTION_CUSTOMERS)}
 
         def call():
-            return defection_table(data, as_of)
+            return defection_table(data, as_of=as_of)
     else:
         from crm_analysis.retention import annual_average, retention_by_vehicle_age
 
@@ -100,7 +100,7 @@ def _child_step(step: str, folder: Path, as_of: str, out_path: str | None,
 
         if func == "retention":
             def call():
-                return retention_by_vehicle_age(data, as_of)
+                return retention_by_vehicle_age(data, as_of=as_of)
         else:
             year = _year(as_of)
 

@@ -219,14 +219,14 @@ def _child_step(step: str, engine: str, folder: Path, as_of: str, repeat: int,
 
         def run():
             return _collect(features.rfm_summary(orders, "customer_id", "open_date",
-                                                 "total_amount", as_of))
+                                                 "total_amount", as_of=as_of))
     elif step == "retention":
         data = {"repair_orders": read("repair_orders", RETENTION_ORDERS),
                 "vehicles": read("vehicles", RETENTION_VEHICLES)}
         year = _year(as_of)
 
         def run():
-            return (_collect(retention.retention_by_vehicle_age(data, as_of)),
+            return (_collect(retention.retention_by_vehicle_age(data, as_of=as_of)),
                     _collect(retention.annual_average(data, year)))
 
         def count(res):
@@ -237,7 +237,7 @@ def _child_step(step: str, engine: str, folder: Path, as_of: str, repeat: int,
                 "customers": read("customers", DEFECTION_CUSTOMERS)}
 
         def run():
-            table = _to_pandas(survival.defection_table(data, as_of))
+            table = _to_pandas(survival.defection_table(data, as_of=as_of))
             return table, survival.survival_by_vehicle_age(table)
 
         def count(res):
@@ -293,7 +293,7 @@ def _child_btyd_big(folder: str, as_of: str, copies: int, out: str, repeat: int)
 
     # weeks measured to the day (in days lifetimes' BFGS stops with "precision loss")
     s = rfm_summary(pl.scan_parquet(Path(folder) / "repair_orders.parquet")
-                    .select(RFM_ORDERS), "customer_id", "open_date", None, as_of,
+                    .select(RFM_ORDERS), "customer_id", "open_date", None, as_of=as_of,
                     freq="D", freq_multiplier=7).collect()
     d = pd.DataFrame({c: np.tile(s[c].to_numpy().astype(float), copies)
                       for c in ("frequency", "recency", "T")})

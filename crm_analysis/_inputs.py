@@ -24,14 +24,15 @@ Example
 Traceback (most recent call last):
 ...
 TypeError: months_back: months must be an integer, got '12' (str)
->>> read_as_of(20240630, where="status")
+>>> read_as_of(20240630, where="status")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-TypeError: status: as_of must be a date ("YYYY-MM-DD", datetime.date, datetime or pandas.Timestamp), got int 20240630
+TypeError: status: as_of must be a date ("YYYY-MM-DD", ...), got int 20240630
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -52,6 +53,8 @@ __all__ = [
     "check_int",
     "check_number",
     "data_as_of",
+    "iso_date_arg",
+    "positive_int_arg",
     "read_as_of",
     "require_columns",
     "select_store",
@@ -232,6 +235,25 @@ def check_bool(value: Any, name: str, *, where: str | None = None) -> bool:
     if not isinstance(value, bool | np.bool_):
         raise TypeError(f"{caller(where)}: {name} must be True or False, got {value!r}")
     return bool(value)
+
+
+def positive_int_arg(text: str) -> int:
+    """An argparse ``type``: a whole number >= 1 from the command line."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    return value
+
+
+def iso_date_arg(text: str) -> str:
+    """An argparse ``type``: a ``YYYY-MM-DD`` date from the command line, as that text."""
+    try:
+        return _dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date (YYYY-MM-DD): {text!r}") from None
 
 
 def _range_text(minimum: Any, maximum: Any, strict: bool = False, lead: str = "") -> str:

@@ -39,7 +39,6 @@ Example
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import dataclasses
 import datetime as dt
@@ -60,9 +59,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
+from crm_analysis._inputs import read_as_of
 from crm_analysis.config import DEFAULT_DATA_DIR, LANGUAGES, NOTEBOOKS_DIR, REPORTS_DIR
+from crm_analysis.privacy import store_key
 from crm_analysis.reporting import (
+    RUNNER_PARAMETERS,
     NotebookExecutionError,
+    _as_of_parameter,
     _data_as_of,
     _href,
     _select_notebooks,
@@ -74,6 +79,7 @@ from crm_analysis.reporting import (
     notebook_parameters,
     read_metrics,
     to_html,
+    validate_parameter_types,
 )
 
 __all__ = [
@@ -83,11 +89,8 @@ __all__ = [
     "BatchRun",
     "build_batch_index",
     "check_run_dir",
-    "coerce_parameter",
     "hash_data",
-    "parse_parameter_args",
     "run_batch",
-    "validate_parameter_types",
 ]
 
 #: Folder (in place of a store id) of the group notebooks' reports.
@@ -251,156 +254,6 @@ def _hash_json(value: Any) -> str:
     h = _blake()
     h.update(json.dumps(value, sort_keys=True, ensure_ascii=False).encode("utf-8"))
     return h.hexdigest()
-
-
-# --------------------------------------------------------------------------- parameters
-
-
-def _declared_type(info: Mapping[str, Any]) -> type | None:
-    """The type of a declared parameter: its annotation, else the type of its default.
-
-    ``None`` when unknown (no annotation and a ``None`` or non-literal default).
-    """
-    name = str(info.get("inferred_type_name") or "None")
-    by_name = {"str": str, "int": int, "float": float, "bool": bool, "list": list,
-               "dict": dict, "tuple": list}
-    if name in by_name:
-        return by_name[name]
-    try:
-        default = ast.literal_eval(str(info.get("default", "None")))
-    except (ValueError, SyntaxError):
-        return None
-    if default is None:
-        return None
-    return list if isinstance(default, tuple) else type(default)
-
-
-_INT_RE = re.compile(r"^[+-]?(0|[1-9][0-9]*)$")
-_FLOAT_RE = re.compile(r"^[+-]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$")
-
-
-def coerce_parameter(name: str, text: str, info: Mapping[str, Any] | None) -> Any:
-    """Turn the text of a command-line ``-p name=value`` into the notebook's type.
-
-    The type is the one the notebook declares (see :func:`papermill.inspect_notebook`:
-    the annotation, else the type of the default). A ``str`` (or unknown) parameter keeps
-    the text as it is, so ``"007"`` stays ``"007"``; ``int``, ``float`` and ``bool``
-    parameters are converted (``true``/``false``/``yes``/``no``/``1``/``0``), lists and
-    dicts are read as Python / JSON literals, and ``None`` gives ``None`` for any
-    non-string type. A parameter whose default is ``None`` takes an integer written
-    without leading zeros as ``int`` (``year=2024``), ``None`` as ``None``, and anything
-    else as text. Raises ``ValueError`` naming the parameter and the expected type.
-
-    Example
-    -------
-    >>> coerce_parameter("store_id", "007", {"default": '"001"'})
-    '007'
-    >>> coerce_parameter("window_months", "12", {"default": "24"})
-    12
-    >>> coerce_parameter("year", "2024", {"default": "None"})
-    2024
-    >>> coerce_parameter("pyramid_cuts", "[0.05, 0.2, 0.5]", {"default": "[0.01, 0.2, 0.5]"})
-    [0.05, 0.2, 0.5]
-    """
-    kind = _declared_type(info or {})
-    if kind is str:
-        return text
-    stripped = text.strip()
-    if stripped in ("None", "none", "null"):
-        return None
-    if kind is None:
-        if _INT_RE.match(stripped) and not re.match(r"^[+-]?0[0-9]", stripped):
-            return int(stripped)
-        return text
-    expected = kind.__name__
-    default = (info or {}).get("default")
-    try:
-        if kind is bool:
-            low = stripped.lower()
-            if low in ("true", "yes", "1", "on"):
-                return True
-            if low in ("false", "no", "0", "off"):
-                return False
-            raise ValueError(text)
-        if kind is int:
-            return int(stripped)
-        if kind is float:
-            return float(stripped)
-        value = ast.literal_eval(stripped)
-        if kind is list and isinstance(value, tuple):
-            value = list(value)
-        if not isinstance(value, kind):
-            raise ValueError(text)
-        return value
-    except (ValueError, SyntaxError):
-        raise ValueError(
-            f"parameter {name!r} expects {expected} (default {default}), got {text!r}"
-        ) from None
-
-
-def parse_parameter_args(
-    pairs: Iterable[str], declared: Mapping[str, Mapping[str, Any]]
-) -> dict[str, Any]:
-    """Parse ``name=value`` strings (the CLI's ``-p``) with the notebooks' declared types.
-
-    ``declared`` maps parameter names to papermill's description (the union over the
-    notebooks that will run). Raises ``ValueError`` for a malformed pair, an unknown name
-    (listing the valid ones) or a value of the wrong type.
-
-    Example
-    -------
-    >>> decl = {"window_months": {"default": "24"}, "store_id": {"default": '"001"'}}
-    >>> parse_parameter_args(["window_months=12", "store_id=007"], decl)
-    {'window_months': 12, 'store_id': '007'}
-    """
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, text = str(pair).partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise ValueError(f"-p expects name=value, got {pair!r}")
-        if name not in declared:
-            raise ValueError(
-                f"unknown parameter {name!r}; valid parameters: {', '.join(sorted(declared))}"
-            )
-        out[name] = coerce_parameter(name, text, declared[name])
-    return out
-
-
-def validate_parameter_types(
-    notebook: str, parameters: Mapping[str, Any], declared: Mapping[str, Mapping[str, Any]]
-) -> None:
-    """Check each value against the type of the notebook's default; ``TypeError`` if wrong.
-
-    ``int`` parameters take ints (not bools), ``float`` ones ints or floats, ``bool`` ones
-    bools, ``str`` ones strings, lists lists; ``None`` is accepted everywhere and a
-    parameter with a ``None`` default takes anything.
-
-    Example
-    -------
-    >>> validate_parameter_types("02_value_grading", {"window_months": 12},
-    ...                          {"window_months": {"default": "24"}})
-    >>> validate_parameter_types("02_value_grading", {"window_months": "12"},
-    ...                          {"window_months": {"default": "24"}})
-    Traceback (most recent call last):
-    ...
-    TypeError: parameter 'window_months' of 02_value_grading expects int (default 24), got str '12'
-    """
-    for name, value in parameters.items():
-        kind = _declared_type(declared.get(name, {}))
-        if kind is None or value is None:
-            continue
-        good = {
-            int: isinstance(value, int) and not isinstance(value, bool),
-            float: isinstance(value, int | float) and not isinstance(value, bool),
-            bool: isinstance(value, bool),
-        }.get(kind, isinstance(value, kind))
-        if not good:
-            default = declared[name].get("default")
-            raise TypeError(
-                f"parameter {name!r} of {notebook} expects {kind.__name__} (default "
-                f"{default}), got {type(value).__name__} {value!r}"
-            )
 
 
 # --------------------------------------------------------------------------- stamps
@@ -718,7 +571,7 @@ def run_batch(
     stores: Iterable[str] | str | None = None,
     notebooks: Iterable[str] | None = None,
     langs: Iterable[str] | str = ("en",),
-    as_of: str | dt.date | None = None,
+    as_of: Any = None,
     run: str | None = None,
     jobs: int | None = None,
     force: bool = False,
@@ -774,15 +627,8 @@ def run_batch(
     >>> [(r.store_id, r.lang, r.notebook, r.status) for r in run.results][:1]  # doctest: +SKIP
     [('001', 'en', '01_data_overview', 'ok')]
     """
-    from tqdm.auto import tqdm
-
+    as_of_str = _as_of_parameter(as_of)
     langs = _check_langs(langs)
-    as_of_str = None if as_of is None else _to_plain(as_of, "as_of")
-    if as_of_str is not None:
-        try:
-            as_of_str = dt.date.fromisoformat(str(as_of_str)).isoformat()
-        except ValueError:
-            raise ValueError(f"as_of must be an ISO date (YYYY-MM-DD), got {as_of!r}") from None
     if jobs is None:
         jobs = os.cpu_count() or 1
     if int(jobs) < 1:
@@ -803,16 +649,15 @@ def run_batch(
     store_nbs = [nb for nb in selected if "store_id" in declared[nb]]
     group_nbs = [nb for nb in selected if "store_id" not in declared[nb]]
     extra = {str(k): _to_plain(v, str(k)) for k, v in (extra_parameters or {}).items()}
-    reserved = {"data_dir", "store_id", "as_of", "lang", "stores", "metrics_dir"}
     all_declared = sorted({name for d in declared.values() for name in d})
     for name in extra:
-        if name in reserved:
+        if name in RUNNER_PARAMETERS:
             raise ValueError(f"parameter {name!r} is set by the batch runner; use its option")
         if not any(name in d for d in declared.values()):
             raise ValueError(
                 f"unknown parameter {name!r} for notebooks "
                 f"{', '.join(nb.stem for nb in selected)}; valid parameters: "
-                f"{', '.join(n for n in all_declared if n not in reserved)}"
+                f"{', '.join(n for n in all_declared if n not in RUNNER_PARAMETERS)}"
             )
     for nb in selected:
         validate_parameter_types(
@@ -852,8 +697,6 @@ def run_batch(
     # of it (a new key changes the reports' pseudonyms), so it is created first: otherwise
     # the first run's notebooks would create it and every report would run again next time.
     if data_path.is_dir():
-        from crm_analysis.privacy import store_key
-
         store_key(data_path)
     data_hash = hash_data(data_path)
     nb_hash = {nb: _hash_file(nb) for nb in selected}
@@ -1128,6 +971,7 @@ def build_batch_index(
     >>> build_batch_index("/tmp/batch-demo/2026-06", [r]).name  # doctest: +SKIP
     'index.html'
     """
+    as_of = None if as_of is None else read_as_of(as_of).date().isoformat()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     page_lang = "en" if "en" in langs else "zh"

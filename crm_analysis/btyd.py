@@ -18,8 +18,9 @@ and no dependency; DOMAIN.md section 6):
     lifetimes.
 
 Plus :func:`calibration_holdout` (lifetimes' ``calibration_and_holdout_data`` on top of
-:func:`crm_analysis.features.rfm_summary`) and two diagnostic plots,
-:func:`plot_probability_alive_matrix` and :func:`plot_calibration_purchases_vs_holdout`.
+:func:`crm_analysis.features.rfm_summary`); the two diagnostic charts are
+:func:`crm_analysis.plots.probability_alive_matrix` and
+:func:`crm_analysis.plots.calibration_purchases_vs_holdout`.
 
 Estimation
 ----------
@@ -102,15 +103,22 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import optimize
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
+from crm_analysis._inputs import (
+    caller,
+    check_int,
+    check_number,
+    read_as_of,
+    require_columns,
+    to_pandas,
+)
+from crm_analysis.features import _FREQ_ALIASES, rfm_summary
 
 __all__ = [
     "HESSIAN_STEP",
@@ -119,8 +127,6 @@ __all__ = [
     "ConvergenceError",
     "GammaGammaModel",
     "calibration_holdout",
-    "plot_calibration_purchases_vs_holdout",
-    "plot_probability_alive_matrix",
 ]
 
 #: Step in each log-parameter of the finite-difference Hessian (see the module docstring).
@@ -166,7 +172,7 @@ def _describe_row(pos: int, index: pd.Index | None) -> str:
     return f"row {pos} (index {label!r})"
 
 
-def _to_array(value: Any, name: str, where: str, *, allow_missing: bool = False
+def _to_array(value: Any, name: str, *, allow_missing: bool = False
               ) -> tuple[np.ndarray, pd.Index | None]:
     """A 1-D float array (and the pandas index, if any) with a clear error.
 
@@ -179,14 +185,14 @@ def _to_array(value: Any, name: str, where: str, *, allow_missing: bool = False
         else:
             arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"{where}: {name} must be numeric, got {type(value).__name__}") from exc
+        raise TypeError(f"{caller()}: {name} must be numeric, got {type(value).__name__}") from exc
     if arr.ndim > 1:
-        raise ValueError(f"{where}: {name} must be one-dimensional, got shape {arr.shape}")
+        raise ValueError(f"{caller()}: {name} must be one-dimensional, got shape {arr.shape}")
     arr = np.atleast_1d(arr)
     bad = ~np.isfinite(arr)
     if bad.any() and not allow_missing:
         pos = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{where}: {name} has {int(bad.sum())} missing or infinite value(s), "
+        raise ValueError(f"{caller()}: {name} has {int(bad.sum())} missing or infinite value(s), "
                          f"first at {_describe_row(pos, index)}: {arr[pos]}")
     return arr, index
 
@@ -196,80 +202,75 @@ def _first_bad(mask: np.ndarray, index: pd.Index | None) -> tuple[int, int, str]
     return int(mask.sum()), pos, _describe_row(pos, index)
 
 
-def _check_rfm(frequency: Any, recency: Any, T: Any, where: str
+def _check_rfm(frequency: Any, recency: Any, T: Any
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.Index | None]:
     """Validated frequency / recency / T arrays (broadcast to one length)."""
-    x, ix = _to_array(frequency, "frequency", where)
-    tx, it = _to_array(recency, "recency", where)
-    T_, iT = _to_array(T, "T", where)
+    x, ix = _to_array(frequency, "frequency")
+    tx, it = _to_array(recency, "recency")
+    T_, iT = _to_array(T, "T")
     try:
         x, tx, T_ = np.broadcast_arrays(x, tx, T_)
     except ValueError:
-        raise ValueError(f"{where}: frequency, recency and T must have the same length, got "
+        raise ValueError(f"{caller()}: frequency, recency and T must have the same length, got "
                          f"{x.size}, {tx.size} and {T_.size}") from None
     index = next((i for i in (ix, it, iT) if i is not None and len(i) == x.size), None)
     for name, arr in (("frequency", x), ("recency", tx), ("T", T_)):
         if (arr < 0).any():
             n, pos, row = _first_bad(arr < 0, index)
-            raise ValueError(f"{where}: {name} must be >= 0; {n} negative value(s), first at "
+            raise ValueError(f"{caller()}: {name} must be >= 0; {n} negative value(s), first at "
                              f"{row}: {name}={arr[pos]:g}")
     if (x != np.round(x)).any():
         n, pos, row = _first_bad(x != np.round(x), index)
-        raise ValueError(f"{where}: frequency counts repeat purchases and must be a whole "
+        raise ValueError(f"{caller()}: frequency counts repeat purchases and must be a whole "
                          f"number; {n} value(s) are not, first at {row}: frequency={x[pos]:g}")
     late = tx > T_ * (1 + 1e-9) + 1e-12
     if late.any():
         n, pos, row = _first_bad(late, index)
-        raise ValueError(f"{where}: recency must be <= T (the last purchase cannot be after the "
+        raise ValueError(f"{caller()}: recency must be <= T (the last purchase cannot be after the "
                          f"end of observation); {n} row(s) have recency > T, first at {row}: "
                          f"recency={tx[pos]:g}, T={T_[pos]:g}")
     ghost = (x == 0) & (tx > 0)
     if ghost.any():
         n, pos, row = _first_bad(ghost, index)
-        raise ValueError(f"{where}: a customer without repeat purchases (frequency 0) must have "
+        raise ValueError(f"{caller()}: a customer without repeat purchases (frequency 0) must have "
                          f"recency 0; {n} row(s) have frequency 0 and recency > 0, first at "
                          f"{row}: recency={tx[pos]:g}")
     return x.astype(float), np.minimum(tx, T_).astype(float), T_.astype(float), index
 
 
-def _check_weights(weights: Any, n: int, where: str) -> np.ndarray:
+def _check_weights(weights: Any, n: int) -> np.ndarray:
     if weights is None:
         return np.ones(n)
-    w, index = _to_array(weights, "weights", where)
+    w, index = _to_array(weights, "weights")
     if w.size != n:
-        raise ValueError(f"{where}: weights must have one value per customer ({n}), got {w.size}")
+        raise ValueError(f"{caller()}: weights must have one value per customer ({n}), got "
+                         f"{w.size}")
     if (w < 0).any():
         cnt, pos, row = _first_bad(w < 0, index)
-        raise ValueError(f"{where}: weights must be >= 0; {cnt} negative, first at {row}: "
+        raise ValueError(f"{caller()}: weights must be >= 0; {cnt} negative, first at {row}: "
                          f"{w[pos]:g}")
     if not w.sum() > 0:
-        raise ValueError(f"{where}: the weights sum to 0")
+        raise ValueError(f"{caller()}: the weights sum to 0")
     return w
 
 
-def _check_penalizer(penalizer: Any, where: str) -> float:
-    if isinstance(penalizer, bool) or not isinstance(penalizer, int | float | np.number) \
-            or not np.isfinite(penalizer) or penalizer < 0:
-        raise ValueError(f"{where}: penalizer must be a number >= 0, got {penalizer!r}")
-    return float(penalizer)
-
-
-def _check_initial(initial_params: Any, names: tuple[str, ...], default: np.ndarray,
-                   where: str) -> np.ndarray:
+def _check_initial(initial_params: Any, names: tuple[str, ...], default: np.ndarray
+                   ) -> np.ndarray:
     if initial_params is None:
         return default
     if isinstance(initial_params, dict | pd.Series):
         missing = [k for k in names if k not in initial_params]
         if missing:
-            raise ValueError(f"{where}: initial_params is missing {missing}; give {list(names)}")
+            raise ValueError(f"{caller()}: initial_params is missing {missing}; give {list(names)}")
         values = np.array([float(initial_params[k]) for k in names])
     else:
         values = np.asarray(initial_params, dtype=float).ravel()
         if values.size != len(names):
-            raise ValueError(f"{where}: initial_params needs {len(names)} values "
+            raise ValueError(f"{caller()}: initial_params needs {len(names)} values "
                              f"{list(names)}, got {values.size}")
     if not (np.isfinite(values).all() and (values > 0).all()):
-        raise ValueError(f"{where}: initial_params must be finite and > 0, got {values.tolist()}")
+        raise ValueError(f"{caller()}: initial_params must be finite and > 0, got "
+                         f"{values.tolist()}")
     return values
 
 
@@ -394,7 +395,7 @@ class _MLEModel:
     _names: tuple[str, ...] = ()
 
     def __init__(self, penalizer: float = 0.0) -> None:
-        self.penalizer = _check_penalizer(penalizer, f"{type(self).__name__}")
+        self.penalizer = penalizer
 
     # -- subclasses provide the per-customer log-likelihood on their stored data
     def _loglik(self, params: np.ndarray, grad: bool = True):  # pragma: no cover
@@ -427,14 +428,14 @@ class _MLEModel:
             H[:, j] = (self._gradient(logp + e) - self._gradient(logp - e)) / (2 * h)
         return (H + H.T) / 2
 
-    def _optimize(self, x0: np.ndarray, where: str) -> tuple[np.ndarray, list]:
+    def _optimize(self, x0: np.ndarray) -> tuple[np.ndarray, list]:
         bounds = [(-_LOG_BOUND, _LOG_BOUND)] * x0.size
         lbfgs = {"maxiter": 5000, "maxfun": 20000, "ftol": 1e-15, "gtol": 1e-10}
         results = []
         f0, _ = self._objective(x0)
         if not np.isfinite(f0):
             raise ConvergenceError(
-                f"{where}: the log-likelihood is not finite at the starting values "
+                f"{caller()}: the log-likelihood is not finite at the starting values "
                 f"{dict(zip(self._names, np.exp(x0).round(6).tolist(), strict=True))}; "
                 "give other initial_params", results)
         res = optimize.minimize(self._objective, x0, jac=True, method="L-BFGS-B",
@@ -458,14 +459,14 @@ class _MLEModel:
         if np.abs(best).max() > _RUNAWAY:
             name = self._names[int(np.argmax(np.abs(best)))]
             raise ConvergenceError(
-                f"{where}: parameter {name!r} runs off to {params[name]:.3g}: the likelihood "
+                f"{caller()}: parameter {name!r} runs off to {params[name]:.3g}: the likelihood "
                 "has no finite maximum on these data (too few customers or repeat purchases?); "
                 f"{hint} may keep the parameters finite. Optimizer: {messages}",
                 results, params)
         if not self._stationary(best):
             g = np.abs(self._gradient(best)).max()
             raise ConvergenceError(
-                f"{where}: the optimizer did not converge (max |gradient| {g:.2g} at "
+                f"{caller()}: the optimizer did not converge (max |gradient| {g:.2g} at "
                 f"{params.round(6).to_dict()}). Optimizer: {messages}. Try other "
                 f"initial_params or {hint}.", results, params)
         return best, results
@@ -493,7 +494,7 @@ class _MLEModel:
             logp, f, g = cand, f_new, g_new
         return logp
 
-    def _finish_fit(self, logp: np.ndarray, where: str, results: list) -> None:
+    def _finish_fit(self, logp: np.ndarray, results: list) -> None:
         params = np.exp(logp)
         self.params_ = pd.Series(params, index=list(self._names), name="coef")
         ll, _ = self._loglik(params, grad=False)
@@ -505,7 +506,7 @@ class _MLEModel:
             np.linalg.cholesky(H)
         except np.linalg.LinAlgError:
             raise ConvergenceError(
-                f"{where}: no proper maximum: the Hessian of the log-likelihood is not "
+                f"{caller()}: no proper maximum: the Hessian of the log-likelihood is not "
                 f"negative definite at {self.params_.round(6).to_dict()}, so some parameters "
                 "are not identified by these data (e.g. no repeat purchases at all, or a "
                 "flat likelihood). More data, or a penalizer > 0, may help.",
@@ -517,15 +518,15 @@ class _MLEModel:
         self.standard_errors_ = pd.Series(np.sqrt(np.diag(cov)), index=self.params_.index,
                                           name="se(coef)")
 
-    def _check_fitted(self, where: str) -> None:
+    def _check_fitted(self, where: str | None = None) -> None:
         if not hasattr(self, "params_"):
-            raise RuntimeError(f"{type(self).__name__}.{where}: the model is not fitted; "
+            raise RuntimeError(f"{caller(where)}: the {type(self).__name__} is not fitted; "
                                "call fit(...) first")
 
     @property
     def summary(self) -> pd.DataFrame:
         """coef, se(coef) and a 95% interval per parameter (log-scale Wald interval)."""
-        self._check_fitted("summary")
+        self._check_fitted(f"{type(self).__name__}.summary")
         coef, se = self.params_, self.standard_errors_
         half = _Z95 * se / coef
         return pd.DataFrame({"coef": coef, "se(coef)": se,
@@ -599,16 +600,16 @@ class BetaGeoModel(_MLEModel):
             Starting values (dict/Series by name, or r, α, a, b). Default: r = 1, α = the
             mean T (so that the starting rate is on the data's time scale), a = b = 1.
         """
-        where = "BetaGeoModel.fit"
-        x, tx, T_, _ = _check_rfm(frequency, recency, T, where)
-        w = _check_weights(weights, x.size, where)
+        x, tx, T_, _ = _check_rfm(frequency, recency, T)
+        check_number(self.penalizer, "penalizer", minimum=0)
+        w = _check_weights(weights, x.size)
         default = np.array([1.0, max(float(np.average(T_, weights=w)), 1e-6), 1.0, 1.0])
-        x0 = np.log(_check_initial(initial_params, self._names, default, where))
+        x0 = np.log(_check_initial(initial_params, self._names, default))
         (self._x, self._tx, self._T), self._w = _compress((x, tx, T_), w)
         self._wsum = float(w.sum())
         with _one_blas_thread():
-            logp, results = self._optimize(x0, where)
-            self._finish_fit(logp, where, results)
+            logp, results = self._optimize(x0)
+            self._finish_fit(logp, results)
         self.optimizer_results_ = results
         self.n_customers_ = int((w > 0).sum())
         self.data_ = pd.DataFrame({"frequency": x, "recency": tx, "T": T_, "weights": w})
@@ -633,8 +634,8 @@ class BetaGeoModel(_MLEModel):
         Returns a Series on the input's index when ``frequency`` (or another argument) is
         a Series, else an array.
         """
-        self._check_fitted("probability_alive")
-        x, tx, T_, index = _check_rfm(frequency, recency, T, "BetaGeoModel.probability_alive")
+        self._check_fitted()
+        x, tx, T_, index = _check_rfm(frequency, recency, T)
         return _wrap(self._p_alive(x, tx, T_), index, "probability_alive")
 
     def _p_alive(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
@@ -663,16 +664,15 @@ class BetaGeoModel(_MLEModel):
         customer. When a is within 1e-7 of 1 (the formula's removable singularity) a is
         moved to 1 ± 1e-7.
         """
-        self._check_fitted("expected_purchases")
-        where = "BetaGeoModel.expected_purchases"
-        x, tx, T_, index = _check_rfm(frequency, recency, T, where)
-        t_arr, _ = _to_array(t, "t", where)
+        self._check_fitted()
+        x, tx, T_, index = _check_rfm(frequency, recency, T)
+        t_arr, _ = _to_array(t, "t")
         if (t_arr < 0).any():
-            raise ValueError(f"{where}: t must be >= 0, got {t_arr[t_arr < 0][0]:g}")
+            raise ValueError(f"{caller()}: t must be >= 0, got {t_arr[t_arr < 0][0]:g}")
         try:
             t_arr, x, tx, T_ = np.broadcast_arrays(t_arr, x, tx, T_)
         except ValueError:
-            raise ValueError(f"{where}: t must be a scalar or have one value per customer") \
+            raise ValueError(f"{caller()}: t must be a scalar or have one value per customer") \
                 from None
         out = self._cond_expectation(t_arr, x, tx, T_)
         return _wrap(out, index, "expected_purchases")
@@ -692,7 +692,7 @@ class BetaGeoModel(_MLEModel):
             out = (a + b + x - 1) / (a - 1) * (1 - f) * self._p_alive(x, tx, T)
         out = np.where(t == 0, 0.0, out)
         if not np.isfinite(out).all():
-            raise FloatingPointError("BetaGeoModel: the hypergeometric function overflowed; "
+            raise FloatingPointError(f"{caller()}: the hypergeometric function overflowed; "
                                      "t is too large for these parameters")
         return out
 
@@ -706,10 +706,10 @@ class BetaGeoModel(_MLEModel):
         computed, as :meth:`expected_purchases`, through Euler's transformation:
         ``(a+b−1)/(a−1) · [1 − (1−z)^(a−1) ₂F₁(a+b−1−r, a−1; a+b−1; z)]``, z = t/(α+t).
         """
-        self._check_fitted("expected_purchases_new")
-        t_arr, index = _to_array(t, "t", "BetaGeoModel.expected_purchases_new")
+        self._check_fitted()
+        t_arr, index = _to_array(t, "t")
         if (t_arr < 0).any():
-            raise ValueError("BetaGeoModel.expected_purchases_new: t must be >= 0")
+            raise ValueError(f"{caller()}: t must be >= 0")
         r, alpha, _, b = self._unpack()
         a = self._a_safe()
         z = t_arr / (alpha + t_arr)
@@ -735,20 +735,15 @@ class BetaGeoModel(_MLEModel):
         365.25/12 days, :data:`PERIODS_PER_MONTH`), or a number of time units per month
         (``30`` reproduces lifetimes' ``freq="D"``, ``4.345`` its ``"W"``).
         """
-        self._check_fitted("customer_lifetime_value")
-        where = "BetaGeoModel.customer_lifetime_value"
+        self._check_fitted()
         if not isinstance(gamma_gamma, GammaGammaModel):
-            raise TypeError(f"{where}: gamma_gamma must be a fitted GammaGammaModel, got "
+            raise TypeError(f"{caller()}: gamma_gamma must be a fitted GammaGammaModel, got "
                             f"{type(gamma_gamma).__name__}")
-        per_month = _per_month(freq, where)
-        if isinstance(months, bool) or not isinstance(months, int | np.integer) or months < 1:
-            raise ValueError(f"{where}: months must be an integer >= 1, got {months!r}")
-        if not (isinstance(discount_rate, int | float | np.number)
-                and np.isfinite(discount_rate) and discount_rate > -1):
-            raise ValueError(f"{where}: discount_rate must be a number > -1, got "
-                             f"{discount_rate!r}")
-        x, tx, T_, index = _check_rfm(frequency, recency, T, where)
-        spend = np.asarray(gamma_gamma._expected_value(x, monetary_value, where), dtype=float)
+        per_month = _per_month(freq)
+        check_int(months, "months")
+        check_number(discount_rate, "discount_rate", minimum=-1, strict=True)
+        x, tx, T_, index = _check_rfm(frequency, recency, T)
+        spend = np.asarray(gamma_gamma._expected_value(x, monetary_value), dtype=float)
         steps = np.arange(0, months + 1) * per_month
         cum = self._cond_expectation(steps[None, :], x[:, None], tx[:, None], T_[:, None])
         per = np.diff(cum, axis=1)
@@ -757,17 +752,13 @@ class BetaGeoModel(_MLEModel):
         return _wrap(clv, index, "clv")
 
 
-def _per_month(freq: Any, where: str) -> float:
+def _per_month(freq: Any) -> float:
     if isinstance(freq, str):
         if freq not in PERIODS_PER_MONTH:
-            raise ValueError(f"{where}: freq={freq!r} is not supported; use one of "
+            raise ValueError(f"{caller()}: freq={freq!r} is not supported; use one of "
                              f"{list(PERIODS_PER_MONTH)} or a number of time units per month")
         return PERIODS_PER_MONTH[freq]
-    if isinstance(freq, bool) or not isinstance(freq, int | float | np.number) \
-            or not np.isfinite(freq) or freq <= 0:
-        raise ValueError(f"{where}: freq must be one of {list(PERIODS_PER_MONTH)} or a number "
-                         f"> 0 of time units per month, got {freq!r}")
-    return float(freq)
+    return check_number(freq, "freq", minimum=0, strict=True)
 
 
 # --------------------------------------------------------------------------- Gamma-Gamma
@@ -808,45 +799,45 @@ class GammaGammaModel(_MLEModel):
         :attr:`n_dropped_`. Default starting values: p = 1, q = 2, γ = mean z̄ (so that
         the starting mean spend pγ/(q−1) is the sample mean).
         """
-        where = "GammaGammaModel.fit"
-        x, index = _to_array(frequency, "frequency", where)
-        m, _ = _to_array(monetary_value, "monetary_value", where, allow_missing=True)
+        x, index = _to_array(frequency, "frequency")
+        m, _ = _to_array(monetary_value, "monetary_value", allow_missing=True)
         if m.size != x.size:
-            raise ValueError(f"{where}: frequency and monetary_value must have the same "
+            raise ValueError(f"{caller()}: frequency and monetary_value must have the same "
                              f"length, got {x.size} and {m.size}")
-        w = _check_weights(weights, x.size, where)
+        w = _check_weights(weights, x.size)
+        check_number(self.penalizer, "penalizer", minimum=0)
         if (x < 0).any() or (x != np.round(x)).any():
             n, pos, row = _first_bad((x < 0) | (x != np.round(x)), index)
-            raise ValueError(f"{where}: frequency must be a whole number >= 0; {n} bad "
+            raise ValueError(f"{caller()}: frequency must be a whole number >= 0; {n} bad "
                              f"value(s), first at {row}: {x[pos]:g}")
         zero = x == 0
         self.n_dropped_ = int(zero.sum())
         if zero.any() and not drop_non_repeat:
             n, pos, row = _first_bad(zero, index)
-            raise ValueError(f"{where}: {n} customer(s) have frequency 0 (no repeat "
+            raise ValueError(f"{caller()}: {n} customer(s) have frequency 0 (no repeat "
                              f"purchase), first at {row}; the model is fitted on repeat "
                              "buyers only: filter frequency > 0 or pass drop_non_repeat=True")
         keep = ~zero
         x, m, w = x[keep], m[keep], w[keep]
         kept_index = index[keep] if index is not None else None
         if x.size == 0 or not w.sum() > 0:
-            raise ValueError(f"{where}: no repeat buyers to fit")
+            raise ValueError(f"{caller()}: no repeat buyers to fit")
         if not np.isfinite(m).all():
             n, pos, row = _first_bad(~np.isfinite(m), kept_index)
-            raise ValueError(f"{where}: monetary_value has {n} missing or infinite value(s) "
+            raise ValueError(f"{caller()}: monetary_value has {n} missing or infinite value(s) "
                              f"among repeat buyers, first at {row}")
         if (m <= 0).any():
             n, pos, row = _first_bad(m <= 0, kept_index)
-            raise ValueError(f"{where}: monetary_value must be > 0 for repeat buyers (the "
+            raise ValueError(f"{caller()}: monetary_value must be > 0 for repeat buyers (the "
                              f"model's spend is positive); {n} value(s) are not, first at "
                              f"{row}: {m[pos]:g}")
         default = np.array([1.0, 2.0, float(np.average(m, weights=w))])
-        x0 = np.log(_check_initial(initial_params, self._names, default, where))
+        x0 = np.log(_check_initial(initial_params, self._names, default))
         (self._x, self._m), self._w = _compress((x, m), w)
         self._wsum = float(w.sum())
         with _one_blas_thread():
-            logp, results = self._optimize(x0, where)
-            self._finish_fit(logp, where, results)
+            logp, results = self._optimize(x0)
+            self._finish_fit(logp, results)
         self.optimizer_results_ = results
         self.n_customers_ = int((w > 0).sum())
         self.data_ = pd.DataFrame({"frequency": x, "monetary_value": m, "weights": w})
@@ -864,33 +855,32 @@ class GammaGammaModel(_MLEModel):
         the population mean for ``frequency == 0`` (whatever its ``monetary_value``).
         Requires q > 1 (otherwise the mean spend is infinite).
         """
-        self._check_fitted("conditional_expected_average_profit")
-        where = "GammaGammaModel.conditional_expected_average_profit"
-        x, index = _to_array(frequency, "frequency", where)
-        return _wrap(self._expected_value(x, monetary_value, where), index,
+        self._check_fitted()
+        x, index = _to_array(frequency, "frequency")
+        return _wrap(self._expected_value(x, monetary_value), index,
                      "expected_average_value")
 
     expected_average_value = conditional_expected_average_profit
 
-    def _expected_value(self, x: np.ndarray, monetary_value: Any, where: str) -> np.ndarray:
-        self._check_fitted("expected_average_value")
-        m, _ = _to_array(monetary_value, "monetary_value", where, allow_missing=True)
+    def _expected_value(self, x: np.ndarray, monetary_value: Any) -> np.ndarray:
+        self._check_fitted()
+        m, _ = _to_array(monetary_value, "monetary_value", allow_missing=True)
         try:
             x, m = np.broadcast_arrays(x, m)
         except ValueError:
-            raise ValueError(f"{where}: frequency and monetary_value must have the same "
+            raise ValueError(f"{caller()}: frequency and monetary_value must have the same "
                              f"length, got {x.size} and {m.size}") from None
         if (x < 0).any():
             n, pos, row = _first_bad(x < 0, None)
-            raise ValueError(f"{where}: frequency must be >= 0; {n} negative, first at {row}")
+            raise ValueError(f"{caller()}: frequency must be >= 0; {n} negative, first at {row}")
         bad = (x > 0) & ~(np.isfinite(m) & (m >= 0))
         if bad.any():
             n, pos, row = _first_bad(bad, None)
-            raise ValueError(f"{where}: monetary_value must be a number >= 0 for customers "
+            raise ValueError(f"{caller()}: monetary_value must be a number >= 0 for customers "
                              f"with repeat purchases; {n} are not, first at {row}: {m[pos]}")
         p, q, v = (float(c) for c in self.params_)
         if q <= 1:
-            raise ValueError(f"{where}: q = {q:.3g} <= 1: the model's mean spend is infinite")
+            raise ValueError(f"{caller()}: q = {q:.3g} <= 1: the model's mean spend is infinite")
         m = np.where(x > 0, m, 0.0)
         return p * (v + x * m) / (p * x + q - 1)
 
@@ -933,39 +923,25 @@ def calibration_holdout(transactions: Any, customer_col: str = "customer_id",
     0  a              1         19.0   30.0                  1              29.0
     1  b              0          0.0   26.0                  0              29.0
     """
-    from crm_analysis.features import _FREQ_ALIASES, rfm_summary
-
-    where = "calibration_holdout"
-    if calibration_end is None:
-        raise ValueError(f"{where}: calibration_end is required")
-    if hasattr(transactions, "to_pandas") and not isinstance(transactions, pd.DataFrame):
-        if hasattr(transactions, "collect"):
-            transactions = transactions.collect()
-        transactions = transactions.to_pandas()
-    if not isinstance(transactions, pd.DataFrame):
-        raise TypeError(f"{where}: transactions must be a pandas or Polars frame, got "
-                        f"{type(transactions).__name__}")
+    cal_end = read_as_of(calibration_end, name="calibration_end")
+    transactions = to_pandas(transactions, "transactions")
     cols = [customer_col, date_col] + ([value_col] if value_col else [])
-    missing = [c for c in cols if c not in transactions.columns]
-    if missing:
-        raise KeyError(f"{where}: transactions is missing column(s) {missing}; it has "
-                       f"{list(transactions.columns)}")
+    require_columns(transactions, cols, "transactions")
     tx = transactions[cols]
     if not pd.api.types.is_datetime64_any_dtype(tx[date_col]):
-        raise TypeError(f"{where}: column {date_col!r} must hold dates (datetime64), got "
+        raise TypeError(f"{caller()}: column {date_col!r} must hold dates (datetime64), got "
                         f"{tx[date_col].dtype}")
     tx = tx[tx[customer_col].notna() & tx[date_col].notna()]
-    cal_end = pd.Timestamp(calibration_end)
-    obs_end = pd.Timestamp(observation_end) if observation_end is not None \
-        else tx[date_col].max()
+    obs_end = tx[date_col].max() if observation_end is None \
+        else read_as_of(observation_end, name="observation_end")
     if obs_end < cal_end:
-        raise ValueError(f"{where}: observation_end ({obs_end.date()}) is before "
+        raise ValueError(f"{caller()}: observation_end ({obs_end.date()}) is before "
                          f"calibration_end ({cal_end.date()})")
     dates = tx[date_col].dt.tz_localize(None) if tx[date_col].dt.tz is not None \
         else tx[date_col]
     cal = tx[dates <= cal_end]
     if cal.empty:
-        raise ValueError(f"{where}: no transactions on or before calibration_end "
+        raise ValueError(f"{caller()}: no transactions on or before calibration_end "
                          f"{cal_end.date()}")
     summary = rfm_summary(cal, customer_col, date_col, value_col, as_of=cal_end, freq=freq,
                           freq_multiplier=freq_multiplier)
@@ -994,137 +970,3 @@ def calibration_holdout(transactions: Any, customer_col: str = "customer_id",
     delta = (obs_end.to_period(pfreq) - cal_end.to_period(pfreq)).n
     out["duration_holdout"] = delta / float(freq_multiplier)
     return out.sort_values(customer_col, ignore_index=True)
-
-
-# --------------------------------------------------------------------------- plots
-
-_TEXT: dict[str, tuple[str, str]] = {
-    "alive_title": ("Probability a customer is alive, by frequency and recency",
-                    "客户存活概率（按购买频次与最近购买时间）"),
-    "alive_sub": ("customer age {T:g} {unit}", "客户年龄 {T:g} {unit}"),
-    "recency": ("Recency: age at last purchase ({unit})", "最近一次购买时的客户年龄（{unit}）"),
-    "frequency": ("Frequency (repeat purchases)", "重复购买次数（次）"),
-    "p_alive": ("P(alive)", "存活概率"),
-    "holdout_title": ("Holdout purchases by calibration purchases: actual vs. model",
-                      "验证期购买次数：实际与模型预测（按校准期购买次数）"),
-    "holdout_sub": ("holdout {d:g} {unit}", "验证期 {d:g} {unit}"),
-    "cal_purchases": ("Repeat purchases in calibration period (purchases)",
-                      "校准期重复购买次数（次）"),
-    "holdout_purchases": ("Mean holdout purchases (per customer)",
-                          "验证期平均购买次数（次/客户）"),
-    "actual": ("Actual", "实际"),
-    "model": ("Model (BG/NBD)", "模型（BG/NBD）"),
-    "unit.D": ("days", "天"),
-    "unit.W": ("weeks", "周"),
-    "unit.M": ("months", "月"),
-    "unit.h": ("hours", "小时"),
-    "unit.other": ("time units", "时间单位"),
-}
-
-
-def _tr(key: str, lang: str, **fmt: Any) -> str:
-    text = _TEXT[key][0 if lang == "en" else 1]
-    return text.format(**fmt) if fmt else text
-
-
-def _unit(freq: Any, lang: str) -> str:
-    key = f"unit.{freq}" if isinstance(freq, str) and f"unit.{freq}" in _TEXT else "unit.other"
-    return _tr(key, lang)
-
-
-def _fitted_bg(model: Any, where: str) -> BetaGeoModel:
-    if not isinstance(model, BetaGeoModel):
-        raise TypeError(f"{where}: model must be a BetaGeoModel, got {type(model).__name__}")
-    model._check_fitted(where)
-    return model
-
-
-
-
-def plot_probability_alive_matrix(model: BetaGeoModel, max_frequency: int | None = None,
-                                  max_recency: float | None = None, *, ax: Axes | None = None,
-                                  lang: str = "en", freq: str = "D",
-                                  cmap: str = "viridis") -> Axes:
-    """Heatmap of P(alive) for a customer of age ``max_recency`` by frequency × recency.
-
-    Rows: frequency 0 … ``max_frequency`` (default: the largest fitted frequency); columns:
-    recency 0 … ``max_recency`` (default: the largest fitted T), in the model's time unit
-    ``freq`` (only used in the labels). Returns the Axes.
-    """
-    from crm_analysis.plotting import label, prepare_axes
-
-    where = "plot_probability_alive_matrix"
-    bg = _fitted_bg(model, where)
-    ax = prepare_axes(ax, lang)
-    if max_frequency is None:
-        max_frequency = int(bg.data_["frequency"].max()) if hasattr(bg, "data_") else 20
-    if max_recency is None:
-        max_recency = float(bg.data_["T"].max()) if hasattr(bg, "data_") else 52.0
-    if max_frequency < 1 or not max_recency > 0:
-        raise ValueError(f"{where}: max_frequency must be >= 1 and max_recency > 0")
-    n_cols = int(min(200, max(2, math.ceil(max_recency) + 1)))
-    rec = np.linspace(0.0, float(max_recency), n_cols)
-    fq = np.arange(0, int(max_frequency) + 1, dtype=float)
-    X, R = np.meshgrid(fq, rec, indexing="ij")
-    Tm = np.full_like(X, float(max_recency))
-    R = np.where(X == 0, 0.0, R)
-    P = bg._p_alive(X.ravel(), R.ravel(), Tm.ravel()).reshape(X.shape)
-    P[0, :] = 1.0
-    step = rec[1] - rec[0]
-    im = ax.imshow(P, origin="lower", aspect="auto", cmap=cmap, vmin=0, vmax=1,
-                   extent=(-step / 2, float(max_recency) + step / 2, -0.5, max_frequency + 0.5),
-                   interpolation="nearest")
-    cbar = ax.figure.colorbar(im, ax=ax)
-    cbar.set_label(_tr("p_alive", lang))
-    unit = _unit(freq, lang)
-    sub = _tr("alive_sub", lang, T=round(max_recency, 2), unit=unit)
-    title = f"{_tr('alive_title', lang)}\n{sub}"
-    label(ax, title, _tr("recency", lang, unit=unit), _tr("frequency", lang))
-    ax.grid(False)
-    return ax
-
-
-def plot_calibration_purchases_vs_holdout(model: BetaGeoModel, cal_holdout: pd.DataFrame,
-                                          n: int = 7, *, ax: Axes | None = None,
-                                          lang: str = "en", freq: str = "D") -> Axes:
-    """Mean holdout purchases by calibration frequency (0 … ``n``, the last bin ``n+``),
-    actual vs. the model's E[Y(duration_holdout) | calibration RFM].
-
-    ``cal_holdout`` is the output of :func:`calibration_holdout` (columns
-    ``frequency_cal``, ``recency_cal``, ``T_cal``, ``frequency_holdout``,
-    ``duration_holdout``); the model is normally fitted on its calibration columns.
-    Returns the Axes.
-    """
-    from crm_analysis.plotting import label, prepare_axes
-
-    where = "plot_calibration_purchases_vs_holdout"
-    bg = _fitted_bg(model, where)
-    need = ["frequency_cal", "recency_cal", "T_cal", "frequency_holdout", "duration_holdout"]
-    missing = [c for c in need if c not in cal_holdout.columns]
-    if missing:
-        raise KeyError(f"{where}: cal_holdout is missing column(s) {missing}; build it with "
-                       "calibration_holdout(...)")
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"{where}: n must be an integer >= 1, got {n!r}")
-    ax = prepare_axes(ax, lang)
-    d = cal_holdout[need].astype(float)
-    pred = bg.expected_purchases(d["duration_holdout"].to_numpy(),
-                                 d["frequency_cal"].to_numpy(), d["recency_cal"].to_numpy(),
-                                 d["T_cal"].to_numpy())
-    band = np.minimum(d["frequency_cal"].to_numpy(), n).astype(int)
-    table = pd.DataFrame({"band": band, "actual": d["frequency_holdout"].to_numpy(),
-                          "model": pred}).groupby("band")[["actual", "model"]].mean()
-    ax.plot(table.index, table["actual"], marker="o", label=_tr("actual", lang))
-    ax.plot(table.index, table["model"], marker="s", linestyle="--", label=_tr("model", lang))
-    ticks = list(table.index)
-    ax.set_xticks(ticks, [f"{k}+" if k == n else str(k) for k in ticks])
-    ax.legend()
-    durations = d["duration_holdout"].unique()
-    unit = _unit(freq, lang)
-    title = _tr("holdout_title", lang)
-    if durations.size == 1:
-        title += f"\n{_tr('holdout_sub', lang, d=round(float(durations[0]), 2), unit=unit)}"
-    label(ax, title, _tr("cal_purchases", lang), _tr("holdout_purchases", lang))
-    ax.set_ylim(bottom=0)
-    return ax
-

@@ -12,7 +12,7 @@ order at the store in the ``window_months`` before T. Three pieces:
     trains on snapshots before T_test = as_of − horizon and tests at T_test, so that every
     training label is known at T_test (no look-ahead), for scikit-learn pipelines and two
     baselines; returns :class:`BacktestResult` (metrics, calibration curve, permutation
-    importance, predictions, plots).
+    importance, predictions; charts in :mod:`crm_analysis.plots`).
 :class:`ChurnModel`
     the same pipeline trained on the snapshots before ``as_of``, scoring the customers at
     ``as_of`` with a churn probability and up to three reason codes each.
@@ -83,7 +83,7 @@ Example
 >>> from crm_analysis.synth import generate
 >>> from crm_analysis.churn import churn_snapshot
 >>> ds = generate(n_stores=1, seed=5, start="2019-01-01", as_of="2023-12-31", scale=0.05)
->>> snap = churn_snapshot(ds, "2022-12-31", store_id="001")
+>>> snap = churn_snapshot(ds, as_of="2022-12-31", store_id="001")
 >>> len(snap), round(float(snap["churned"].mean()), 2)
 (185, 0.44)
 >>> cols = ["months_since_last_order", "orders_12m", "months_to_warranty_end"]
@@ -93,21 +93,30 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from crm_analysis._inputs import (
+    caller,
+    check_choice,
+    check_int,
+    check_number,
+    read_as_of,
+    require_columns,
+    select_store,
+    tables,
+    to_pandas,
+)
+from crm_analysis.btyd import BetaGeoModel, ConvergenceError
 from crm_analysis.features import customer_features, rfm_summary
+from crm_analysis.margins import DEFAULT_COST_PER_ORDER, Margins
 from crm_analysis.overview import DAYS_PER_YEAR, window_start
-from crm_analysis.schema import Dataset
-from crm_analysis.value import DEFAULT_COST_PER_ORDER, Margins
-
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
 
 __all__ = [
     "BASELINES",
@@ -179,12 +188,6 @@ _UNKNOWN = "unknown"
 # --------------------------------------------------------------------------- checks
 
 
-def _check_threads(n_threads: Any, where: str) -> int | None:
-    if n_threads is None:
-        return None
-    return _check_int(n_threads, "n_threads", where)
-
-
 def _thread_limit(n_threads: int | None):
     """Run OpenMP (gradient boosting) and BLAS on at most ``n_threads`` threads.
 
@@ -193,8 +196,6 @@ def _thread_limit(n_threads: int | None):
     report runner's parallel notebooks) slowed a backtest from 11 s to over 200 s on a
     2-core machine. ``None`` leaves the libraries' defaults (all cores).
     """
-    import contextlib
-
     if n_threads is None:
         return contextlib.nullcontext()
     # threadpoolctl limits only the libraries already loaded: load scikit-learn's OpenMP
@@ -203,55 +204,19 @@ def _thread_limit(n_threads: int | None):
     import sklearn.linear_model  # noqa: F401
     from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(limits=n_threads)
+    return threadpool_limits(limits=check_int(n_threads, "n_threads"))
 
 
-def _check_dataset(data: Any, where: str) -> Dataset:
-    if not isinstance(data, Dataset):
-        raise TypeError(f"{where}: data must be a crm_analysis.schema.Dataset, got "
-                        f"{type(data).__name__}")
-    return data
+def _tables(data: Any) -> dict[str, pd.DataFrame | None]:
+    """Orders, vehicles and customers of a Dataset or a mapping of tables, as pandas."""
+    got = tables(data, ("repair_orders",), ("vehicles", "customers"))
+    return {k: None if v is None else to_pandas(v, k, reset_index=False)
+            for k, v in got.items()}
 
 
-def _check_int(value: Any, name: str, where: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{where}: {name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{where}: {name} must be >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_warranty(years: Any, km: Any, where: str) -> dict[str, float]:
-    for name, v in (("warranty_years", years), ("warranty_km", km)):
-        if isinstance(v, bool) or not isinstance(v, int | float | np.number) or not v > 0:
-            raise ValueError(f"{where}: {name} must be a number > 0, got {v!r}")
-    return {"warranty_years": float(years), "warranty_km": float(km)}
-
-
-def _ts(value: Any, where: str, name: str = "as_of") -> pd.Timestamp:
-    from crm_analysis._frames import _as_of
-
-    try:
-        return pd.Timestamp(_as_of(value, where))
-    except (TypeError, ValueError) as exc:
-        raise type(exc)(str(exc).replace("as_of", name, 1)) from None
-
-
-def _data_end(data: Dataset) -> pd.Timestamp:
-    """The data's as-of date: ``meta["as_of"]``, else the latest order date."""
-    as_of = data.meta.get("as_of") if data.meta else None
-    if as_of is not None:
-        return _ts(as_of, "churn", "meta['as_of']")
-    dates = pd.to_datetime(data.repair_orders["open_date"])
-    if dates.notna().any():
-        return pd.Timestamp(dates.max())
-    raise ValueError("churn: the dataset has no meta['as_of'] and no order dates")
-
-
-def _default_as_of(data: Dataset, as_of: Any, where: str) -> pd.Timestamp:
-    if as_of is None:
-        return _data_end(data)
-    return _ts(as_of, where)
+def _warranty(years: Any, km: Any) -> dict[str, float]:
+    return {"warranty_years": check_number(years, "warranty_years", minimum=0, strict=True),
+            "warranty_km": check_number(km, "warranty_km", minimum=0, strict=True)}
 
 
 def _add_months(t: pd.Timestamp, months: int) -> pd.Timestamp:
@@ -259,28 +224,18 @@ def _add_months(t: pd.Timestamp, months: int) -> pd.Timestamp:
 
 
 def _sub_months(t: pd.Timestamp, months: int) -> pd.Timestamp:
-    return pd.Timestamp(window_start(t, months))
+    return pd.Timestamp(window_start(months, as_of=t))
 
 
-def _store_orders(data: Dataset, store_id: str | None, where: str) -> pd.DataFrame:
-    """The store's orders (all dates) as pandas, open_date as datetime64."""
-    o = data.repair_orders
-    need = ["customer_id", "vin", "open_date"] + (["store_id"] if store_id is not None else [])
-    missing = [c for c in need if c not in o.columns]
-    if missing:
-        raise KeyError(f"{where}: repair_orders is missing column(s) {missing}")
-    if store_id is not None:
-        if not isinstance(store_id, str):
-            raise TypeError(f"{where}: store_id must be a string such as '001', got "
-                            f"{type(store_id).__name__} {store_id!r}")
-        mask = o["store_id"].astype("string") == store_id
-        if not mask.any():
-            have = sorted(o["store_id"].dropna().astype(str).unique())
-            raise ValueError(f"{where}: no orders of store {store_id!r}; stores with orders: "
-                             f"{have}")
-        o = o.loc[mask.fillna(False).to_numpy()]
+def _store_orders(orders: pd.DataFrame, store_id: str | None) -> pd.DataFrame:
+    """The store's orders (all dates), open_date as datetime64."""
+    require_columns(orders, ["customer_id", "vin", "open_date"], "repair_orders")
+    if store_id is not None and not isinstance(store_id, str):
+        raise TypeError(f"{caller()}: store_id must be a string such as '001', got "
+                        f"{type(store_id).__name__} {store_id!r}")
+    o = select_store(orders, store_id)
     if not pd.api.types.is_datetime64_any_dtype(o["open_date"]):
-        raise TypeError(f"{where}: repair_orders.open_date must hold dates, got "
+        raise TypeError(f"{caller()}: repair_orders.open_date must hold dates, got "
                         f"{o['open_date'].dtype}")
     return o.reset_index(drop=True)
 
@@ -289,9 +244,9 @@ def _store_orders(data: Dataset, store_id: str | None, where: str) -> pd.DataFra
 
 
 def churn_snapshot(
-    data: Dataset,
-    as_of: Any,
+    data: Any,
     *,
+    as_of: Any,
     store_id: str | None = None,
     window_months: int = 24,
     horizon_months: int = 12,
@@ -310,8 +265,9 @@ def churn_snapshot(
     Parameters
     ----------
     data:
-        A :class:`~crm_analysis.schema.Dataset` (its vehicles give the main vehicle's age,
-        grade, usage and origin; its customers the customer type, occupation and region).
+        A :class:`~crm_analysis.schema.Dataset` or a mapping of tables
+        (``repair_orders``; ``vehicles`` give the main vehicle's age, grade, usage and
+        origin; ``customers`` the customer type, occupation and region).
     as_of:
         The snapshot date T.
     store_id:
@@ -324,7 +280,7 @@ def churn_snapshot(
         Add ``churned``. Needs T + horizon on or before the data's as-of date
         (``data.meta["as_of"]``, else its latest order), else :class:`ValueError`.
     margins, cost_per_order:
-        For gross profit and net value (:func:`crm_analysis.value.order_profit`).
+        For gross profit and net value (:func:`crm_analysis.margins.order_profit`).
     warranty_years, warranty_km:
         Factory warranty limits (default 3 years / 100,000 km), for ``warranty_status``
         and ``months_to_warranty_end``.
@@ -337,39 +293,37 @@ def churn_snapshot(
     Example
     -------
     >>> from crm_analysis.schema import example_dataset
-    >>> snap = churn_snapshot(example_dataset(), "2021-03-31", store_id="001")
+    >>> snap = churn_snapshot(example_dataset(), as_of="2021-03-31", store_id="001")
     >>> snap[["customer_id", "orders", "months_since_last_order", "churned"]].round(2)
       customer_id  orders  months_since_last_order  churned
     0        C001       2                    12.62        1
     1        C002       1                     2.79        1
     """
-    where = "churn_snapshot"
-    data = _check_dataset(data, where)
-    t = _ts(as_of, where)
-    window_months = _check_int(window_months, "window_months", where)
-    horizon_months = _check_int(horizon_months, "horizon_months", where)
+    tabs = _tables(data)
+    t = read_as_of(as_of, data)
+    window_months = check_int(window_months, "window_months")
+    horizon_months = check_int(horizon_months, "horizon_months")
     if label:
         end = _add_months(t, horizon_months)
-        data_end = _data_end(data)
+        data_end = read_as_of(None, data)
         if end > data_end:
             raise ValueError(
-                f"{where}: label=True needs as_of + horizon_months on or before the data's "
+                f"{caller()}: label=True needs as_of + horizon_months on or before the data's "
                 f"as_of ({data_end.date()}), but {t.date()} + {horizon_months} months = "
                 f"{end.date()}; use an earlier as_of or label=False")
-    orders = _store_orders(data, store_id, where)
-    return _snapshot(data, orders, t, window_months=window_months,
+    orders = _store_orders(tabs["repair_orders"], store_id)
+    return _snapshot(tabs, orders, t, window_months=window_months,
                      horizon_months=horizon_months if label else None, margins=margins,
-                     cost_per_order=cost_per_order,
-                     **_check_warranty(warranty_years, warranty_km, where))
+                     cost_per_order=cost_per_order, **_warranty(warranty_years, warranty_km))
 
 
-def _snapshot(data: Dataset, orders: pd.DataFrame, t: pd.Timestamp, *, window_months: int,
+def _snapshot(data: dict[str, Any], orders: pd.DataFrame, t: pd.Timestamp, *, window_months: int,
               horizon_months: int | None, margins: Margins | None, cost_per_order: float,
               warranty_years: float = 3.0, warranty_km: float = 100_000.0) -> pd.DataFrame:
     """Snapshot from the store's orders (see :func:`churn_snapshot`)."""
     past = orders[orders["open_date"] <= t]
     dropped = int(past["customer_id"].isna().sum())
-    f = customer_features(past, data.vehicles, data.customers, as_of=t,
+    f = customer_features(past, data["vehicles"], data["customers"], as_of=t,
                           window_months=window_months, margins=margins,
                           cost_per_order=cost_per_order, warranty_years=warranty_years,
                           warranty_km=warranty_km)
@@ -403,7 +357,7 @@ def _snapshot(data: Dataset, orders: pd.DataFrame, t: pd.Timestamp, *, window_mo
                                     np.nan)
 
     # main vehicle: origin, yearly mileage, warranty end
-    v = data.vehicles
+    v = data["vehicles"]
     sale = pd.Series(dtype="datetime64[ns]")
     sold = pd.Series(dtype=float)
     if v is not None and "vin" in v.columns:
@@ -462,10 +416,7 @@ def _symlog(x: np.ndarray) -> np.ndarray:
 
 def _design(snap: pd.DataFrame) -> pd.DataFrame:
     """The model features of a snapshot: floats, and strings with ``"unknown"``."""
-    missing = [c for c in FEATURES if c not in snap.columns]
-    if missing:
-        raise KeyError(f"churn: the snapshot is missing feature column(s) {missing}; build it "
-                       "with churn_snapshot()")
+    require_columns(snap, FEATURES, "snapshot")
     out = pd.DataFrame(index=snap.index)
     for c in NUMERIC_FEATURES:
         out[c] = pd.to_numeric(snap[c], errors="coerce").astype(float)
@@ -514,7 +465,7 @@ def _estimator(model: str, random_state: int):
             l2_regularization=1.0, categorical_features=list(range(len(cat))),
             early_stopping=False, random_state=random_state)
     else:
-        raise ValueError(f"churn: unknown model {model!r}; use one of {list(MODELS)}")
+        raise ValueError(f"{caller()}: unknown model {model!r}; use one of {list(MODELS)}")
     return Pipeline([("prepare", prepare), ("model", clf)])
 
 
@@ -529,38 +480,35 @@ def _fit_model(model: str, X: pd.DataFrame, y: np.ndarray, groups: np.ndarray,
         return est.fit(X, y)
     n_groups = len(np.unique(groups))
     if n_groups < _CV_FOLDS:
-        raise ValueError(f"churn: calibration needs at least {_CV_FOLDS} customers, got "
+        raise ValueError(f"{caller()}: calibration needs at least {_CV_FOLDS} customers, got "
                          f"{n_groups}")
     splits = list(GroupKFold(n_splits=_CV_FOLDS).split(X, y, groups))
     cal = CalibratedClassifierCV(est, method=calibration, cv=splits, ensemble=False)
     return cal.fit(X, y)
 
 
-def _check_calibration(calibration: Any, where: str) -> str | None:
-    if calibration not in ("isotonic", "sigmoid", None):
-        raise ValueError(f"{where}: calibration must be 'isotonic', 'sigmoid' or None, got "
-                         f"{calibration!r}")
-    return calibration
+def _check_calibration(calibration: Any) -> str | None:
+    return check_choice(calibration, "calibration", ("isotonic", "sigmoid", None))
 
 
-def _check_models(models: Any, where: str) -> tuple[str, ...]:
+def _check_models(models: Any) -> tuple[str, ...]:
     if isinstance(models, str):
         models = (models,)
     models = tuple(models)
     bad = [m for m in models if m not in MODELS]
     if bad or not models or len(set(models)) != len(models):
-        raise ValueError(f"{where}: models must be distinct names from {list(MODELS)}, got "
+        raise ValueError(f"{caller()}: models must be distinct names from {list(MODELS)}, got "
                          f"{list(models)}")
     return models
 
 
-def _training_frame(data: Dataset, orders: pd.DataFrame, dates: Sequence[pd.Timestamp], *,
-                    window_months: int, horizon_months: int, where: str,
+def _training_frame(data: dict[str, Any], orders: pd.DataFrame,
+                    dates: Sequence[pd.Timestamp], *, window_months: int, horizon_months: int,
                     **options: Any) -> pd.DataFrame:
     for d in dates:
         start = _sub_months(d, window_months)
         if not ((orders["open_date"] > start) & (orders["open_date"] <= d)).any():
-            raise ValueError(f"{where}: the training snapshot at {d.date()} has no customer "
+            raise ValueError(f"{caller()}: the training snapshot at {d.date()} has no customer "
                              f"with an order in the {window_months} months before it; use "
                              "fewer train_snapshots or a later as_of")
     parts = []
@@ -570,7 +518,7 @@ def _training_frame(data: Dataset, orders: pd.DataFrame, dates: Sequence[pd.Time
         parts.append(s)
     train = pd.concat(parts, ignore_index=True)
     if train["churned"].nunique() < 2:
-        raise ValueError(f"{where}: the training snapshots hold a single class (churned = "
+        raise ValueError(f"{caller()}: the training snapshots hold a single class (churned = "
                          f"{int(train['churned'].iloc[0])} for all {len(train)} rows)")
     return train
 
@@ -630,32 +578,30 @@ def _recency_rule(train: pd.DataFrame, y_train: np.ndarray, test: pd.DataFrame) 
     return pd.Series(b_test).map(rates).fillna(float(np.mean(y_train))).to_numpy(float)
 
 
-def _bgnbd_churn(test: pd.DataFrame, where: str) -> tuple[np.ndarray, Any]:
-    from crm_analysis.btyd import BetaGeoModel, ConvergenceError
-
+def _bgnbd_churn(test: pd.DataFrame) -> np.ndarray:
     try:
         bg = BetaGeoModel().fit(test["frequency"], test["recency"], test["T"])
     except ConvergenceError as exc:
-        warnings.warn(f"{where}: the BG/NBD baseline did not converge ({exc}); its metrics "
-                      "are missing", RuntimeWarning, stacklevel=3)
-        return np.full(len(test), np.nan), None
+        warnings.warn(f"{caller()}: the BG/NBD baseline did not converge ({exc}); its "
+                      "metrics are missing", RuntimeWarning, stacklevel=3)
+        return np.full(len(test), np.nan)
     alive = bg.probability_alive(test["frequency"].to_numpy(float),
                                  test["recency"].to_numpy(float), test["T"].to_numpy(float))
-    return 1.0 - np.asarray(alive, dtype=float), bg
+    return 1.0 - np.asarray(alive, dtype=float)
 
 
 # --------------------------------------------------------------------------- backtest
 
 
-_TEXT_KEYS = {m: f"churn_model.{m}" for m in MODELS + BASELINES}
-
-
+@dataclass(frozen=True, repr=False)
 class BacktestResult:
-    """What :func:`backtest` returns.
+    """What :func:`backtest` returns (charts: :func:`crm_analysis.plots.churn_roc`,
+    :func:`~crm_analysis.plots.churn_calibration`,
+    :func:`~crm_analysis.plots.churn_importance`).
 
     Attributes
     ----------
-    metrics:
+    metrics_:
         One row per model and baseline: ``model``, ``kind`` (``"model"`` /
         ``"baseline"``), ``roc_auc``, ``pr_auc``, ``brier``, ``top_decile_lift``,
         ``n_train`` (rows of the pooled training snapshots; for ``bgnbd_p_alive`` the
@@ -690,111 +636,30 @@ class BacktestResult:
     >>> res = backtest(ds, store_id="001", models="logistic", permutation_repeats=1)
     >>> res.best_model_, list(res.predictions_.columns)
     ('logistic', ['customer_id', 'churned', 'logistic', 'recency_rule', 'bgnbd_p_alive'])
-    >>> res.plot_roc(lang="zh").get_title()
-    'ROC曲线（测试快照 2022-12-31）'
     """
 
-    def __init__(self, metrics: pd.DataFrame, calibration: pd.DataFrame,
-                 importance: pd.DataFrame, predictions: pd.DataFrame,
-                 train_dates: list[pd.Timestamp], test_date: pd.Timestamp, best_model: str,
-                 models: dict[str, Any], test_snapshot: pd.DataFrame,
-                 dropped_orders: int = 0) -> None:
-        self.metrics = metrics
-        self.calibration_ = calibration
-        self.importance_ = importance
-        self.predictions_ = predictions
-        self.train_dates_ = train_dates
-        self.test_date_ = test_date
-        self.best_model_ = best_model
-        self.models_ = models
-        self.test_snapshot_ = test_snapshot
-        self.dropped_orders_ = dropped_orders
+    metrics_: pd.DataFrame
+    calibration_: pd.DataFrame
+    importance_: pd.DataFrame
+    predictions_: pd.DataFrame
+    train_dates_: list[pd.Timestamp]
+    test_date_: pd.Timestamp
+    best_model_: str
+    models_: dict[str, Any]
+    test_snapshot_: pd.DataFrame
+    dropped_orders_: int = 0
 
     def __repr__(self) -> str:
-        auc = self.metrics.set_index("model")["roc_auc"].round(3).to_dict()
+        auc = self.metrics_.set_index("model")["roc_auc"].round(3).to_dict()
         return (f"BacktestResult(test_date={self.test_date_.date()}, "
                 f"train_dates={[d.date().isoformat() for d in self.train_dates_]}, "
                 f"roc_auc={auc}, best_model={self.best_model_!r})")
 
-    # -- plots ------------------------------------------------------------------------
-
-    def plot_calibration(self, ax: Axes | None = None, lang: str = "en") -> Axes:
-        """Reliability diagram: observed churn rate against mean predicted probability."""
-        from crm_analysis.i18n import t, with_unit
-        from crm_analysis.plotting import fmt_pct, label, prepare_axes
-
-        ax = prepare_axes(ax, lang)
-        ax.plot([0, 1], [0, 1], color="grey", linestyle=":",
-                label=t("churn_model.perfect_calibration", lang))
-        for name, g in self.calibration_.groupby("model", sort=False):
-            ax.plot(g["mean_predicted"], g["observed_rate"], marker="o",
-                    label=t(_TEXT_KEYS[name], lang))
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
-        fmt_pct(ax, "both")
-        ax.legend(fontsize="small")
-        title = t("churn_model.calibration_title", lang, date=self.test_date_.date())
-        label(ax, title, with_unit("churn_model.mean_predicted", "share", lang),
-              with_unit("churn_model.observed_rate", "share", lang))
-        return ax
-
-    def plot_importance(self, model: str | None = None, top: int = 10,
-                        ax: Axes | None = None, lang: str = "en") -> Axes:
-        """Horizontal bars of the ``top`` permutation importances of ``model`` (default:
-        the best model), with one standard deviation as error bars."""
-        from crm_analysis.i18n import t
-        from crm_analysis.plotting import label, prepare_axes
-
-        model = self.best_model_ if model is None else model
-        imp = self.importance_[self.importance_["model"] == model]
-        if imp.empty:
-            raise ValueError(f"BacktestResult.plot_importance: no importance for model "
-                             f"{model!r}; models: {sorted(self.importance_['model'].unique())}")
-        top = _check_int(top, "top", "BacktestResult.plot_importance")
-        imp = imp.head(top).iloc[::-1]
-        ax = prepare_axes(ax, lang)
-        names = [t(f"churn_model.feature_{f}", lang) for f in imp["feature"]]
-        ax.barh(names, imp["importance_mean"], xerr=imp["importance_std"], color="tab:blue",
-                capsize=2)
-        title = t("churn_model.importance_title", lang, model=t(_TEXT_KEYS[model], lang))
-        label(ax, title, t("churn_model.importance_x", lang), t("churn_model.feature", lang))
-        return ax
-
-    def plot_roc(self, ax: Axes | None = None, lang: str = "en") -> Axes:
-        """ROC curves of every model and baseline on the test snapshot (AUC in the legend)."""
-        from sklearn.metrics import roc_curve
-
-        from crm_analysis.i18n import t, with_unit
-        from crm_analysis.plotting import fmt_pct, label, prepare_axes
-
-        ax = prepare_axes(ax, lang)
-        auc = self.metrics.set_index("model")["roc_auc"]
-        y = self.predictions_["churned"].to_numpy()
-        for name in self.metrics["model"]:
-            p = self.predictions_[name].to_numpy(float)
-            if np.isnan(p).any() or len(np.unique(y)) < 2:
-                continue
-            fpr, tpr, _ = roc_curve(y, p)
-            ax.plot(fpr, tpr, label=t("churn_model.roc_legend", lang,
-                                      model=t(_TEXT_KEYS[name], lang),
-                                      auc=f"{auc[name]:.3f}"))
-        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label=t("churn_model.chance", lang))
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
-        fmt_pct(ax, "both")
-        ax.legend(fontsize="small", loc="lower right")
-        title = t("churn_model.roc_title", lang, date=self.test_date_.date())
-        label(ax, title, with_unit("churn_model.false_positive_rate", "share", lang),
-              with_unit("churn_model.true_positive_rate", "share", lang))
-        return ax
-
-
-
 
 def backtest(
-    data: Dataset,
-    as_of: Any = None,
+    data: Any,
     *,
+    as_of: Any = None,
     store_id: str | None = None,
     horizon_months: int = 12,
     window_months: int = 24,
@@ -820,9 +685,10 @@ def backtest(
     Parameters
     ----------
     data:
-        A :class:`~crm_analysis.schema.Dataset`.
+        As in :func:`churn_snapshot`.
     as_of:
-        End of the data used (default: ``data.meta["as_of"]``, else the latest order).
+        End of the data used (default: the data's as-of date, ``meta["as_of"]``, else
+        the latest order).
     store_id, horizon_months, window_months:
         As in :func:`churn_snapshot`.
     margins, cost_per_order, warranty_years, warranty_km:
@@ -857,52 +723,47 @@ def backtest(
     >>> res = backtest(ds, store_id="001", models=["logistic"], permutation_repeats=1)
     >>> res.test_date_.date(), [d.year for d in res.train_dates_]
     (datetime.date(2022, 12, 31), [2021, 2020, 2019])
-    >>> res.metrics[["model", "kind", "n_test"]]
+    >>> res.metrics_[["model", "kind", "n_test"]]
                model      kind  n_test
     0       logistic     model     185
     1   recency_rule  baseline     185
     2  bgnbd_p_alive  baseline     185
     """
-    where = "backtest"
-    with _thread_limit(_check_threads(n_threads, where)):
-        return _backtest(data, as_of, store_id=store_id, horizon_months=horizon_months,
-                         window_months=window_months, train_snapshots=train_snapshots,
+    tabs = _tables(data)
+    t_end = read_as_of(as_of, data)
+    horizon_months = check_int(horizon_months, "horizon_months")
+    window_months = check_int(window_months, "window_months")
+    train_snapshots = check_int(train_snapshots, "train_snapshots")
+    permutation_repeats = check_int(permutation_repeats, "permutation_repeats", minimum=0)
+    models = _check_models(models)
+    calibration = _check_calibration(calibration)
+    data_end = read_as_of(None, data)
+    if t_end > data_end:
+        raise ValueError(f"{caller()}: as_of {t_end.date()} is after the data's as_of "
+                         f"{data_end.date()}")
+    kw = dict(window_months=window_months, horizon_months=horizon_months, margins=margins,
+              cost_per_order=cost_per_order, **_warranty(warranty_years, warranty_km))
+    with _thread_limit(n_threads):
+        return _backtest(tabs, t_end, store_id=store_id, train_snapshots=train_snapshots,
                          models=models, calibration=calibration,
                          permutation_repeats=permutation_repeats,
-                         shuffle_labels=shuffle_labels, random_state=random_state,
-                         margins=margins, cost_per_order=cost_per_order,
-                         warranty_years=warranty_years, warranty_km=warranty_km)
+                         shuffle_labels=shuffle_labels, random_state=random_state, **kw)
 
 
-def _backtest(data, as_of, *, store_id, horizon_months, window_months, train_snapshots,
-              models, calibration, permutation_repeats, shuffle_labels, random_state,
-              margins, cost_per_order, warranty_years, warranty_km) -> BacktestResult:
-    where = "backtest"
-    data = _check_dataset(data, where)
-    t_end = _default_as_of(data, as_of, where)
-    horizon_months = _check_int(horizon_months, "horizon_months", where)
-    window_months = _check_int(window_months, "window_months", where)
-    train_snapshots = _check_int(train_snapshots, "train_snapshots", where)
-    permutation_repeats = _check_int(permutation_repeats, "permutation_repeats", where, 0)
-    models = _check_models(models, where)
-    calibration = _check_calibration(calibration, where)
-    data_end = _data_end(data)
-    if t_end > data_end:
-        raise ValueError(f"{where}: as_of {t_end.date()} is after the data's as_of "
-                         f"{data_end.date()}")
-
-    orders = _store_orders(data, store_id, where)
+def _backtest(tabs: dict[str, Any], t_end: pd.Timestamp, *, store_id: str | None,
+              train_snapshots: int, models: tuple[str, ...], calibration: str | None,
+              permutation_repeats: int, shuffle_labels: bool, random_state: int,
+              **kw: Any) -> BacktestResult:
+    horizon_months, window_months = kw["horizon_months"], kw["window_months"]
+    orders = _store_orders(tabs["repair_orders"], store_id)
     orders = orders[orders["open_date"] <= t_end]
     t_test = _sub_months(t_end, horizon_months)
     train_dates = [_sub_months(t_test, k * horizon_months) for k in range(1, train_snapshots + 1)]
-    kw = dict(window_months=window_months, horizon_months=horizon_months, margins=margins,
-              cost_per_order=cost_per_order,
-              **_check_warranty(warranty_years, warranty_km, where))
-    test = _snapshot(data, orders, t_test, **kw)
+    test = _snapshot(tabs, orders, t_test, **kw)
     if test.empty:
-        raise ValueError(f"{where}: no customer has an order in the {window_months} months "
+        raise ValueError(f"{caller()}: no customer has an order in the {window_months} months "
                          f"before the test date {t_test.date()}")
-    train = _training_frame(data, orders, train_dates, where=where, **kw)
+    train = _training_frame(tabs, orders, train_dates, **kw)
 
     y_train = train["churned"].to_numpy()
     if shuffle_labels:
@@ -922,7 +783,7 @@ def _backtest(data, as_of, *, store_id, horizon_months, window_months, train_sna
             importance.append(_permutation_importance(m, est, X_test, y_test,
                                                       permutation_repeats, random_state))
     preds["recency_rule"] = _recency_rule(train, y_train, test)
-    preds["bgnbd_p_alive"], _ = _bgnbd_churn(test, where)
+    preds["bgnbd_p_alive"] = _bgnbd_churn(test)
 
     rows = []
     for name, p in preds.items():
@@ -1098,8 +959,8 @@ class ChurnModel:
     (k = 1 … ``train_snapshots``), whose labels end on or before ``as_of``, so that it
     scores the customers active at ``as_of`` itself.
 
-    Parameters
-    ----------
+    Parameters (stored as given; :meth:`fit` checks them)
+    ----------------------------------------------------
     model:
         ``"gradient_boosting"`` or ``"logistic"`` (see the module docstring).
     horizon_months, window_months:
@@ -1151,16 +1012,13 @@ class ChurnModel:
                  window_months: int = 24, train_snapshots: int = 3,
                  calibration: str | None = "isotonic", random_state: int = 0,
                  n_threads: int | None = 1) -> None:
-        where = "ChurnModel"
-        if model not in MODELS:
-            raise ValueError(f"{where}: model must be one of {list(MODELS)}, got {model!r}")
         self.model = model
-        self.horizon_months = _check_int(horizon_months, "horizon_months", where)
-        self.window_months = _check_int(window_months, "window_months", where)
-        self.train_snapshots = _check_int(train_snapshots, "train_snapshots", where)
-        self.calibration = _check_calibration(calibration, where)
+        self.horizon_months = horizon_months
+        self.window_months = window_months
+        self.train_snapshots = train_snapshots
+        self.calibration = calibration
         self.random_state = random_state
-        self.n_threads = _check_threads(n_threads, where)
+        self.n_threads = n_threads
 
     def __repr__(self) -> str:
         return (f"ChurnModel(model={self.model!r}, horizon_months={self.horizon_months}, "
@@ -1168,34 +1026,39 @@ class ChurnModel:
                 f"calibration={self.calibration!r}, random_state={self.random_state}, "
                 f"n_threads={self.n_threads})")
 
-    def fit(self, data: Dataset, as_of: Any = None, store_id: str | None = None, *,
+    def fit(self, data: Any, *, as_of: Any = None, store_id: str | None = None,
             margins: Margins | None = None, cost_per_order: float = DEFAULT_COST_PER_ORDER,
             warranty_years: float = 3.0, warranty_km: float = 100_000.0) -> ChurnModel:
         """Train on the snapshots at ``as_of − k·horizon``; returns the model.
 
-        ``margins``, ``cost_per_order``, ``warranty_years`` and ``warranty_km`` are as in
-        :func:`churn_snapshot` and are used again by :meth:`predict`."""
-        where = "ChurnModel.fit"
-        data = _check_dataset(data, where)
-        t = _default_as_of(data, as_of, where)
-        data_end = _data_end(data)
+        ``data`` is as in :func:`churn_snapshot`; ``margins``, ``cost_per_order``,
+        ``warranty_years`` and ``warranty_km`` are as there and are used again by
+        :meth:`predict`."""
+        tabs = _tables(data)
+        t = read_as_of(as_of, data)
+        check_choice(self.model, "model", MODELS)
+        horizon = check_int(self.horizon_months, "horizon_months")
+        window = check_int(self.window_months, "window_months")
+        n_snapshots = check_int(self.train_snapshots, "train_snapshots")
+        calibration = _check_calibration(self.calibration)
+        if self.n_threads is not None:
+            check_int(self.n_threads, "n_threads")
+        data_end = read_as_of(None, data)
         if t > data_end:
-            raise ValueError(f"{where}: as_of {t.date()} is after the data's as_of "
+            raise ValueError(f"{caller()}: as_of {t.date()} is after the data's as_of "
                              f"{data_end.date()}")
         options = dict(margins=margins, cost_per_order=cost_per_order,
-                       **_check_warranty(warranty_years, warranty_km, where))
-        orders = _store_orders(data, store_id, where)
+                       **_warranty(warranty_years, warranty_km))
+        orders = _store_orders(tabs["repair_orders"], store_id)
         orders = orders[orders["open_date"] <= t]
-        dates = [_sub_months(t, k * self.horizon_months)
-                 for k in range(1, self.train_snapshots + 1)]
-        train = _training_frame(data, orders, dates, window_months=self.window_months,
-                                horizon_months=self.horizon_months, where=where,
-                                **options)
+        dates = [_sub_months(t, k * horizon) for k in range(1, n_snapshots + 1)]
+        train = _training_frame(tabs, orders, dates, window_months=window,
+                                horizon_months=horizon, **options)
         X = _design(train)
         y = train["churned"].to_numpy()
         with _thread_limit(self.n_threads):
             self.estimator_ = _fit_model(self.model, X, y, train["customer_id"].to_numpy(),
-                                         self.calibration, self.random_state)
+                                         calibration, self.random_state)
         self.reference_ = _reference(X)
         self.train_dates_ = dates
         self.n_train_ = len(train)
@@ -1204,30 +1067,29 @@ class ChurnModel:
         self._options = options
         return self
 
-    def _check_fitted(self, where: str) -> None:
+    def _check_fitted(self) -> None:
         if not hasattr(self, "estimator_"):
-            raise RuntimeError(f"{where}: the model is not fitted; call fit() first")
+            raise RuntimeError(f"{caller()}: the model is not fitted; call fit() first")
 
     def predict_proba(self, snapshot: pd.DataFrame) -> np.ndarray:
         """Churn probability of each row of a :func:`churn_snapshot` frame."""
-        self._check_fitted("ChurnModel.predict_proba")
+        self._check_fitted()
         with _thread_limit(self.n_threads):
             return self.estimator_.predict_proba(_design(snapshot))[:, 1]
 
-    def predict(self, data: Dataset, as_of: Any = None, store_id: str | None = None
+    def predict(self, data: Any, *, as_of: Any = None, store_id: str | None = None
                 ) -> pd.DataFrame:
         """The snapshot at ``as_of`` (default: the data's as-of date; no label) with
         ``churn_probability`` and ``reason_1`` … ``reason_3``.
 
         ``store_id`` defaults to the store the model was fitted on."""
-        where = "ChurnModel.predict"
-        self._check_fitted(where)
-        data = _check_dataset(data, where)
-        t = _default_as_of(data, as_of, where)
+        tabs = _tables(data)
+        t = read_as_of(as_of, data)
+        self._check_fitted()
         if store_id is None:
             store_id = self.store_id_
-        orders = _store_orders(data, store_id, where)
-        snap = _snapshot(data, orders, t, window_months=self.window_months,
+        orders = _store_orders(tabs["repair_orders"], store_id)
+        snap = _snapshot(tabs, orders, t, window_months=self.window_months,
                          horizon_months=None, **self._options)
         out = snap.copy()
         if snap.empty:

@@ -37,17 +37,28 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import json
 import os
+import signal
 import sys
 import time
 import warnings
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from crm_analysis.config import DEFAULT_AS_OF, DEFAULT_DATA_DIR, DEFAULT_SEED
+import pandas as pd
+
+from crm_analysis import reporting
+from crm_analysis._inputs import iso_date_arg, positive_int_arg
+from crm_analysis.config import DEFAULT_DATA_DIR, NOTEBOOKS_DIR, REPORTS_DIR
+from crm_analysis.context import is_raw_source
+from crm_analysis.io import REASONS, DataError, DataWarning, load
+from crm_analysis.schema import Dataset
+from crm_analysis.synth.command import DESCRIPTION as _SYNTH_DESCRIPTION
+from crm_analysis.synth.command import add_synth_arguments
+from crm_analysis.teaching.classroom import add_classroom_parser
 
 __all__ = ["add_batch_arguments", "build_parser", "main"]
 
@@ -105,32 +116,10 @@ usable was loaded, the input could not be read (DataError: the message names the
 file and the problem) or the data violate the schema, 2 for a missing path.
 """
 
-_DEFAULT_START = "2014-01-01"
-
-
-def _iso_date(text: str) -> str:
-    try:
-        return dt.date.fromisoformat(text).isoformat()
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO date (YYYY-MM-DD): {text!r}") from None
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
-    return value
-
-
 def _version() -> str:
     try:
-        from importlib.metadata import version
-
         return version("crm_analysis")
-    except Exception:  # noqa: BLE001 - not installed (source checkout)
+    except PackageNotFoundError:  # not installed (source checkout)
         return "unknown"
 
 
@@ -143,8 +132,6 @@ def build_parser() -> argparse.ArgumentParser:
     >>> args.command, [str(p) for p in args.paths]
     ('validate', ['data/sample'])
     """
-    from crm_analysis import reporting
-
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog="crm-analysis",
@@ -156,85 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    synth = sub.add_parser(
-        "synth",
-        help="generate a synthetic dealer group",
-        description="Generate a calibrated synthetic dealer group (stores, customers, "
-        "vehicles, repair orders) and save it as a dataset folder.",
-        epilog=_EPILOG,
-        formatter_class=fmt,
-    )
-    synth.add_argument(
-        "--stores",
-        type=_positive_int,
-        default=3,
-        metavar="N",
-        help="number of stores (default: %(default)s)",
-    )
-    synth.add_argument(
-        "--seed", type=int, default=DEFAULT_SEED, help="random seed (default: %(default)s)"
-    )
-    synth.add_argument(
-        "--start",
-        type=_iso_date,
-        default=_DEFAULT_START,
-        metavar="YYYY-MM-DD",
-        help="first day of the history (default: %(default)s)",
-    )
-    synth.add_argument(
-        "--as-of",
-        dest="as_of",
-        type=_iso_date,
-        default=DEFAULT_AS_OF,
-        metavar="YYYY-MM-DD",
-        help="last day of the history, the analysis date (default: %(default)s)",
-    )
-    synth.add_argument(
-        "--years",
-        type=_positive_int,
-        default=None,
-        metavar="Y",
-        help="years of history: sets --start to --as-of minus Y years (overrides --start)",
-    )
-    synth.add_argument(
-        "--scale",
-        type=float,
-        default=1.0,
-        help="multiply every store's sales volume, e.g. 0.1 for a small classroom store "
-        "(default: %(default)s)",
-    )
-    synth.add_argument(
-        "--out",
-        type=Path,
-        default=DEFAULT_DATA_DIR,
-        help="output folder (default: %(default)s)",
-    )
-    synth.add_argument(
-        "--format",
-        choices=("parquet", "csv", "dms"),
-        default="parquet",
-        help="parquet or csv: a canonical dataset folder; dms: a messy Chinese DMS export "
-        "(CSV and Excel files with injected faults and a manifest, read by "
-        "crm_analysis.io.load; personal data left raw) (default: %(default)s)",
-    )
-    synth.add_argument(
-        "--partitioned",
-        action="store_true",
-        help="stream a large group to hive-partitioned Parquet in bounded memory, a batch "
-        "of stores at a time (<out>/repair_orders/store=001/part-0.parquet, ...; see "
-        "crm_analysis.synth.stream): for hundreds of stores. --out must not exist or be "
-        "empty; prints progress, orders/s and the peak memory",
-    )
-    synth.add_argument(
-        "--batch-stores",
-        dest="batch_stores",
-        type=_positive_int,
-        default=None,
-        metavar="K",
-        help="with --partitioned: stores generated and held in memory at a time "
-        "(default: 1)",
-    )
-    synth.set_defaults(func=_cmd_synth)
+    synth = sub.add_parser("synth", help="generate a synthetic dealer group",
+                           description=_SYNTH_DESCRIPTION, epilog=_EPILOG, formatter_class=fmt)
+    add_synth_arguments(synth)
 
     validate = sub.add_parser(
         "validate",
@@ -253,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "--as-of",
         dest="as_of",
-        type=_iso_date,
+        type=iso_date_arg,
         default=None,
         metavar="YYYY-MM-DD",
         help="raw exports: the export date; later orders are quarantined (default: the "
@@ -315,14 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_batch_arguments(batch)
     batch.set_defaults(func=_cmd_batch)
 
-    from crm_analysis.teaching.classroom import add_classroom_parser
-
     add_classroom_parser(sub)
     return parser
-
-
-def _jobs(text: str) -> int:
-    return _positive_int(text)
 
 
 def _timeout(text: str) -> float | None:
@@ -345,8 +250,6 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     >>> a.stores, a.lang, a.jobs
     ('007,010', 'en,zh', 2)
     """
-    from crm_analysis.config import NOTEBOOKS_DIR, REPORTS_DIR
-
     parser.add_argument(
         "--data", type=Path, default=DEFAULT_DATA_DIR,
         help="dataset folder, or raw DMS exports (pass --as-of with them) "
@@ -365,11 +268,11 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         help="report language(s), comma-separated (default: %(default)s)",
     )
     parser.add_argument(
-        "--as-of", dest="as_of", type=_iso_date, default=None, metavar="YYYY-MM-DD",
+        "--as-of", dest="as_of", type=iso_date_arg, default=None, metavar="YYYY-MM-DD",
         help="analysis date; default: the dataset's own as-of date",
     )
     parser.add_argument(
-        "--jobs", type=_jobs, default=None, metavar="N",
+        "--jobs", type=positive_int_arg, default=None, metavar="N",
         help=f"notebooks run at the same time (default: the number of CPUs, "
         f"{os.cpu_count()})",
     )
@@ -403,8 +306,6 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
 
 def _cmd_batch(args: argparse.Namespace) -> int:
     """``crm-analysis batch``: SIGTERM stops it like Ctrl-C (finished reports are kept)."""
-    import signal
-
     def on_sigterm(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
@@ -419,7 +320,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
 
 def _run_batch_command(args: argparse.Namespace) -> int:
-    from crm_analysis import batch, reporting
+    from crm_analysis import batch  # lazy: subcommand module (docs/CONVENTIONS.md)
 
     if not Path(args.data).exists():
         print(f"error: data folder not found: {args.data}", file=sys.stderr)
@@ -433,7 +334,8 @@ def _run_batch_command(args: argparse.Namespace) -> int:
             selected = reporting._select_notebooks(
                 reporting.discover_notebooks(args.notebooks_dir), notebooks
             )
-            extra = batch.parse_parameter_args(args.params, _declared(selected))
+            extra = reporting.parse_parameter_args(
+                args.params, reporting._settable_parameters(selected))
         run = batch.run_batch(
             args.data,
             args.out,
@@ -466,131 +368,7 @@ def _run_batch_command(args: argparse.Namespace) -> int:
     return EXIT_FAILED if run.failed else EXIT_OK
 
 
-def _declared(notebooks: Sequence[Path]) -> dict[str, dict[str, Any]]:
-    """Parameters a user may set with ``-p`` (first declaration of each name wins)."""
-    from crm_analysis.reporting import notebook_parameters
-
-    declared: dict[str, dict[str, Any]] = {}
-    for nb in notebooks:
-        for name, info in notebook_parameters(nb).items():
-            declared.setdefault(name, info)
-    for name in ("data_dir", "store_id", "as_of", "lang", "stores", "metrics_dir"):
-        declared.pop(name, None)  # set by the runner from its own options
-    return declared
-
-
-def _table_rows(dataset: Any) -> dict[str, int]:
-    """Rows per table of a Dataset, whatever way it exposes its tables."""
-    tables = getattr(dataset, "tables", None)
-    if isinstance(tables, dict):
-        items = tables.items()
-    else:
-        try:
-            items = vars(dataset).items()
-        except TypeError:
-            names = ("stores", "customers", "vehicles", "repair_orders")
-            items = ((n, getattr(dataset, n, None)) for n in names)
-    return {
-        name: len(frame)
-        for name, frame in items
-        if hasattr(frame, "columns") and hasattr(frame, "shape")
-    }
-
-
-def _cmd_synth(args: argparse.Namespace) -> int:
-    from crm_analysis import synth
-
-    if args.years is not None:
-        end = dt.date.fromisoformat(args.as_of)
-        try:
-            args.start = end.replace(year=end.year - args.years).isoformat()
-        except ValueError:  # 29 February
-            args.start = (end.replace(day=28, year=end.year - args.years)).isoformat()
-    if args.start >= args.as_of:
-        print(f"error: --start {args.start} must be before --as-of {args.as_of}", file=sys.stderr)
-        return EXIT_USAGE
-    if args.partitioned:
-        return _synth_partitioned(args)
-    if args.batch_stores is not None:
-        print("error: --batch-stores needs --partitioned", file=sys.stderr)
-        return EXIT_USAGE
-    started = time.perf_counter()
-    try:
-        dataset = synth.generate(
-            n_stores=args.stores, seed=args.seed, start=args.start, as_of=args.as_of,
-            scale=args.scale,
-        )
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    if args.format == "dms":
-        from crm_analysis.synth.dms import write_dms_export
-
-        manifest = write_dms_export(dataset, args.out, seed=args.seed, as_of=args.as_of)
-        manifest.to_json(Path(args.out) / "manifest.json")
-        print(f"DMS export: {len(manifest.files)} file(s), {manifest.n_orders:,} orders, "
-              f"{len(manifest.faults):,} injected faults (manifest beside the files)")
-    else:
-        dataset.to_dir(args.out, format=args.format)
-    seconds = time.perf_counter() - started
-    rows = _table_rows(dataset)
-    print(
-        f"wrote {args.stores} store(s), seed {args.seed}, {args.start} .. {args.as_of} "
-        f"to {args.out} ({args.format}) in {seconds:.1f} s "
-        f"({len(dataset.repair_orders) / seconds:,.0f} orders/s)"
-    )
-    width = max((len(n) for n in rows), default=0)
-    for name, n in rows.items():
-        print(f"  {name:<{width}}  {n:>10,d} rows")
-    return EXIT_OK
-
-
-def _synth_partitioned(args: argparse.Namespace) -> int:
-    """``synth --partitioned``: stream the group to partitioned Parquet, with progress."""
-    from crm_analysis.synth.stream import write_partitioned
-
-    if args.format != "parquet":
-        print(f"error: --partitioned writes Parquet only, not --format {args.format}",
-              file=sys.stderr)
-        return EXIT_USAGE
-    batch_stores = args.batch_stores or 1
-    n_batches = -(-args.stores // batch_stores)
-    every = max(1, n_batches // 20)  # about 20 progress lines
-
-    def progress(p: dict[str, Any]) -> None:
-        if p["batch"] % every == 0 or p["batch"] == p["n_batches"]:
-            stores = p["store_ids"]
-            which = stores[0] if len(stores) == 1 else f"{stores[0]}..{stores[-1]}"
-            print(f"  batch {p['batch']:>{len(str(n_batches))}}/{p['n_batches']} "
-                  f"(store {which}): {p['orders_total']:>12,} orders, "
-                  f"{p['seconds']:7.1f} s, {p['orders_per_s']:>8,.0f} orders/s, "
-                  f"RSS {p['rss_mb']:,.0f} MB", flush=True)
-
-    print(f"streaming {args.stores} store(s), seed {args.seed}, {args.start} .. {args.as_of}, "
-          f"scale {args.scale:g}, {batch_stores} store(s) per batch, to {args.out}",
-          flush=True)
-    try:
-        s = write_partitioned(
-            args.out, n_stores=args.stores, seed=args.seed, start=args.start,
-            as_of=args.as_of, scale=args.scale, batch_stores=batch_stores, progress=progress,
-        )
-    except (ValueError, FileExistsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    print(
-        f"wrote {s['counts']['repair_orders']:,} orders in {s['seconds']:.1f} s "
-        f"({s['orders_per_s']:,.0f} orders/s), peak RSS {s['peak_rss_mb']:,.0f} MB, "
-        f"{s['bytes_on_disk'] / 1e6:,.1f} MB on disk, to {args.out} (partitioned parquet)"
-    )
-    width = max(len(n) for n in s["counts"])
-    for name, n in s["counts"].items():
-        print(f"  {name:<{width}}  {n:>12,d} rows")
-    return EXIT_OK
-
-
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from crm_analysis.context import is_raw_source
-
     paths: list[Path] = list(args.paths)
     missing = [p for p in paths if not p.exists()]
     if missing:
@@ -602,8 +380,6 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _validate_dataset_dir(path: Path) -> int:
-    from crm_analysis.schema import Dataset
-
     try:
         report = Dataset.from_dir(path).validate()
     except Exception as exc:  # noqa: BLE001 - an unreadable dataset is a data problem
@@ -616,8 +392,6 @@ def _validate_dataset_dir(path: Path) -> int:
 
 def _validate_raw(paths: list[Path], args: argparse.Namespace) -> int:
     """``validate`` for DMS exports: load them and print the report, quarantine and flags."""
-    from crm_analysis.io import DataError, DataWarning, load
-
     started = time.perf_counter()
     try:
         with warnings.catch_warnings():  # skipped sheets are printed below
@@ -675,7 +449,7 @@ def _validate_raw(paths: list[Path], args: argparse.Namespace) -> int:
         q.to_csv(args.quarantine_out, index=False, encoding="utf-8-sig")
         print(f"\nquarantine written to {args.quarantine_out} ({len(q):,} rows)")
 
-    rows = _table_rows(ds)
+    rows = {name: len(frame) for name, frame in ds.tables.items()}
     pseudo = "pseudonymized" if ds.meta.get("pseudonymized") else "kept as read"
     print(f"\nDataset: {', '.join(f'{k}={v:,}' for k, v in rows.items())}; "
           f"as_of {ds.meta.get('as_of')}; personal data {pseudo}"
@@ -703,10 +477,6 @@ def _short_names(files: list[str]) -> dict[str, str]:
 
 
 def _by_file_reason(frame: Any, short: dict[str, str]) -> Any:
-    import pandas as pd
-
-    from crm_analysis.io import REASONS
-
     out = frame.groupby(["file", "reason"], sort=True).size().reset_index(name="rows")
     out["file"] = out["file"].map(lambda f: short.get(f, f))
     out["description"] = [REASONS.get(r, (r, r))[0] for r in out["reason"]]

@@ -17,7 +17,7 @@ Example
 -------
 >>> from crm_analysis.context import open_store
 >>> from crm_analysis.schema import example_dataset
->>> ctx = open_store(example_dataset(), "007")
+>>> ctx = open_store(example_dataset(), store_id="007")
 >>> ctx.store_id, str(ctx.as_of.date()), ctx.store_name
 ('007', '2024-06-30', 'Wuhu')
 """
@@ -26,19 +26,20 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from crm_analysis import config
+from crm_analysis._inputs import read_as_of
+from crm_analysis.io import LoadResult, load
+from crm_analysis.io.load import EXTENSIONS
+from crm_analysis.schema import Dataset
 
-if TYPE_CHECKING:  # schema and io are imported when first needed
-    from crm_analysis.io import LoadResult
-    from crm_analysis.schema import Dataset
-
-__all__ = ["StoreContext", "clear_cache", "is_raw_source", "load_data", "open_store"]
+__all__ = ["LoadedData", "StoreContext", "clear_cache", "is_raw_source", "load_data",
+           "open_store"]
 
 #: Files that make a folder a canonical dataset folder (see :func:`is_raw_source`).
 _CANONICAL_MARKERS = ("repair_orders.parquet", "meta.json")
@@ -68,15 +69,27 @@ class StoreContext:
     dataset: Dataset
     data: Dataset
     store_id: str
-    as_of: pd.Timestamp
+    as_of: pd.Timestamp = field(kw_only=True)
     store: pd.Series
     load_result: LoadResult | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "as_of", read_as_of(self.as_of, where="StoreContext"))
 
     @property
     def store_name(self) -> str:
         """The store's name (its code when the name is missing)."""
         name = self.store.get("store_name")
         return str(name) if isinstance(name, str) and name else self.store_id
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    """What :func:`load_data` read: the dataset, and the :class:`~crm_analysis.io.LoadResult`
+    (report, quarantine, flags) of raw DMS exports (``None`` for a dataset folder)."""
+
+    dataset: Dataset
+    load_result: LoadResult | None = None
 
 
 def is_raw_source(path: str | os.PathLike[str]) -> bool:
@@ -127,8 +140,6 @@ def _is_dataset_dir(folder: Path) -> bool:
 def _raw_files(folder: Path) -> list[Path]:
     if not any(True for _ in folder.iterdir()):
         return []
-    from crm_analysis.io.load import EXTENSIONS
-
     return sorted(
         f for f in folder.rglob("*")
         if f.is_file() and f.suffix.lower() in EXTENSIONS
@@ -152,10 +163,12 @@ def _signature(path: Path, raw: bool) -> tuple:
 
 def load_data(
     data: str | os.PathLike[str] | None,
+    *,
     as_of: Any = None,
     store_id: str | None = None,
-) -> tuple[Dataset, LoadResult | None]:
-    """Read a dataset folder or raw DMS exports; return ``(dataset, load_result)``.
+) -> LoadedData:
+    """Read a dataset folder or raw DMS exports: a :class:`LoadedData` (``dataset``,
+    ``load_result``).
 
     A canonical dataset folder is read with ``Dataset.from_dir`` and ``load_result`` is
     ``None``. Raw exports (see :func:`is_raw_source`) are read with
@@ -184,15 +197,15 @@ def load_data(
     >>> from crm_analysis.schema import example_dataset
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     _ = example_dataset().to_dir(tmp)
-    ...     ds, result = load_data(tmp)
-    >>> len(ds.repair_orders), result is None
+    ...     loaded = load_data(tmp)
+    >>> len(loaded.dataset.repair_orders), loaded.load_result is None
     (5, True)
     """
+    day = None if as_of is None else read_as_of(as_of).isoformat()
     path = Path(data if data is not None else config.DEFAULT_DATA_DIR).resolve()
     raw = is_raw_source(path)
-    day = None
-    if raw and as_of is not None:
-        day = pd.Timestamp(as_of).isoformat()
+    if not raw:
+        day = None
     store = None
     if store_id is not None and not raw and (path / "repair_orders").is_dir():
         store = str(store_id)
@@ -201,16 +214,12 @@ def load_data(
 
 @functools.lru_cache(maxsize=4)
 def _cached_load(path: str, raw: bool, as_of: str | None, _signature: tuple,
-                 store: str | None = None) -> tuple:
+                 store: str | None = None) -> LoadedData:
     if not raw:
-        from crm_analysis.schema import Dataset
-
-        return Dataset.from_dir(path, store_id=store), None
-    from crm_analysis.io import load
-
+        return LoadedData(Dataset.from_dir(path, store_id=store))
     result = load(path, as_of=as_of)
     _to_days(result.dataset)
-    return result.dataset, result
+    return LoadedData(result.dataset, result)
 
 
 def _to_days(dataset: Dataset) -> None:
@@ -239,6 +248,7 @@ def clear_cache() -> None:
 
 def open_store(
     data: str | os.PathLike[str] | Dataset | None,
+    *,
     store_id: Any,
     as_of: Any = None,
 ) -> StoreContext:
@@ -267,6 +277,8 @@ def open_store(
 
     Raises
     ------
+    TypeError
+        When ``as_of`` is a number (``20240630``) or another non-date type.
     ValueError
         When the store is not in the data, or ``as_of`` is not a date.
     crm_analysis.io.DataError
@@ -275,34 +287,22 @@ def open_store(
     Example
     -------
     >>> from crm_analysis.schema import example_dataset
-    >>> open_store(example_dataset(), "2")
+    >>> open_store(example_dataset(), store_id="2")
     Traceback (most recent call last):
     ...
     ValueError: store_id '2' is not in the data; valid store ids: 001, 007
     """
-    from crm_analysis.schema import Dataset
-
-    t = None if as_of is None else _timestamp(as_of)
-    if isinstance(data, Dataset):
-        dataset, result = data, None
-    else:
-        dataset, result = load_data(data, t, store_id=str(store_id))
+    t = None if as_of is None else read_as_of(as_of)
+    loaded = LoadedData(data) if isinstance(data, Dataset) else load_data(
+        data, as_of=t, store_id=str(store_id))
+    dataset, result = loaded.dataset, loaded.load_result
     sid = str(store_id)
     if sid not in dataset.store_ids:
         raise ValueError(f"store_id {sid!r} is not in the data; valid store ids: "
                          f"{', '.join(dataset.store_ids)}")
     if t is None:
-        t = _timestamp(dataset.meta.get("as_of") or dataset.repair_orders["open_date"].max())
+        t = read_as_of(None, dataset)
     store = dataset.stores.set_index("store_id").loc[sid]
     return StoreContext(dataset=dataset, data=dataset.for_store(sid), store_id=sid,
                         as_of=t, store=store, load_result=result)
 
-
-def _timestamp(as_of: Any) -> pd.Timestamp:
-    try:
-        t = pd.Timestamp(as_of)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"as_of={as_of!r} is not a date") from exc
-    if pd.isna(t):
-        raise ValueError(f"as_of={as_of!r} is not a date")
-    return t

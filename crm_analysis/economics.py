@@ -30,8 +30,11 @@ into functions that take the store's own data:
     the after-sales value of one new car sold today, year by year, discounted.
 :func:`retention_lift`
     what-if: the value gained when retention rises by some points at chosen ages.
-:func:`plot_pnl`, :func:`plot_lifetime_value`, :func:`plot_retention_lift`
-    the three charts (English or Chinese).
+:func:`observed_years`
+    how many years of a car's life a curve can value.
+
+The charts are :func:`crm_analysis.plots.pnl_waterfall`,
+:func:`crm_analysis.plots.lifetime_value` and :func:`crm_analysis.plots.retention_lift`.
 
 Money in the measured figures is summed in whole fen: each order's revenue and gross
 profit are rounded to 0.01 RMB (half up) and added as integers, so the sums are exact,
@@ -52,27 +55,26 @@ import datetime as _dt
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import narwhals as nw
 import numpy as np
 import pandas as pd
 
-from crm_analysis._frames import _datetime, _frame, _require, _schema, _string
-from crm_analysis.overview import window_start
-from crm_analysis.retention import (
-    _age_at_most,
-    _age_band,
-    _check_store,
-    _finish,
-    _resolve_as_of,
-    _tables,
+from crm_analysis._frames import _datetime, _nw_frame, _schema, _string
+from crm_analysis._inputs import (
+    caller,
+    check_int,
+    check_number,
+    require_columns,
+    tables,
+    to_pandas,
 )
+from crm_analysis.i18n import t
+from crm_analysis.margins import DEFAULT_COST_PER_ORDER, Margins, order_profit
+from crm_analysis.overview import window_start
+from crm_analysis.retention import _age_at_most, _age_band, _check_store, _finish, _tables
 from crm_analysis.schema import Dataset
-from crm_analysis.value import DEFAULT_COST_PER_ORDER, Margins, order_profit
-
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
 
 __all__ = [
     "PNL_LINES",
@@ -81,10 +83,7 @@ __all__ = [
     "StoreEconomics",
     "new_car_lifetime_value",
     "observed_years",
-    "plot_lifetime_value",
     "pnl_label",
-    "plot_pnl",
-    "plot_retention_lift",
     "retention_lift",
     "service_by_age",
     "service_pnl",
@@ -249,33 +248,6 @@ _TEXT: dict[str, tuple[str, str]] = {
     "breakeven_orders_per_month": ("Orders for full service absorption",
                                    "售后毛利覆盖经营费用所需台次"),
     "return_on_capital": ("Return on capital", "投资回报率"),
-    # chart text
-    "pnl_title": ("Store P&L per month", "门店月度损益"),
-    "pnl_sub": ("store {store}, {start} to {end}", "门店 {store}，{start} 至 {end}"),
-    "pnl_deck": ("the 2012 deck's example store", "2012 年课件示例门店"),
-    "pnl_x": ("P&L line", "损益项目"),
-    "rmb_month": ("Amount (RMB per month)", "金额（元/月）"),
-    "age_x": ("Year of the car's life (years since sale, 1 = first year)",
-              "车龄（购车后第几年，1 = 第一年）"),
-    "ltv_title": ("After-sales value of one new car", "一辆新车的售后价值"),
-    "ltv_sub": ("{value}, discounted at {rate:.0%} a year: total ¥{total:,.0f}",
-                "{value}，年折现率 {rate:.0%}：合计 ¥{total:,.0f}"),
-    "ltv_y": ("Value per new car (RMB)", "每辆新车的价值（元）"),
-    "ltv_bar": ("Present value in the year", "当年现值"),
-    "ltv_cum": ("Cumulative present value", "累计现值"),
-    "lift_title": ("Retention lift: value gained per new car", "提升客户掌握率的收益"),
-    "lift_sub": ("+{points:.0f} points in {years}: +¥{gain:,.0f} per car",
-                 "{years}提升 {points:.0f} 个百分点：每辆车 +¥{gain:,.0f}"),
-    "lift_sub_year": ("; +¥{year:,.0f} for one year's new cars",
-                      "；一年新车合计 +¥{year:,.0f}"),
-    "lift_y": ("Retention rate (%)", "客户掌握率（%）"),
-    "base": ("Today", "现状"),
-    "scenario": ("Scenario", "提升后"),
-    "years": ("years {a}–{b}", "第{a}–{b}年"),
-    "year": ("year {a}", "第{a}年"),
-    "value.gross_profit_per_retained": ("gross profit", "毛利"),
-    "value.net_value_per_retained": ("net value", "净价值"),
-    "value.revenue_per_retained": ("revenue", "营业收入"),
 }
 
 _UNITS = {
@@ -304,11 +276,6 @@ PNL_LINES: tuple[str, ...] = (
 )
 
 
-def _tr(key: str, lang: str, **fmt: Any) -> str:
-    text = _TEXT[key][0 if lang == "en" else 1]
-    return text.format(**fmt) if fmt else text
-
-
 def pnl_label(line: str, lang: str = "en") -> str:
     """The English or Chinese name of a :func:`service_pnl` line.
 
@@ -317,25 +284,12 @@ def pnl_label(line: str, lang: str = "en") -> str:
     >>> pnl_label("service_gross", "zh"), pnl_label("order_value")
     ('维修保养毛利', 'Average order value')
     """
-    from crm_analysis.i18n import check_lang
-
-    check_lang(lang)
     if line not in PNL_LINES:
-        raise KeyError(f"pnl_label: unknown line {line!r}; lines: {list(PNL_LINES)}")
-    return _tr(line, lang)
+        raise KeyError(f"{caller()}: unknown line {line!r}; lines: {list(PNL_LINES)}")
+    return t(line, lang, labels=_TEXT)
 
 
 # --------------------------------------------------------------------------- inputs
-
-
-def _positive_int(value: Any, name: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-        raise ValueError(f"{where}: {name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _raw_orders(data: Any) -> Any:
-    return data.repair_orders if isinstance(data, Dataset) else data["repair_orders"]
 
 
 def _fen(expr: nw.Expr) -> nw.Expr:
@@ -344,21 +298,15 @@ def _fen(expr: nw.Expr) -> nw.Expr:
 
 
 def _window_orders(data: Any, sid: str, start: _dt.datetime, end: _dt.datetime,
-                   margins: Margins | None, cost_per_order: float,
-                   where: str) -> tuple[nw.LazyFrame, bool]:
-    """Orders of store ``sid`` opened in (start, end]: vin, _rev, _gp (fen, Int64).
-
-    Returns the frame and whether the input was eager.
-    """
-    o_in = _frame(_raw_orders(data), where, "repair_orders")
-    eager = isinstance(o_in, nw.DataFrame)
-    o = o_in.lazy()
+                   margins: Margins | None, cost_per_order: float) -> nw.LazyFrame:
+    """Orders of store ``sid`` opened in (start, end]: vin, _rev, _gp (fen, Int64)."""
+    o = _nw_frame(tables(data)["repair_orders"], "repair_orders").lazy()
     sch = _schema(o)
-    _require(sch, ["vin", "store_id", "open_date", *_AMOUNTS], where, "repair_orders")
+    require_columns(sch, ["vin", "store_id", "open_date", *_AMOUNTS], "repair_orders")
     extra = [c for c in ("payer", "labor_cost", "parts_cost") if c in sch]
     o = (
         o.select(_string(sch, "vin"), _string(sch, "store_id"),
-                 _datetime(sch, "open_date", where, "repair_orders"),
+                 _datetime(sch, "open_date", "repair_orders"),
                  *(nw.col(c).cast(nw.Float64) for c in _AMOUNTS),
                  *(_string(sch, c) if c == "payer" else nw.col(c).cast(nw.Float64)
                    for c in extra))
@@ -371,7 +319,7 @@ def _window_orders(data: Any, sid: str, start: _dt.datetime, end: _dt.datetime,
     if n_bad:
         first = bad.select("vin", "open_date").head(1).collect().rows()[0]
         raise ValueError(
-            f"{where}: {n_bad} order(s) of store {sid!r} in ({start.date()}, {end.date()}] "
+            f"{caller()}: {n_bad} order(s) of store {sid!r} in ({start.date()}, {end.date()}] "
             f"have a missing {'/'.join(_AMOUNTS)} (first: vin {first[0]!r}, opened "
             f"{first[1]}); fill them (e.g. with 0) first so that no order is left out")
     prof = nw.from_native(order_profit(o.to_native(), margins=margins,
@@ -379,15 +327,7 @@ def _window_orders(data: Any, sid: str, start: _dt.datetime, end: _dt.datetime,
     revenue = nw.col("labor_amount") + nw.col("parts_amount") + nw.col("other_amount")
     out = prof.select("vin", _fen(revenue).alias("_rev"), _fen(nw.col("gross_profit"))
                       .alias("_gp"))
-    return out, eager
-
-
-def _cost_fen(cost_per_order: Any, where: str) -> int:
-    if isinstance(cost_per_order, bool) or not isinstance(cost_per_order, int | float | np.number) \
-            or not cost_per_order >= 0:
-        raise ValueError(f"{where}: cost_per_order must be a number >= 0, got "
-                         f"{cost_per_order!r}")
-    return int(math.floor(float(cost_per_order) * 100 + 0.5))
+    return out
 
 
 # --------------------------------------------------------------------------- P&L
@@ -395,8 +335,8 @@ def _cost_fen(cost_per_order: Any, where: str) -> int:
 
 def service_pnl(
     data: Dataset | Mapping[str, Any] | None = None,
-    as_of: Any = None,
     *,
+    as_of: Any = None,
     store_id: str | None = None,
     months: int = 12,
     params: StoreEconomics | None = None,
@@ -415,7 +355,7 @@ def service_pnl(
       (all order types and payers, warranty and internal included);
     - ``order_value``: their revenue (``labor_amount + parts_amount + other_amount``) /
       orders;
-    - ``service_margin``: their gross profit (:func:`crm_analysis.value.order_profit`:
+    - ``service_margin``: their gross profit (:func:`crm_analysis.margins.order_profit`:
       cost columns when the export has them, else ``margins``) / revenue;
     - ``new_cars_per_month``: cars the store sold (``sold_here``, home store = the store)
       with a sale date in the window / ``months``.
@@ -441,7 +381,7 @@ def service_pnl(
         None (the deck's store), a :class:`~crm_analysis.schema.Dataset` or a mapping
         ``{"repair_orders": ..., "vehicles": ...}`` of pandas or Polars frames.
     as_of:
-        End T of the window (default: a Dataset's ``meta["as_of"]``); ignored without
+        End T of the window (default: the data's own as-of date); ignored without
         data.
     store_id:
         The store; may be left out when the data hold one store only.
@@ -450,7 +390,7 @@ def service_pnl(
     params:
         :class:`StoreEconomics` (default: the deck's figures).
     margins:
-        :class:`~crm_analysis.value.Margins` for orders without cost columns.
+        :class:`~crm_analysis.margins.Margins` for orders without cost columns.
 
     Returns
     -------
@@ -484,17 +424,16 @@ def service_pnl(
     >>> round(float(pnl.loc["service_margin", "value"]), 3)
     0.464
     """
-    where = "service_pnl"
     p = params if params is not None else StoreEconomics()
     if not isinstance(p, StoreEconomics):
-        raise TypeError(f"{where}: params must be a StoreEconomics, got {type(p).__name__}")
-    months = _positive_int(months, "months", where)
+        raise TypeError(f"{caller()}: params must be a StoreEconomics, got {type(p).__name__}")
+    months = check_int(months, "months")
     attrs: dict[str, Any] = {"store_id": None, "start": None, "end": None, "months": months}
     measured: dict[str, float] = {}
     if data is not None:
-        t = _tables(data, where)
-        T = _resolve_as_of(as_of, t, where)
-        sid = _check_store(t, store_id, where)
+        t = _tables(data, as_of)
+        T = t.as_of
+        sid = _check_store(t, store_id)
         if sid is None:
             stores = set(t.known_stores)
             for frame in (t.vehicles, t.orders):
@@ -502,30 +441,30 @@ def service_pnl(
                               .to_list())
             stores.discard(None)
             if len(stores) != 1:
-                raise ValueError(f"{where}: the data hold stores {sorted(stores)}; pass "
+                raise ValueError(f"{caller()}: the data hold stores {sorted(stores)}; pass "
                                  "store_id (the P&L and its costs are one store's)")
             sid = next(iter(stores))
-        start = window_start(T, months)
+        start = window_start(months, as_of=T)
         first = (t.orders.filter(nw.col("store_id") == sid).select(nw.col("open_date").min())
                  .collect().item())
         if first is None or pd.isna(first):
-            raise ValueError(f"{where}: store {sid!r} has no repair order at all")
+            raise ValueError(f"{caller()}: store {sid!r} has no repair order at all")
         if pd.Timestamp(first) > pd.Timestamp(start) + pd.DateOffset(months=1):
             raise ValueError(
-                f"{where}: the orders of store {sid!r} start on "
+                f"{caller()}: the orders of store {sid!r} start on "
                 f"{pd.Timestamp(first).date()}, more than a "
                 f"month after the start of the window ({start.date()}, {T.date()}]; the "
                 f"monthly figures would be understated: pass a smaller months or a later "
                 f"as_of")
-        o, _ = _window_orders(data, sid, start, T, margins, DEFAULT_COST_PER_ORDER, where)
+        o = _window_orders(data, sid, start, T, margins, DEFAULT_COST_PER_ORDER)
         agg = o.select(nw.len().alias("n"), nw.col("_rev").sum(), nw.col("_gp").sum()
                        ).collect().rows()[0]
         n_orders, rev_fen, gp_fen = int(agg[0]), int(agg[1] or 0), int(agg[2] or 0)
         if n_orders == 0:
-            raise ValueError(f"{where}: store {sid!r} has no repair order in "
+            raise ValueError(f"{caller()}: store {sid!r} has no repair order in "
                              f"({start.date()}, {T.date()}]")
         if rev_fen <= 0:
-            raise ValueError(f"{where}: the orders of store {sid!r} in ({start.date()}, "
+            raise ValueError(f"{caller()}: the orders of store {sid!r} in ({start.date()}, "
                              f"{T.date()}] have no revenue; the margin is undefined")
         sale = nw.col("sale_date")
         n_cars = int(t.vehicles.filter(
@@ -612,8 +551,8 @@ def _pnl_table(p: StoreEconomics, measured: Mapping[str, float],
 
 def service_by_age(
     data: Dataset | Mapping[str, Any],
-    as_of: Any = None,
     *,
+    as_of: Any = None,
     store_id: str,
     window_months: int = 12,
     max_age: float = 10,
@@ -631,7 +570,7 @@ def service_by_age(
     - ``vehicles``: base cars; ``retained``: those with at least one order in the window;
       ``retention_rate`` = retained / vehicles (equal to retention_by_vehicle_age's);
     - ``orders``, ``revenue`` (labour + parts + other), ``gross_profit``
-      (:func:`crm_analysis.value.order_profit`: cost columns when present, else
+      (:func:`crm_analysis.margins.order_profit`: cost columns when present, else
       ``margins``), ``net_value`` = gross profit − ``cost_per_order`` × orders;
     - per retained car: ``orders_per_retained``, ``revenue_per_retained``,
       ``gross_profit_per_retained``, ``net_value_per_retained`` (NaN when no car is
@@ -651,7 +590,7 @@ def service_by_age(
         need ``vin``, ``store_id``, ``open_date``, ``labor_amount``, ``parts_amount``,
         ``other_amount`` (and ``payer``, ``labor_cost``, ``parts_cost`` when present).
     as_of:
-        The date T (default: a Dataset's ``meta["as_of"]``).
+        The date T (default: the data's own as-of date).
     store_id:
         The store.
     window_months:
@@ -659,7 +598,7 @@ def service_by_age(
     max_age:
         Oldest car counted, in years.
     margins, cost_per_order:
-        As in :func:`crm_analysis.value.order_profit`.
+        As in :func:`crm_analysis.margins.order_profit`.
 
     Returns
     -------
@@ -682,32 +621,30 @@ def service_by_age(
     >>> s["gross_profit_per_retained"].round(0).tolist()[:3]
     [407.0, 934.0, 769.0]
     """
-    where = "service_by_age"
-    t = _tables(data, where)
-    T = _resolve_as_of(as_of, t, where)
     if store_id is None:
-        raise TypeError(f"{where}: store_id is required")
-    sid = _check_store(t, store_id, where)
-    window_months = _positive_int(window_months, "window_months", where)
-    if isinstance(max_age, bool) or not isinstance(max_age, int | float | np.number) \
-            or not max_age > 0:
-        raise ValueError(f"{where}: max_age must be a number > 0, got {max_age!r}")
-    cost_fen = _cost_fen(cost_per_order, where)
-    start = window_start(T, window_months)
+        raise TypeError(f"{caller()}: store_id is required")
+    t = _tables(data, as_of)
+    T = t.as_of
+    sid = _check_store(t, store_id)
+    window_months = check_int(window_months, "window_months")
+    max_age = check_number(max_age, "max_age", minimum=0, strict=True)
+    cost_per_order = check_number(cost_per_order, "cost_per_order", minimum=0)
+    cost_fen = int(math.floor(cost_per_order * 100 + 0.5))
+    start = window_start(window_months, as_of=T)
 
     sale = nw.col("sale_date")
     impl = t.orders.implementation
     base = (
         t.vehicles.filter((nw.col("store_id") == sid) & nw.col("sold_here")
-                          & ~sale.is_null() & (sale <= T) & _age_at_most(T, float(max_age), impl))
+                          & ~sale.is_null() & (sale <= T) & _age_at_most(T, max_age, impl))
         .select("vin", _age_band(T, impl).alias("age_band"))
     )
     dup = (base.group_by("vin").agg(nw.len().alias("_n")).filter(nw.col("_n") > 1)
            .select("vin").head(3).collect()["vin"].to_list())
     if dup:
-        raise ValueError(f"{where}: table 'vehicles' lists VIN(s) {dup} more than once for "
+        raise ValueError(f"{caller()}: table 'vehicles' lists VIN(s) {dup} more than once for "
                          f"store {sid!r}; each car sold here must appear once")
-    o, _ = _window_orders(data, sid, start, T, margins, float(cost_per_order), where)
+    o = _window_orders(data, sid, start, T, margins, cost_per_order)
     if o.implementation is not base.implementation:  # _tables converted the vehicles
         o = nw.from_arrow(o.collect().to_arrow(), backend=base.implementation).lazy()
     per_car = o.join(base.select("vin"), on="vin", how="inner").group_by("vin").agg(
@@ -746,60 +683,35 @@ def service_by_age(
 # --------------------------------------------------------------------------- lifetime value
 
 
-def _curve_frame(curve: Any, where: str) -> pd.DataFrame:
-    if isinstance(curve, pd.DataFrame):
-        return curve
-    try:
-        f = nw.from_native(curve)
-    except TypeError:
-        raise TypeError(f"{where}: curve must be a pandas or Polars frame (the output of "
-                        f"service_by_age), got {type(curve).__name__}") from None
-    if isinstance(f, nw.LazyFrame):
-        f = f.collect()
-    return f.to_pandas()
-
-
-def _rate(value: Any, name: str, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number) \
-            or not 0 <= float(value) <= 1:
-        raise ValueError(f"{where}: {name} must be a number within 0..1, got {value!r}")
-    return float(value)
-
-
-def _bands(curve: pd.DataFrame, value: str, max_age: Any, where: str) -> pd.DataFrame:
+def _bands(curve: Any, value: str, max_age: Any) -> pd.DataFrame:
     """Bands 0 … max_age − 1 of the curve: age_band, retention, value_per_retained."""
-    if isinstance(max_age, bool) or not isinstance(max_age, int | np.integer) or max_age < 1:
-        raise ValueError(f"{where}: max_age must be an integer >= 1 (years counted), got "
-                         f"{max_age!r}")
-    missing = [c for c in ("age_band", "retention_rate", value) if c not in curve.columns]
-    if missing:
-        raise KeyError(f"{where}: curve is missing column(s) {missing}; it has "
-                       f"{list(curve.columns)} (pass the output of service_by_age, or name "
-                       f"another value column)")
+    max_age = check_int(max_age, "max_age")
+    curve = to_pandas(curve, "curve")
+    require_columns(curve, ["age_band", "retention_rate", value], "curve")
     c = curve[["age_band", "retention_rate", value]].copy()
     if c["age_band"].isna().any():
         c = c[c["age_band"].notna()]
     c["age_band"] = c["age_band"].astype(np.int64)
     if c["age_band"].duplicated().any():
         dup = sorted(set(c.loc[c["age_band"].duplicated(), "age_band"]))
-        raise ValueError(f"{where}: curve has several rows for age band(s) {dup}; pass one "
+        raise ValueError(f"{caller()}: curve has several rows for age band(s) {dup}; pass one "
                          "store's curve")
     wanted = list(range(int(max_age)))
     c = c.set_index("age_band")
     absent = [k for k in wanted if k not in c.index]
     if absent:
         raise ValueError(
-            f"{where}: the curve has no row for age band(s) {absent} (band k = year k+1); "
+            f"{caller()}: the curve has no row for age band(s) {absent} (band k = year k+1); "
             f"the store has sold no car of that age: pass max_age <= {absent[0]} or a curve "
             f"covering {int(max_age)} years")
     c = c.loc[wanted]
     r = c["retention_rate"].astype(float).to_numpy()
     v = c[value].astype(float).to_numpy()
     if np.isnan(r).any() or (r < 0).any() or (r > 1).any():
-        raise ValueError(f"{where}: retention_rate must be within 0..1, got {r.tolist()}")
+        raise ValueError(f"{caller()}: retention_rate must be within 0..1, got {r.tolist()}")
     bad = np.isnan(v) & (r > 0)
     if bad.any():
-        raise ValueError(f"{where}: column {value!r} is missing for band(s) "
+        raise ValueError(f"{caller()}: column {value!r} is missing for band(s) "
                          f"{[k for k, b in zip(wanted, bad, strict=True) if b]} although "
                          "their retention is > 0")
     return pd.DataFrame({"age_band": wanted, "retention": r,
@@ -820,12 +732,9 @@ def observed_years(curve: Any, max_age: int = 10) -> int:
     >>> observed_years(curve), observed_years(curve, max_age=2)
     (3, 2)
     """
-    where = "observed_years"
-    df = _curve_frame(curve, where)
-    max_age = _positive_int(max_age, "max_age", where)
-    if "vehicles" not in df.columns:
-        raise KeyError(f"{where}: the curve has no 'vehicles' column; it has "
-                       f"{list(df.columns)}")
+    df = to_pandas(curve, "curve")
+    max_age = check_int(max_age, "max_age")
+    require_columns(df, ["vehicles", "age_band"], "curve")
     sold = df.loc[df["vehicles"] > 0, "age_band"]
     return min(max_age, int(sold.max()) + 1) if len(sold) else 0
 
@@ -916,9 +825,8 @@ def new_car_lifetime_value(
     >>> round(new_car_lifetime_value(curve, max_age=2).total, 2)  # 900/1.08**.5 + 600/1.08**1.5
     1400.61
     """
-    where = "new_car_lifetime_value"
-    d = _rate(discount_rate, "discount_rate", where)
-    bands = _bands(_curve_frame(curve, where), value, max_age, where)
+    d = check_number(discount_rate, "discount_rate", minimum=0, maximum=1)
+    bands = _bands(curve, value, max_age)
     return _lifetime(bands, d, value)
 
 
@@ -1010,36 +918,27 @@ def retention_lift(
     >>> round(r.gain_per_car, 2), round(r.gain_per_year)  # 0.05·1000 + 0.02·1500
     (80.0, 96000)
     """
-    where = "retention_lift"
-    d = _rate(discount_rate, "discount_rate", where)
-    if isinstance(points, bool) or not isinstance(points, int | float | np.number) \
-            or not -1 <= float(points) <= 1:
-        raise ValueError(f"{where}: points must be a fraction within -1..1 (0.05 = 5 "
-                         f"points), got {points!r}")
+    d = check_number(discount_rate, "discount_rate", minimum=0, maximum=1)
+    points = check_number(points, "points", minimum=-1, maximum=1)
     if isinstance(ages, int | np.integer):
         ages = [ages]
     try:
         lifted = tuple(sorted({int(a) for a in ages}))
     except (TypeError, ValueError):
-        raise TypeError(f"{where}: ages must be age bands (integers), got {ages!r}") from None
+        raise TypeError(f"{caller()}: ages must be age bands (integers), got {ages!r}") from None
     if not lifted:
-        raise ValueError(f"{where}: ages is empty")
-    bands = _bands(_curve_frame(curve, where), value, max_age, where)
-    outside = [a for a in lifted if not 0 <= a < int(max_age)]
+        raise ValueError(f"{caller()}: ages is empty")
+    bands = _bands(curve, value, max_age)
+    outside = [a for a in lifted if not 0 <= a < len(bands)]
     if outside:
-        raise ValueError(f"{where}: ages {outside} are outside the bands 0..{int(max_age) - 1} "
+        raise ValueError(f"{caller()}: ages {outside} are outside the bands 0..{len(bands) - 1} "
                          "counted (band k = year k+1)")
-    cpy = None
-    if cars_per_year is not None:
-        if isinstance(cars_per_year, bool) or not isinstance(
-                cars_per_year, int | float | np.number) or not cars_per_year >= 0:
-            raise ValueError(f"{where}: cars_per_year must be a number >= 0, got "
-                             f"{cars_per_year!r}")
-        cpy = float(cars_per_year)
+    cpy = None if cars_per_year is None else check_number(cars_per_year, "cars_per_year",
+                                                           minimum=0)
     base = _lifetime(bands, d, value)
     sc = bands.copy()
     hit = sc["age_band"].isin(lifted).to_numpy()
-    sc["retention"] = np.where(hit, np.clip(sc["retention"] + float(points), 0.0, 1.0),
+    sc["retention"] = np.where(hit, np.clip(sc["retention"] + points, 0.0, 1.0),
                                sc["retention"])
     scenario = _lifetime(sc, d, value)
     gain = scenario.total - base.total
@@ -1053,170 +952,6 @@ def retention_lift(
         "scenario_present_value": scenario.by_age["present_value"],
     })
     by["gain_present_value"] = by["scenario_present_value"] - by["base_present_value"]
-    return LiftResult(base, scenario, float(points), lifted, gain, ugain, cpy,
+    return LiftResult(base, scenario, points, lifted, gain, ugain, cpy,
                       None if cpy is None else gain * cpy,
                       None if cpy is None else ugain * cpy, by)
-
-
-# --------------------------------------------------------------------------- plots
-
-
-
-
-def _money(v: float) -> str:
-    return f"-¥{abs(v):,.0f}" if round(v) < 0 else f"¥{v:,.0f}"
-
-
-#: The bars of :func:`plot_pnl`: (line, sign in the waterfall); None = a total from 0.
-_WATERFALL = (("new_car_gross", 1), ("service_gross", 1), ("total_gross", None),
-              ("running_cost", -1), ("operating_profit_before_depreciation", None),
-              ("depreciation", -1), ("operating_profit_after_depreciation", None))
-
-
-def plot_pnl(pnl: pd.DataFrame, ax: Axes | None = None, lang: str = "en") -> Axes:
-    """Waterfall of the monthly P&L: gross profit in, running cost and depreciation out.
-
-    Bars: new-car gross and service gross (up), total gross, running cost (down),
-    operating profit before depreciation, depreciation (down), operating profit after
-    depreciation; each labelled with its amount. ``pnl`` is the output of
-    :func:`service_pnl`. Returns the Axes.
-
-    Example
-    -------
-    >>> import matplotlib.pyplot as plt
-    >>> ax = plot_pnl(service_pnl(), lang="zh")
-    >>> ax.get_ylabel()
-    '金额（元/月）'
-    >>> plt.close(ax.figure)
-    """
-    from crm_analysis.plotting import fmt_rmb, label, prepare_axes
-
-    ax = prepare_axes(ax, lang)
-    if not isinstance(pnl, pd.DataFrame) or not {"line", "value"} <= set(pnl.columns):
-        raise TypeError("plot_pnl: pnl must be the DataFrame of service_pnl (columns 'line', "
-                        "'value')")
-    vals = pnl.set_index("line")["value"]
-    missing = [k for k, _ in _WATERFALL if k not in vals.index]
-    if missing:
-        raise KeyError(f"plot_pnl: pnl has no line(s) {missing}")
-    level, lo, hi = 0.0, 0.0, 0.0
-    for i, (line, sign) in enumerate(_WATERFALL):
-        v = float(vals[line])
-        if sign is None:
-            bottom, height, color = 0.0, v, "#4c72b0" if v >= 0 else "#c44e52"
-            level = v
-        else:
-            height = sign * v
-            bottom, color = level, "#55a868" if height >= 0 else "#c44e52"
-            level += height
-        ax.bar(i, height, bottom=bottom, color=color, width=0.6)
-        top = max(bottom, bottom + height)
-        lo, hi = min(lo, bottom, bottom + height), max(hi, top)
-        ax.text(i, top, _money(sign * v if sign else v), ha="center", va="bottom",
-                fontsize=8)
-    ax.axhline(0, color="0.3", linewidth=0.8)
-    ax.set_xticks(range(len(_WATERFALL)),
-                  [_tr(k, lang) for k, _ in _WATERFALL], rotation=30, ha="right",
-                  rotation_mode="anchor")
-    a = pnl.attrs
-    if a.get("store_id") is not None:
-        sub = _tr("pnl_sub", lang, store=a["store_id"],
-                  start=(pd.Timestamp(a["start"]) + pd.Timedelta(days=1)).date(),
-                  end=pd.Timestamp(a["end"]).date())
-    else:
-        sub = _tr("pnl_deck", lang)
-    label(ax, f"{_tr('pnl_title', lang)}\n{sub}", _tr("pnl_x", lang), _tr("rmb_month", lang))
-    fmt_rmb(ax, "y")
-    pad = 0.1 * (hi - lo) if hi > lo else 1.0
-    ax.set_ylim(lo - (pad if lo < 0 else 0.0), hi + pad)  # room for the amounts
-    return ax
-
-
-def _year_ticks(ax: Axes, bands: Iterable[int], lang: str) -> None:
-    """Band k is shown as year k + 1 of the car's life."""
-    b = [int(k) for k in bands]
-    ax.set_xticks(b, [str(k + 1) for k in b])
-
-
-def plot_lifetime_value(result: LifetimeValue, ax: Axes | None = None,
-                        lang: str = "en") -> Axes:
-    """Present value per year of a new car's life (bars) and its running total (line).
-
-    Returns the Axes.
-
-    Example
-    -------
-    >>> import matplotlib.pyplot as plt
-    >>> import pandas as pd
-    >>> curve = pd.DataFrame({"age_band": [0, 1], "retention_rate": [0.9, 0.5],
-    ...                       "gross_profit_per_retained": [1000.0, 1200.0]})
-    >>> ax = plot_lifetime_value(new_car_lifetime_value(curve, max_age=2))
-    >>> [t.get_text() for t in ax.get_xticklabels()]
-    ['1', '2']
-    >>> plt.close(ax.figure)
-    """
-    from crm_analysis.plotting import fmt_rmb, label, prepare_axes
-
-    if not isinstance(result, LifetimeValue):
-        raise TypeError(f"plot_lifetime_value: result must be a LifetimeValue, got "
-                        f"{type(result).__name__}")
-    ax = prepare_axes(ax, lang)
-    by = result.by_age
-    k = by["age_band"].to_numpy()
-    ax.bar(k, by["present_value"], color="#4c72b0", width=0.6, label=_tr("ltv_bar", lang))
-    ax.plot(k, by["cumulative_present_value"], color="#dd8452", marker="o",
-            label=_tr("ltv_cum", lang))
-    _year_ticks(ax, k, lang)
-    vkey = f"value.{result.value}"
-    vname = _tr(vkey, lang) if vkey in _TEXT else result.value
-    sub = _tr("ltv_sub", lang, value=vname, rate=result.discount_rate, total=result.total)
-    label(ax, f"{_tr('ltv_title', lang)}\n{sub}", _tr("age_x", lang), _tr("ltv_y", lang))
-    fmt_rmb(ax, "y")
-    ax.legend(loc="upper left")
-    return ax
-
-
-def plot_retention_lift(result: LiftResult, ax: Axes | None = None, lang: str = "en") -> Axes:
-    """Retention by age today and in the scenario, the lifted years shaded.
-
-    The title gives the present value gained per new car (and per year of sales when
-    ``cars_per_year`` was given). Returns the Axes.
-
-    Example
-    -------
-    >>> import matplotlib.pyplot as plt
-    >>> import pandas as pd
-    >>> curve = pd.DataFrame({"age_band": [0, 1, 2], "retention_rate": [0.9, 0.6, 0.4],
-    ...                       "gross_profit_per_retained": [800.0, 1000.0, 1500.0]})
-    >>> ax = plot_retention_lift(retention_lift(curve, ages=[1], max_age=3), lang="zh")
-    >>> ax.get_ylabel()
-    '客户掌握率（%）'
-    >>> plt.close(ax.figure)
-    """
-    from crm_analysis.plotting import fmt_pct, label, prepare_axes
-
-    if not isinstance(result, LiftResult):
-        raise TypeError(f"plot_retention_lift: result must be a LiftResult, got "
-                        f"{type(result).__name__}")
-    ax = prepare_axes(ax, lang)
-    by = result.by_age
-    k = by["age_band"].to_numpy()
-    ax.plot(k, by["base_retention"], marker="o", color="#4c72b0", label=_tr("base", lang))
-    ax.plot(k, by["scenario_retention"], marker="o", linestyle="--", color="#55a868",
-            label=_tr("scenario", lang))
-    ax.fill_between(k, by["base_retention"], by["scenario_retention"], color="#55a868",
-                    alpha=0.25)
-    for a in result.ages:
-        ax.axvspan(a - 0.5, a + 0.5, color="0.85", zorder=0)
-    _year_ticks(ax, k, lang)
-    a0, a1 = result.ages[0] + 1, result.ages[-1] + 1
-    years = _tr("year", lang, a=a0) if a0 == a1 else _tr("years", lang, a=a0, b=a1)
-    sub = _tr("lift_sub", lang, points=result.points * 100, years=years,
-              gain=result.gain_per_car)
-    if result.gain_per_year is not None:
-        sub += _tr("lift_sub_year", lang, year=result.gain_per_year)
-    label(ax, f"{_tr('lift_title', lang)}\n{sub}", _tr("age_x", lang), _tr("lift_y", lang))
-    fmt_pct(ax, "y")
-    ax.set_ylim(0, 1.05)
-    ax.legend(loc="upper right")
-    return ax

@@ -37,8 +37,8 @@ T are never looked at):
 ``gross_profit``, ``gp_labor``, ``gp_parts``, ``gp_other``, ``gp_customer``, ``gp_warranty``,
 ``gp_insurance``, ``gp_internal``
     window gross profit, in total, by component and by payer, from
-    :func:`crm_analysis.value.order_profit` (cost columns when the export has them,
-    otherwise :class:`~crm_analysis.value.Margins`).
+    :func:`crm_analysis.margins.order_profit` (cost columns when the export has them,
+    otherwise :class:`~crm_analysis.margins.Margins`).
 ``cost_to_serve``, ``net_value``
     ``cost_per_order`` × window orders, and ``gross_profit − cost_to_serve``.
 ``n_vehicles``
@@ -78,27 +78,33 @@ Example
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Mapping
 from typing import Any
 
 import narwhals as nw
-import numpy as np
 import pandas as pd
 from narwhals.typing import IntoFrameT
 
 from crm_analysis._frames import (
-    _as_of,
     _barrier,
     _check_temporal,
     _epoch_ms,
     _finish,
     _like,
-    _require,
     _schema,
     _seconds_since,
 )
+from crm_analysis._inputs import (
+    caller,
+    check_int,
+    check_number,
+    read_as_of,
+    require_columns,
+    tables,
+)
+from crm_analysis.margins import DEFAULT_COST_PER_ORDER, Margins, order_profit
 from crm_analysis.overview import DAYS_PER_YEAR, window_start
 from crm_analysis.schema import PAYERS, RO_TYPES, Dataset
-from crm_analysis.value import DEFAULT_COST_PER_ORDER, Margins, order_profit
 
 __all__ = [
     "FEATURE_COLUMNS",
@@ -167,12 +173,11 @@ _COMPONENT_AMOUNTS = {"labor": "labor_amount", "parts": "parts_amount",
 # --------------------------------------------------------------------------- helpers
 
 
-def _check_numeric(schema: dict[str, Any], columns, where: str, table: str) -> None:
+def _check_numeric(schema: dict[str, Any], columns: list[str], table: str) -> None:
+    """A TypeError naming the table and column unless the schema's columns are numeric."""
     for c in columns:
         if not schema[c].is_numeric():
-            raise TypeError(
-                f"{where}: column {table}.{c} must be numeric, got {schema[c]}"
-            )
+            raise TypeError(f"{caller()}: column {table}.{c} must be numeric, got {schema[c]}")
 
 
 def _known(column: str) -> nw.Expr:
@@ -185,27 +190,11 @@ def _days_since(at: _dt.datetime, expr: nw.Expr, impl: Any) -> nw.Expr:
     return _seconds_since(at, expr, impl).cast(nw.Float64) / 86_400.0
 
 
-def _validate_int(value: Any, name: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{where}: {name} must be an integer, got {value!r}")
-    if value <= 0:
-        raise ValueError(f"{where}: {name} must be > 0, got {value!r}")
-    return int(value)
-
-
-def _validate_positive(value: Any, name: str, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-        raise TypeError(f"{where}: {name} must be a number, got {value!r}")
-    if not value > 0:
-        raise ValueError(f"{where}: {name} must be > 0, got {value!r}")
-    return float(value)
-
-
 # --------------------------------------------------------------------------- features
 
 
 def customer_features(
-    orders: IntoFrameT | Dataset,
+    orders: IntoFrameT | Dataset | Mapping[str, Any],
     vehicles: Any = None,
     customers: Any = None,
     *,
@@ -233,8 +222,8 @@ def customer_features(
         ``other_amount``, ``total_amount`` and optionally ``mileage_km``,
         ``labor_cost``, ``parts_cost`` (used for gross profit) and ``store_id``
         (required with ``store_id=``). Orders without a customer are dropped. Or a
-        :class:`~crm_analysis.schema.Dataset`, whose vehicles and customers tables are
-        then used and whose ``meta["as_of"]`` is the default ``as_of``.
+        :class:`~crm_analysis.schema.Dataset` or a mapping of tables, whose vehicles and
+        customers tables are then used and whose own as-of date is the default ``as_of``.
     vehicles:
         Optional vehicles table (``vin``, ``sale_date``, optionally ``model``,
         ``grade``, ``usage``) for the main vehicle's age, grade, usage, model and
@@ -244,14 +233,13 @@ def customer_features(
         Optional customers table (``customer_id``, optionally ``customer_type``,
         ``occupation``, ``region``), one row per customer.
     as_of:
-        The analysis date T (required unless ``orders`` is a Dataset with
-        ``meta["as_of"]``).
+        The analysis date T (required unless ``orders`` is a Dataset or a mapping).
     window_months:
         Length of the look-back window (T − window_months, T] in calendar months.
     store_id:
         Keep one store's orders only (features of the store's relationship).
     margins, cost_per_order:
-        Passed to :func:`crm_analysis.value.order_profit`.
+        Passed to :func:`crm_analysis.margins.order_profit`.
     warranty_years, warranty_km:
         Factory warranty limits (default 3 years / 100,000 km).
     include_inactive:
@@ -288,43 +276,38 @@ def customer_features(
     >>> f[["share_maintenance", "share_repair", "visits_per_year"]].round(2).to_numpy().tolist()
     [[0.0, 1.0, 1.0], [1.0, 0.0, 4.0]]
     """
-    where = "customer_features"
-    if isinstance(orders, Dataset):
+    data = None
+    if isinstance(orders, Dataset | Mapping):
         if vehicles is not None or customers is not None:
             raise TypeError(
-                f"{where}: pass either a Dataset or orders with vehicles/customers, not both"
+                f"{caller()}: pass either a Dataset or orders with vehicles/customers, not both"
             )
-        if as_of is None:
-            as_of = orders.meta.get("as_of")
-            if as_of is None:
-                raise ValueError(f"{where}: as_of is required (the Dataset has no "
-                                 "meta['as_of'])")
-        orders, vehicles, customers = orders.repair_orders, orders.vehicles, orders.customers
-    if as_of is None:
-        raise TypeError(f"{where}: as_of is required")
-    t = _as_of(as_of, where)
-    window_months = _validate_int(window_months, "window_months", where)
-    warranty_years = _validate_positive(warranty_years, "warranty_years", where)
-    warranty_km = _validate_positive(warranty_km, "warranty_km", where)
-    ws = window_start(t, window_months)
+        data = orders
+        orders, vehicles, customers = tables(data, ("repair_orders",),
+                                             ("vehicles", "customers")).values()
+    t = read_as_of(as_of, data).to_pydatetime()
+    window_months = check_int(window_months, "window_months")
+    warranty_years = check_number(warranty_years, "warranty_years", minimum=0, strict=True)
+    warranty_km = check_number(warranty_km, "warranty_km", minimum=0, strict=True)
+    ws = window_start(window_months, as_of=t)
 
     try:
         o_in = nw.from_native(orders)
     except TypeError as exc:
         raise TypeError(
-            f"{where}: orders must be a pandas or Polars frame or a Dataset, "
+            f"{caller()}: orders must be a pandas or Polars frame or a Dataset, "
             f"got {type(orders).__name__}"
         ) from exc
     eager = isinstance(o_in, nw.DataFrame)
     o = o_in.lazy()
     impl = o.implementation
     schema = _schema(o)
-    _require(schema, list(_ORDER_COLUMNS) + (["store_id"] if store_id is not None else []),
-             where, "repair_orders")
-    cast_date = _check_temporal(schema, "open_date", where, "repair_orders")
+    require_columns(schema, [*_ORDER_COLUMNS, *(["store_id"] if store_id is not None else [])],
+                    "repair_orders")
+    cast_date = _check_temporal(schema, "open_date", "repair_orders")
     _check_numeric(schema, ["labor_amount", "parts_amount", "other_amount", "total_amount"]
                    + [c for c in ("labor_cost", "parts_cost", "mileage_km") if c in schema],
-                   where, "repair_orders")
+                   "repair_orders")
     has_mileage = "mileage_km" in schema
 
     # ---- orders in scope: the customer's history up to T (one store if asked)
@@ -353,7 +336,7 @@ def customer_features(
     )
     n_vehicles = pairs_hist.group_by("customer_id").agg(nw.len().alias("n_vehicles"))
 
-    # ---- window sums, gross profit from value.order_profit
+    # ---- window sums, gross profit from margins.order_profit
     win_p = nw.from_native(order_profit(win.to_native(), margins=margins,
                                         cost_per_order=cost_per_order)).lazy()
     indicator = {}
@@ -418,10 +401,10 @@ def customer_features(
     # ---- vehicle attributes of the main vehicle
     veh_cols = ("model", "grade", "usage")
     if vehicles is not None:
-        v = _like(vehicles, o, where, "vehicles")
+        v = _like(vehicles, o, "vehicles")
         vschema = _schema(v)
-        _require(vschema, ["vin", "sale_date"], where, "vehicles")
-        v_cast = _check_temporal(vschema, "sale_date", where, "vehicles")
+        require_columns(vschema, ["vin", "sale_date"], "vehicles")
+        v_cast = _check_temporal(vschema, "sale_date", "vehicles")
         sale = nw.col("sale_date").cast(nw.Datetime("us")) if v_cast else nw.col("sale_date")
         v = v.select(
             nw.col("vin").cast(nw.String).alias("main_vin"),
@@ -479,9 +462,9 @@ def customer_features(
 
     cust_cols = ("customer_type", "occupation", "region")
     if customers is not None:
-        c = _like(customers, o, where, "customers")
+        c = _like(customers, o, "customers")
         cschema = _schema(c)
-        _require(cschema, ["customer_id"], where, "customers")
+        require_columns(cschema, ["customer_id"], "customers")
         c = c.select(
             nw.col("customer_id").cast(nw.String),
             *(nw.col(k).cast(nw.String) if k in cschema else nw.lit(None, dtype=nw.String)
@@ -520,10 +503,10 @@ def rfm_summary(
     customer_col: str = "customer_id",
     date_col: str = "open_date",
     value_col: str | None = "total_amount",
+    *,
     as_of: Any = None,
     freq: str = "D",
     freq_multiplier: float = 1,
-    *,
     include_first_transaction: bool = False,
 ) -> IntoFrameT:
     """Frequency, recency, T and monetary value per customer, as ``lifetimes`` computes them.
@@ -562,8 +545,8 @@ def rfm_summary(
     ----------
     orders:
         Transactions (pandas or Polars, eager or lazy), or a
-        :class:`~crm_analysis.schema.Dataset` (its repair orders; ``meta["as_of"]``
-        is then the default ``as_of``).
+        :class:`~crm_analysis.schema.Dataset` or a mapping of tables (its repair orders;
+        its own as-of date is then the default ``as_of``).
     customer_col, date_col, value_col:
         Customer id, transaction date (datetime or date) and value columns.
         ``value_col=None`` leaves out ``monetary_value``.
@@ -595,32 +578,27 @@ def rfm_summary(
     0  a          1      1.0  4.0
     1  b          0      0.0  4.0
     """
-    where = "rfm_summary"
-    if isinstance(orders, Dataset):
-        if as_of is None:
-            as_of = orders.meta.get("as_of")
-        orders = orders.repair_orders
+    if isinstance(orders, Dataset | Mapping):
+        as_of = read_as_of(as_of, orders)
+        orders = tables(orders)["repair_orders"]
     freq = _FREQ_ALIASES.get(freq, freq)
     if freq not in RFM_FREQS:
-        raise ValueError(f"{where}: freq={freq!r} is not supported; use one of "
+        raise ValueError(f"{caller()}: freq={freq!r} is not supported; use one of "
                          f"{list(RFM_FREQS)}")
-    if isinstance(freq_multiplier, bool) or not isinstance(
-            freq_multiplier, int | float | np.number) or not freq_multiplier > 0:
-        raise ValueError(f"{where}: freq_multiplier must be a number > 0, got "
-                         f"{freq_multiplier!r}")
+    mult = check_number(freq_multiplier, "freq_multiplier", minimum=0, strict=True)
     try:
         f_in = nw.from_native(orders)
     except TypeError as exc:
-        raise TypeError(f"{where}: orders must be a pandas or Polars frame, got "
+        raise TypeError(f"{caller()}: orders must be a pandas or Polars frame, got "
                         f"{type(orders).__name__}") from exc
     eager = isinstance(f_in, nw.DataFrame)
     f = f_in.lazy()
     schema = _schema(f)
     cols = [customer_col, date_col] + ([value_col] if value_col is not None else [])
-    _require(schema, cols, where, "orders")
-    cast_date = _check_temporal(schema, date_col, where, "orders")
+    require_columns(schema, cols, "orders")
+    cast_date = _check_temporal(schema, date_col, "orders")
     if value_col is not None:
-        _check_numeric(schema, [value_col], where, "orders")
+        _check_numeric(schema, [value_col], "orders")
 
     period = _period_expr(date_col, freq, cast_date, f.implementation).alias("_period")
     tx = f.filter(_known(customer_col) & _known(date_col))
@@ -629,9 +607,9 @@ def rfm_summary(
     if as_of is None:
         end = tx.select(nw.col("_period").max()).collect().item()
         if end is None:
-            raise ValueError(f"{where}: no transactions with a customer and a date")
+            raise ValueError(f"{caller()}: no transactions with a customer and a date")
     else:
-        end = _period_scalar(_as_of(as_of, where), freq)
+        end = _period_scalar(read_as_of(as_of), freq)
     tx = tx.filter(nw.col("_period") <= end)
 
     # one row per customer and period (values summed), then one pass per customer; the
@@ -652,7 +630,6 @@ def rfm_summary(
         nw.len().alias("_count"),
         *sums,
     )
-    mult = float(freq_multiplier)
     frequency = nw.col("_count") - (0 if include_first_transaction else 1)
     out = out.with_columns(
         frequency=frequency.cast(nw.Int64),

@@ -13,8 +13,9 @@ into a prioritised call list a service manager can work through in Excel:
   by expected value at risk, with their car, last visit and churn reasons;
 - :func:`write_action_list` — the list as a formatted, bilingual .xlsx with an "About"
   sheet; customer ids and VINs are pseudonymized (:mod:`crm_analysis.privacy`) unless
-  the user asks for personal data;
-- :func:`plot_five_classes` — share of customers and of value by class.
+  the user asks for personal data.
+
+Chart: :func:`crm_analysis.plots.grade_shares` of the summary (``kind="churn_class"``).
 
 The input is one row per customer: typically :func:`crm_analysis.features.customer_features`
 (``customer_id``, ``orders``, ``last_order_date``, ``net_value``, ``main_vin``,
@@ -28,7 +29,7 @@ Example
 >>> f = pd.DataFrame({"customer_id": ["A", "B", "C", "D", "E", "F"],
 ...                   "net_value": [5000.0, 4000, 800, 600, 0, -50],
 ...                   "churn_probability": [0.2, 0.7, 0.1, 0.9, 0.9, 0.1]})
->>> labels, summary = five_classes(f, high_value=3000)
+>>> labels = five_classes(f, high_value=3000).labels
 >>> labels["churn_class"].tolist()  # doctest: +NORMALIZE_WHITESPACE
 ['high_value_stable', 'high_value_at_risk', 'low_value_stable', 'low_value_at_risk',
  'no_value', 'no_value']
@@ -46,25 +47,35 @@ import unicodedata
 import zipfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import narwhals as nw
 import numpy as np
 import pandas as pd
 
+from crm_analysis._inputs import (
+    caller,
+    check_bool,
+    check_int,
+    check_number,
+    require_columns,
+    to_pandas,
+)
 from crm_analysis.i18n import LABELS, check_lang, t
-from crm_analysis.privacy import PII_COLUMNS, _key_bytes, _text, key_fingerprint, pseudonymize
+from crm_analysis.privacy import (
+    PII_COLUMNS,
+    _hash_input,
+    _key_bytes,
+    key_fingerprint,
+    pseudonymize,
+)
 from crm_analysis.value import (
     GradeResult,
     _categorical,
-    _frame,
+    _customers,
     _ids,
     _round_count,
     _summary,
 )
-
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
 
 __all__ = [
     "ACTION_COLUMNS",
@@ -75,7 +86,6 @@ __all__ = [
     "action_list",
     "five_classes",
     "high_value_threshold",
-    "plot_five_classes",
     "write_action_list",
 ]
 
@@ -257,27 +267,21 @@ _TEXT: dict[str, tuple[str, str]] = {
 }
 
 
-def _tr(key: str, lang: str, **fmt: Any) -> str:
-    text = _TEXT[key][0 if lang == "en" else 1]
-    return text.format(**fmt) if fmt else text
-
-
 # ---------------------------------------------------------------------------------------
 # Grading
 # ---------------------------------------------------------------------------------------
 
 
-def _numbers(df: pd.DataFrame, col: str, ids: np.ndarray, what: str) -> np.ndarray:
+def _numbers(df: pd.DataFrame, col: str, ids: np.ndarray) -> np.ndarray:
     """A numeric column as floats: no missing or infinite values (errors name customers)."""
-    if col not in df.columns:
-        raise KeyError(f"{what}: missing column {col!r}; the table has {list(df.columns)}")
+    require_columns(df, [col])
     s = df[col]
     if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
-        raise TypeError(f"{what}: column {col!r} must be numeric, got dtype {s.dtype}")
+        raise TypeError(f"{caller()}: column {col!r} must be numeric, got dtype {s.dtype}")
     arr = s.to_numpy(dtype=float, na_value=np.nan)
     bad = ~np.isfinite(arr)
     if bad.any():
-        raise ValueError(f"{what}: column {col!r} has {int(bad.sum())} missing or infinite "
+        raise ValueError(f"{caller()}: column {col!r} has {int(bad.sum())} missing or infinite "
                          f"value(s), e.g. for customer_id {list(ids[bad][:3])}")
     return arr
 
@@ -309,14 +313,14 @@ def high_value_threshold(values: Any, share: float = DEFAULT_HIGH_VALUE_SHARE) -
     >>> high_value_threshold([5.0, 0.0])
     inf
     """
-    if not isinstance(share, int | float) or isinstance(share, bool) or not 0 < share <= 1:
-        raise ValueError(f"high_value_threshold: share must be within (0, 1], got {share!r}")
+    if not check_number(share, "share", minimum=0, maximum=1) > 0:
+        raise ValueError(f"{caller()}: share must be within (0, 1], got {share!r}")
     try:
         v = np.asarray(values, dtype=float).ravel()
     except (TypeError, ValueError):
-        raise TypeError("high_value_threshold: values must be numbers") from None
+        raise TypeError(f"{caller()}: values must be numbers") from None
     if np.isnan(v).any():
-        raise ValueError(f"high_value_threshold: {int(np.isnan(v).sum())} missing value(s)")
+        raise ValueError(f"{caller()}: {int(np.isnan(v).sum())} missing value(s)")
     pos = np.sort(v[v > 0])[::-1]
     k = _round_count(pos.size, float(share))
     return float(pos[k - 1]) if k > 0 else math.inf
@@ -403,29 +407,28 @@ def five_classes(
     [['high_value_stable', 0, 0.0], ['high_value_at_risk', 1, 500.0],
      ['low_value_stable', 1, 98.0], ['low_value_at_risk', 1, 240.0], ['no_value', 1, 0.0]]
     """
-    what = "five_classes(frame)"
-    df = _frame(frame, what)
-    ids = _ids(df, what)
-    v = _numbers(df, value, ids, what)
-    r = _numbers(df, risk, ids, what)
+    df = _customers(frame, "frame")
+    ids = _ids(df, "frame")
+    v = _numbers(df, value, ids)
+    r = _numbers(df, risk, ids)
     out_of_range = (r < 0) | (r > 1)
     if out_of_range.any():
         i = int(np.flatnonzero(out_of_range)[0])
-        raise ValueError(f"{what}: column {risk!r} must be a probability in [0, 1]; "
+        raise ValueError(f"{caller()}: column {risk!r} must be a probability in [0, 1]; "
                          f"{int(out_of_range.sum())} value(s) are not, e.g. {r[i]:g} for "
                          f"customer_id {ids[i]!r}")
-    thr = _probability(risk_threshold, "risk_threshold", what)
+    thr = check_number(risk_threshold, "risk_threshold", minimum=0, maximum=1)
     if high_value is None:
         hv = high_value_threshold(v)
         rule = "default"
     else:
         if isinstance(high_value, bool) or not isinstance(high_value, int | float | np.number):
-            raise TypeError(f"{what}: high_value must be a number or None, got {high_value!r}")
+            raise TypeError(f"{caller()}: high_value must be a number or None, got {high_value!r}")
         hv = float(high_value)
         if math.isnan(hv):
-            raise ValueError(f"{what}: high_value must not be NaN")
+            raise ValueError(f"{caller()}: high_value must not be NaN")
         rule = "given"
-    ev = _numbers(df, expected_value, ids, what) if expected_value is not None else v
+    ev = _numbers(df, expected_value, ids) if expected_value is not None else v
 
     value_class = np.where(v <= 0, 2, np.where(v >= hv, 0, 1))  # 0 high, 1 low, 2 none
     at_risk = r >= thr
@@ -446,7 +449,7 @@ def five_classes(
         labels["expected_value"] = ev
 
     work = df.reset_index(drop=True)
-    summary = _summary(work, grades, value, what)
+    summary = _summary(work, grades, value)
     g = pd.DataFrame({"grade": grades, "risk": r, "var": var}).groupby(
         "grade", observed=False, sort=True)
     summary["mean_risk"] = g["risk"].mean().reindex(CHURN_CLASSES).to_numpy(dtype=float)
@@ -469,49 +472,24 @@ def five_classes(
     return GradeResult(labels, summary, {"parameters": table})
 
 
-def _probability(x: Any, name: str, what: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, int | float | np.number):
-        raise TypeError(f"{what}: {name} must be a number in [0, 1], got {x!r}")
-    x = float(x)
-    if not 0.0 <= x <= 1.0:
-        raise ValueError(f"{what}: {name} must be within [0, 1], got {x:g}")
-    return x
-
-
 # ---------------------------------------------------------------------------------------
 # Call list
 # ---------------------------------------------------------------------------------------
 
 
-def _pandas(data: Any, what: str) -> pd.DataFrame:
-    """pandas from pandas / Polars (eager or lazy); empty frames allowed."""
-    if isinstance(data, pd.DataFrame):
-        return data
-    try:
-        f = nw.from_native(data)
-    except TypeError:
-        raise TypeError(f"{what}: expected a pandas or Polars data frame, got "
-                        f"{type(data).__name__}") from None
-    if isinstance(f, nw.LazyFrame):
-        f = f.collect()
-    if not isinstance(f, nw.DataFrame):
-        raise TypeError(f"{what}: expected a data frame, got {type(data).__name__}")
-    return f.to_pandas()
-
-
-def _check_classes(classes: Any, what: str) -> tuple[str, ...]:
+def _check_classes(classes: Any) -> tuple[str, ...]:
     if isinstance(classes, str):
         classes = (classes,)
     try:
         out = tuple(classes)
     except TypeError:
-        raise TypeError(f"{what}: classes must be a sequence of class codes, got "
+        raise TypeError(f"{caller()}: classes must be a sequence of class codes, got "
                         f"{classes!r}") from None
     if not out:
-        raise ValueError(f"{what}: classes is empty; valid classes: {list(CHURN_CLASSES)}")
+        raise ValueError(f"{caller()}: classes is empty; valid classes: {list(CHURN_CLASSES)}")
     bad = [c for c in out if c not in CHURN_CLASSES]
     if bad:
-        raise ValueError(f"{what}: unknown class(es) {bad}; valid classes: "
+        raise ValueError(f"{caller()}: unknown class(es) {bad}; valid classes: "
                          f"{list(CHURN_CLASSES)}")
     return out
 
@@ -574,15 +552,13 @@ def action_list(
     ['rank', 'customer_id', 'churn_class', 'model', 'value', 'risk', 'value_at_risk',
      'reason_1']
     """
-    what = "action_list"
-    chosen = _check_classes(classes, what)
-    if top is not None and (isinstance(top, bool) or not isinstance(top, int | np.integer)
-                            or top < 1):
-        raise ValueError(f"{what}: top must be a positive integer or None, got {top!r}")
+    chosen = _check_classes(classes)
+    if top is not None:
+        check_int(top, "top")
     params: dict[str, Any] = {}
     if isinstance(labels_or_frame, GradeResult):
         labels_or_frame = labels_or_frame.labels
-    df = _pandas(labels_or_frame, f"{what}(labels_or_frame)")
+    df = to_pandas(labels_or_frame, "labels_or_frame", reset_index=False)
     params.update(df.attrs.get(_ATTR, {}))
     if "churn_class" not in df.columns:
         graded = five_classes(df)
@@ -593,30 +569,28 @@ def action_list(
     else:
         missing = [c for c in ("customer_id", "value", "risk") if c not in df.columns]
         if missing:
-            raise KeyError(f"{what}: the labels have 'churn_class' but miss column(s) "
+            raise KeyError(f"{caller()}: the labels have 'churn_class' but miss column(s) "
                            f"{missing}; pass the labels of five_classes(...)")
         pool = df.reset_index(drop=True).copy()
-    ids = _ids(pool, f"{what}(labels_or_frame)") if len(pool) else np.array([], dtype=object)
-    v = _numbers(pool, "value", ids, what)
-    r = _numbers(pool, "risk", ids, what)
+    ids = _ids(pool, "labels_or_frame") if len(pool) else np.array([], dtype=object)
+    v = _numbers(pool, "value", ids)
+    r = _numbers(pool, "risk", ids)
     cls = pool["churn_class"].astype(object)
     unknown = ~cls.isin(CHURN_CLASSES)
     if unknown.any():
         i = int(np.flatnonzero(unknown.to_numpy())[0])
-        raise ValueError(f"{what}: column 'churn_class' has unknown class {cls.iloc[i]!r} "
+        raise ValueError(f"{caller()}: column 'churn_class' has unknown class {cls.iloc[i]!r} "
                          f"(customer_id {ids[i]!r}); valid classes: {list(CHURN_CLASSES)}")
     if "value_at_risk" in pool.columns:
-        var = _numbers(pool, "value_at_risk", ids, what)
+        var = _numbers(pool, "value_at_risk", ids)
     else:
         var = r * v
 
     missing_features = 0
     if features is not None:
-        fdf = _pandas(features, f"{what}(features)")
-        if "customer_id" not in fdf.columns:
-            raise KeyError(f"{what}: features has no column 'customer_id'; it has "
-                           f"{list(fdf.columns)}")
-        fids = _ids(fdf, f"{what}(features)") if len(fdf) else np.array([], dtype=object)
+        fdf = to_pandas(features, "features")
+        require_columns(fdf, ["customer_id"], "features")
+        fids = _ids(fdf, "features") if len(fdf) else np.array([], dtype=object)
         wanted = [c for srcs in _SOURCES.values() for c in srcs
                   if c in fdf.columns and c not in pool.columns]
         if wanted:
@@ -693,16 +667,12 @@ def _display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
 
 
-def _money_text(x: float) -> str:
-    return f"¥{x:,.0f}" if x >= 0 else f"-¥{-x:,.0f}"
-
-
 def _value_label(value_col: Any, lang: str) -> str:
     if isinstance(value_col, str) and f"metric.{value_col}" in LABELS:
         return t(f"metric.{value_col}", lang)
     if isinstance(value_col, str) and value_col:
         return value_col
-    return _tr("what_value", lang)
+    return t("what_value", lang, labels=_TEXT)
 
 
 def _reason_label(code: Any, lang: str) -> str | None:
@@ -730,21 +700,19 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _pii_frame(actions: pd.DataFrame, customers: Any, where: str) -> pd.DataFrame | None:
+def _pii_frame(actions: pd.DataFrame, customers: Any) -> pd.DataFrame | None:
     """``name`` / ``phone`` per action row from ``customers`` (or the actions themselves)."""
     cols = [c for c in ("name", "phone") if c in PII_COLUMNS["customers"]]
     if customers is None:
         have = [c for c in cols if c in actions.columns]
         return actions[have].reset_index(drop=True) if have else None
-    cdf = _pandas(customers, f"{where}(customers)")
-    if "customer_id" not in cdf.columns:
-        raise KeyError(f"{where}: customers has no column 'customer_id'; it has "
-                       f"{list(cdf.columns)}")
+    cdf = to_pandas(customers, "customers")
+    require_columns(cdf, ["customer_id"], "customers")
     have = [c for c in cols if c in cdf.columns]
     if not have:
-        raise KeyError(f"{where}: customers has neither 'name' nor 'phone'; it has "
+        raise KeyError(f"{caller()}: customers has neither 'name' nor 'phone'; it has "
                        f"{list(cdf.columns)}")
-    cids = _ids(cdf, f"{where}(customers)") if len(cdf) else np.array([], dtype=object)
+    cids = _ids(cdf, "customers") if len(cdf) else np.array([], dtype=object)
     table = cdf[have].copy()
     table.index = pd.Index(cids, dtype=object)
     key = pd.Index(actions["customer_id"].astype(str).to_numpy(dtype=object))
@@ -860,23 +828,19 @@ def write_action_list(
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
     from openpyxl.utils import get_column_letter
 
-    where = "write_action_list"
     check_lang(lang)
-    if isinstance(include_pii, np.bool_):
-        include_pii = bool(include_pii)
-    if not isinstance(include_pii, bool):
-        raise TypeError(f"{where}: include_pii must be True or False, got {include_pii!r}")
+    include_pii = check_bool(include_pii, "include_pii")
     if not include_pii:
         if key is None:
-            raise ValueError(f"{where}: a key is required to pseudonymize customer ids and "
+            raise ValueError(f"{caller()}: a key is required to pseudonymize customer ids and "
                              "VINs (e.g. key=crm_analysis.privacy.store_key(data_dir)); or "
                              "pass include_pii=True to write personal data")
-        k = _key_bytes(key, where)
-    df = _pandas(actions, f"{where}(actions)").reset_index(drop=True)
+        k = _key_bytes(key, caller())
+    df = to_pandas(actions, "actions")
     params: dict[str, Any] = dict(df.attrs.get(_ATTR, {}))
     missing = [c for c in ("customer_id", "churn_class") if c not in df.columns]
     if missing:
-        raise KeyError(f"{where}: actions is missing column(s) {missing}; build it with "
+        raise KeyError(f"{caller()}: actions is missing column(s) {missing}; build it with "
                        "action_list(...)")
     if "rank" not in df.columns:
         df.insert(0, "rank", np.arange(1, len(df) + 1, dtype=np.int64))
@@ -884,14 +848,14 @@ def write_action_list(
     data = df[cols].copy()
     pii_cols: list[str] = []
     if include_pii:
-        pii = _pii_frame(df, customers, where)
+        pii = _pii_frame(df, customers)
         if pii is not None:
             at = cols.index("customer_id") + 1
             for j, c in enumerate(pii.columns):
                 s = pii[c].astype(object)
                 data.insert(at + j, c, [None if v is None or (isinstance(v, float) and
                                                                math.isnan(v))
-                                        else _text(v) for v in s])
+                                        else _hash_input(v) for v in s])
                 pii_cols.append(c)
     else:
         data["customer_id"] = pseudonymize(data["customer_id"].astype(object), k).to_numpy()
@@ -900,7 +864,7 @@ def write_action_list(
     class_codes = df["churn_class"].astype(object).tolist()
     bad = [c for c in class_codes if c not in CHURN_CLASSES]
     if bad:
-        raise ValueError(f"{where}: column 'churn_class' has unknown class {bad[0]!r}; valid "
+        raise ValueError(f"{caller()}: column 'churn_class' has unknown class {bad[0]!r}; valid "
                          f"classes: {list(CHURN_CLASSES)}")
     data["churn_class"] = [t(f"churn_class.{c}", lang) for c in class_codes]
     reasons_seen: list[str] = []
@@ -918,34 +882,35 @@ def write_action_list(
 
     def header(col: str) -> str:
         if col in ("customer_id", "main_vin"):
-            return _tr(f"col.{col}{pseudo}", lang)
+            return t(f"col.{col}{pseudo}", lang, labels=_TEXT)
         if col == "value":
-            return _tr("col.value", lang, what=value_what)
+            return t("col.value", lang, labels=_TEXT, what=value_what)
         if col in _REASONS:
-            return _tr("col.reason", lang, k=col[-1])
-        return _tr(f"col.{col}", lang)
+            return t("col.reason", lang, labels=_TEXT, k=col[-1])
+        return t(f"col.{col}", lang, labels=_TEXT)
 
     def describe(col: str) -> str:
         if col in ("customer_id", "main_vin"):
-            return _tr(f"desc.{col}{pseudo}", lang)
+            return t(f"desc.{col}{pseudo}", lang, labels=_TEXT)
         if col == "value":
-            return _tr("desc.value", lang, what=value_what)
+            return t("desc.value", lang, labels=_TEXT, what=value_what)
         if col == "value_at_risk":
-            return _tr("desc.value_at_risk", lang, what=_sentence(value_what, lang))
+            return t("desc.value_at_risk", lang, labels=_TEXT, what=_sentence(value_what, lang))
         if col in _REASONS:
-            return _tr("desc.reason", lang)
-        return _tr(f"desc.{col}", lang)
+            return t("desc.reason", lang, labels=_TEXT)
+        return t(f"desc.{col}", lang, labels=_TEXT)
 
     wb = Workbook()
     ws = wb.active
-    ws.title = _tr("sheet_actions", lang)
+    ws.title = t("sheet_actions", lang, labels=_TEXT)
     thin = Side(style="thin", color="BFBFBF")
     border = Border(left=thin, right=thin, top=thin, bottom=thin)
     n, ncol = len(data), len(data.columns)
 
-    ws.cell(row=_TITLE_ROW, column=1, value=title or _tr("title", lang)).font = Font(
+    ws.cell(row=_TITLE_ROW, column=1, value=title or t("title", lang, labels=_TEXT)).font = Font(
         bold=True, size=14)
-    note = _tr("note", lang, n=n) + _tr("note_pii" if include_pii else "note_pseudo", lang)
+    note = (t("note", lang, labels=_TEXT, n=n)
+            + t("note_pii" if include_pii else "note_pseudo", lang, labels=_TEXT))
     ws.cell(row=_NOTE_ROW, column=1, value=note).font = Font(italic=True, color="595959")
 
     headers = [header(c) for c in data.columns]
@@ -973,7 +938,7 @@ def write_action_list(
             if value is None:
                 continue
             if col in ("value", "value_at_risk"):
-                shown = _money_text(float(value))
+                shown = f"¥{float(value):,.0f}"
             elif col == "risk":
                 shown = f"{float(value):.0%}"
             elif col == "vehicle_age":
@@ -1001,7 +966,7 @@ def write_action_list(
 
     wb.properties.creator = "crm_analysis"
     wb.properties.lastModifiedBy = "crm_analysis"
-    wb.properties.title = title or _tr("title", lang)
+    wb.properties.title = title or t("title", lang, labels=_TEXT)
     wb.properties.created = _FIXED_TIME
     wb.properties.modified = _FIXED_TIME
     raw = io.BytesIO()
@@ -1028,11 +993,12 @@ def _about_sheet(wb: Any, lang: str, params: Mapping[str, Any], data: pd.DataFra
                  pii_cols: list[str], fingerprint: str | None) -> None:
     from openpyxl.styles import Alignment, Font, PatternFill
 
-    ws = wb.create_sheet(_tr("sheet_about", lang))
+    ws = wb.create_sheet(t("sheet_about", lang, labels=_TEXT))
     ws.column_dimensions["A"].width = 34
     ws.column_dimensions["B"].width = 100
     row = 1
-    ws.cell(row=row, column=1, value=_tr("about_title", lang)).font = Font(bold=True, size=14)
+    ws.cell(row=row, column=1, value=t("about_title", lang, labels=_TEXT)).font = Font(
+        bold=True, size=14)
     row += 2
     wrap = Alignment(wrap_text=True, vertical="top")
 
@@ -1041,7 +1007,7 @@ def _about_sheet(wb: Any, lang: str, params: Mapping[str, Any], data: pd.DataFra
         for col in (1, 2):
             c = ws.cell(row=row, column=col)
             c.fill = PatternFill("solid", fgColor=_SECTION_FILL)
-        ws.cell(row=row, column=1, value=_tr(key, lang)).font = Font(bold=True)
+        ws.cell(row=row, column=1, value=t(key, lang, labels=_TEXT)).font = Font(bold=True)
         row += 1
 
     def item(name: str, text: str) -> None:
@@ -1059,48 +1025,51 @@ def _about_sheet(wb: Any, lang: str, params: Mapping[str, Any], data: pd.DataFra
     hv = params.get("high_value")
     thr = params.get("risk_threshold")
     if isinstance(hv, int | float) and not math.isnan(hv):
-        hv_text = _money_text(float(hv)) if math.isfinite(hv) else "∞"
+        hv_text = f"¥{hv:,.0f}".replace("¥-", "-¥") if math.isfinite(hv) else "∞"
     else:
-        hv_text = _tr("hv_unknown", lang)
-    thr_text = f"{float(thr):.0%}" if isinstance(thr, int | float) else _tr("thr_unknown", lang)
+        hv_text = t("hv_unknown", lang, labels=_TEXT)
+    thr_text = (f"{float(thr):.0%}" if isinstance(thr, int | float)
+                else t("thr_unknown", lang, labels=_TEXT))
     value_what = _value_label(params.get("value"), lang)
-    sep = _tr("list_sep", lang)
+    sep = t("list_sep", lang, labels=_TEXT)
 
     section("sec_order")
-    item(_tr("item_order", lang), _tr("order", lang))
+    item(t("item_order", lang, labels=_TEXT), t("order", lang, labels=_TEXT))
     gap()
     section("sec_classes")
     for code in ACTION_PRIORITY:
-        item(t(f"churn_class.{code}", lang), _tr(f"cls.{code}", lang, hv=hv_text, thr=thr_text))
+        item(t(f"churn_class.{code}", lang),
+             t(f"cls.{code}", lang, labels=_TEXT, hv=hv_text, thr=thr_text))
     gap()
     section("sec_params")
-    unknown = _tr("p.unknown", lang)
-    item(_tr("p.value", lang), value_what if "value" in params else unknown)
+    unknown = t("p.unknown", lang, labels=_TEXT)
+    item(t("p.value", lang, labels=_TEXT), value_what if "value" in params else unknown)
     if isinstance(hv, int | float) and not math.isnan(hv):
         if not math.isfinite(hv):
-            text = _tr("p.high_value_none", lang)
+            text = t("p.high_value_none", lang, labels=_TEXT)
         elif params.get("high_value_rule") == "default":
             share = params.get("high_value_share") or DEFAULT_HIGH_VALUE_SHARE
-            text = _tr("p.high_value_default", lang, hv=hv_text, share=f"{share:.0%}")
+            text = t("p.high_value_default", lang, labels=_TEXT, hv=hv_text, share=f"{share:.0%}")
         else:
-            text = _tr("p.high_value_given", lang, hv=hv_text)
+            text = t("p.high_value_given", lang, labels=_TEXT, hv=hv_text)
     else:
         text = unknown
-    item(_tr("p.high_value", lang), text)
+    item(t("p.high_value", lang, labels=_TEXT), text)
     risk_col = params.get("risk")
-    item(_tr("p.risk", lang), _value_label(risk_col, lang) if risk_col else unknown)
-    item(_tr("p.risk_threshold", lang), thr_text if isinstance(thr, int | float) else unknown)
+    item(t("p.risk", lang, labels=_TEXT), _value_label(risk_col, lang) if risk_col else unknown)
+    item(t("p.risk_threshold", lang, labels=_TEXT),
+         thr_text if isinstance(thr, int | float) else unknown)
     ev = params.get("expected_value")
     what = _value_label(ev, lang) if ev else value_what
-    item(_tr("p.value_at_risk", lang),
-         _tr("p.value_at_risk_def", lang, what=_sentence(what, lang)))
+    item(t("p.value_at_risk", lang, labels=_TEXT),
+         t("p.value_at_risk_def", lang, labels=_TEXT, what=_sentence(what, lang)))
     if params.get("classes"):
-        item(_tr("p.classes", lang),
+        item(t("p.classes", lang, labels=_TEXT),
              sep.join(t(f"churn_class.{c}", lang) for c in params["classes"]))
     for key, name in (("graded", "p.graded"), ("in_classes", "p.in_classes")):
         if key in params:
-            item(_tr(name, lang), str(params[key]))
-    item(_tr("p.listed", lang), str(len(data)))
+            item(t(name, lang, labels=_TEXT), str(params[key]))
+    item(t("p.listed", lang, labels=_TEXT), str(len(data)))
     gap()
     section("sec_columns")
     for col, head in zip(data.columns, headers, strict=True):
@@ -1114,64 +1083,15 @@ def _about_sheet(wb: Any, lang: str, params: Mapping[str, Any], data: pd.DataFra
     gap()
     section("sec_privacy")
     if include_pii:
-        parts = [_tr("pii_ids", lang)]
+        parts = [t("pii_ids", lang, labels=_TEXT)]
         if "name" in pii_cols:
-            parts.append(_tr("pii_names", lang))
+            parts.append(t("pii_names", lang, labels=_TEXT))
         if "phone" in pii_cols:
-            parts.append(_tr("pii_phones", lang))
-        item(_tr("item_privacy", lang), _tr("privacy_pii", lang, what=sep.join(parts)))
+            parts.append(t("pii_phones", lang, labels=_TEXT))
+        text = t("privacy_pii", lang, labels=_TEXT, what=sep.join(parts))
     else:
-        item(_tr("item_privacy", lang), _tr("privacy_pseudo", lang, fp=fingerprint))
+        text = t("privacy_pseudo", lang, labels=_TEXT, fp=fingerprint)
+    item(t("item_privacy", lang, labels=_TEXT), text)
     gap()
-    ws.cell(row=row, column=1, value=_tr("generated", lang)).font = Font(
+    ws.cell(row=row, column=1, value=t("generated", lang, labels=_TEXT)).font = Font(
         italic=True, color="595959")
-
-
-# ---------------------------------------------------------------------------------------
-# Plot
-# ---------------------------------------------------------------------------------------
-
-
-def plot_five_classes(summary: Any, ax: Axes | None = None, lang: str = "en") -> Axes:
-    """Share of customers and share of value in each of the five classes.
-
-    Horizontal paired bars (the :func:`crm_analysis.plots.grade_shares` chart), classes
-    in :data:`CHURN_CLASSES` order from the top, labelled with their percentages; a
-    negative value share (no-value customers with a negative net value) is drawn left
-    of zero.
-
-    Parameters
-    ----------
-    summary:
-        ``five_classes(...).summary`` (or the :class:`~crm_analysis.value.GradeResult`):
-        ``grade``, ``share_customers``, ``share_value``. The value's name in the labels
-        comes from ``summary.attrs["five_classes"]["value"]`` when it is ``net_value``,
-        ``gross_profit`` or ``revenue``.
-    ax, lang:
-        Axes to draw into (None: a new figure) and language.
-
-    Returns
-    -------
-    The Axes (``ax.containers[0]``: customer shares, ``ax.containers[1]``: value shares).
-
-    Example
-    -------
-    >>> import pandas as pd
-    >>> f = pd.DataFrame({"customer_id": list("ABCD"),
-    ...                   "net_value": [1000.0, 200.0, 0.0, 300.0],
-    ...                   "churn_probability": [0.5, 0.4, 0.9, 0.8]})
-    >>> ax = plot_five_classes(five_classes(f, high_value=500).summary, lang="zh")
-    >>> ax.get_title()
-    '各流失风险类别的客户占比与净价值占比'
-    >>> import matplotlib.pyplot as plt; plt.close("all")
-    """
-    from crm_analysis import plots
-
-    check_lang(lang)
-    if isinstance(summary, GradeResult):
-        summary = summary.summary
-    df = _pandas(summary, "plot_five_classes(summary)")
-    value_col = df.attrs.get(_ATTR, {}).get("value")
-    value_label = value_col if value_col in plots.VALUE_LABELS else "value"
-    return plots.grade_shares(df, grade_col="grade", kind="churn_class",
-                              value_label=value_label, ax=ax, lang=lang)

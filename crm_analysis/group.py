@@ -25,8 +25,8 @@ package's own metrics, never re-implemented:
 :func:`rank_stores`
     ranks the stores on the scorecard (mean rank over metrics where more, or less, is
     better).
-:func:`plot_retention_overlay`, :func:`plot_gap_heatmap`, :func:`plot_store_bars`
-    the charts (tidy frame in, ``ax=``, Axes out, English or Chinese).
+:mod:`crm_analysis.plots`
+    the charts: ``store_retention_overlay``, ``store_gap_heatmap``, ``store_bars``.
 
 Vehicle age follows the package (DOMAIN.md section 3): age band k covers ages [k, k+1)
 years and is "year k+1" of the car's life.
@@ -56,18 +56,29 @@ import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import narwhals as nw
 import numpy as np
 import pandas as pd
 
-from crm_analysis.five_classes import CHURN_CLASSES
-from crm_analysis.i18n import check_lang, t, with_unit
+from crm_analysis import economics
+from crm_analysis._inputs import (
+    caller,
+    check_dataset,
+    check_int,
+    read_as_of,
+    require_columns,
+    to_pandas,
+)
+from crm_analysis.churn import ChurnModel
+from crm_analysis.features import customer_features
+from crm_analysis.five_classes import CHURN_CLASSES, five_classes, high_value_threshold
+from crm_analysis.i18n import check_lang, t
+from crm_analysis.overview import vehicle_age_profile
+from crm_analysis.retention import annual_average, retention_by_vehicle_age
 from crm_analysis.schema import Dataset
-
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
+from crm_analysis.value import gini, top_share
 
 __all__ = [
     "RANKING_METRICS",
@@ -77,9 +88,6 @@ __all__ = [
     "last_full_year",
     "largest_gap",
     "metric_label",
-    "plot_gap_heatmap",
-    "plot_retention_overlay",
-    "plot_store_bars",
     "rank_stores",
     "read_store_metrics",
     "retention_by_store",
@@ -167,31 +175,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "high_value_at_risk_share": ("Share high value at risk", "高价值易流失客户占比"),
     "gross_profit_per_serviced_vehicle": ("Service gross profit per serviced car a year",
                                           "基盘单车年售后毛利"),
-    # chart texts
-    "overlay_title": ("Retention rate by vehicle age, store by store",
-                      "各门店分车龄客户掌握率"),
-    "age_axis": ("Vehicle age (year of life)", "车龄（第几年）"),
-    "group_best": ("Group best", "集团最佳"),
-    "gap_title": ("Gap to the group's best store (percentage points)",
-                  "与集团最佳门店的差距（百分点）"),
-    "store_axis": ("Store", "门店"),
-    "gap_unit": ("Gap (percentage points)", "差距（百分点）"),
-    "bars_x": ("Store", "门店"),
 }
-
-#: Unit of each metric for :func:`plot_store_bars` (a ``unit.*`` key of crm_analysis.i18n).
-_UNITS: dict[str, str] = {
-    "vehicle_base": "vehicles", "service_base": "vehicles", "customers_scored": "customers",
-    "at_risk": "customers", "class_high_value_stable": "customers",
-    "class_high_value_at_risk": "customers", "class_low_value_stable": "customers",
-    "class_low_value_at_risk": "customers", "class_no_value": "customers",
-    "high_value_at_risk_expected_loss": "rmb", "service_gross_profit_per_month": "rmb",
-    "new_car_lifetime_value": "rmb", "gross_profit_per_serviced_vehicle": "rmb_per_year",
-    "cliff_year": "years",
-}
-_SHARES = {"top20_share_gross_profit", "retention_year_1", "retention_year_3",
-           "retention_year_5", "retention_year_8", "service_absorption", "cliff_drop",
-           "at_risk_share", "high_value_at_risk_share"}
 
 #: Scorecard metrics that are counts (nullable integers in the table).
 _COUNTS = {"vehicle_base", "service_base", "customers_scored", "at_risk",
@@ -199,10 +183,6 @@ _COUNTS = {"vehicle_base", "service_base", "customers_scored", "at_risk",
            "class_low_value_at_risk", "class_no_value", "cliff_year"}
 
 _NOTEBOOK_RE = re.compile(r"^(\d{2})_.+\.metrics\.json$")
-
-
-def _tr(key: str, lang: str) -> str:
-    return _TEXT[key][0 if check_lang(lang) == "en" else 1]
 
 
 def metric_label(metric: str, lang: str = "en") -> str:
@@ -214,9 +194,9 @@ def metric_label(metric: str, lang: str = "en") -> str:
     ('第3年客户掌握率', 'Steepest retention fall')
     """
     if metric not in SCORECARD_METRICS:
-        raise KeyError(f"metric_label: unknown metric {metric!r}; metrics: "
+        raise KeyError(f"{caller()}: unknown metric {metric!r}; metrics: "
                        f"{', '.join(SCORECARD_METRICS)}")
-    return _tr(metric, lang)
+    return t(metric, lang, labels=_TEXT)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -231,8 +211,8 @@ def _valid_store_ids(data: Any) -> list[str]:
                 frame = nw.from_native(data[table]).lazy()
                 ids = frame.select(nw.col("store_id").cast(nw.String)).unique().collect()
                 return sorted(str(s) for s in ids["store_id"].to_list() if s is not None)
-    raise TypeError("expected a Dataset or a mapping of tables with a store_id column, got "
-                    f"{type(data).__name__}")
+    raise TypeError(f"{caller()}: expected a Dataset or a mapping of tables with a store_id "
+                    f"column, got {type(data).__name__}")
 
 
 def select_stores(data: Any, stores: Any = None) -> list[str]:
@@ -261,7 +241,7 @@ def select_stores(data: Any, stores: Any = None) -> list[str]:
     >>> select_stores(example_dataset(), "2")
     Traceback (most recent call last):
     ...
-    ValueError: store id '2' is not in the data; valid store ids: 001, 007
+    ValueError: select_stores: store id '2' is not in the data; valid store ids: 001, 007
     """
     valid = _valid_store_ids(data)
     if stores is None:
@@ -271,58 +251,43 @@ def select_stores(data: Any, stores: Any = None) -> list[str]:
     elif isinstance(stores, Iterable):
         wanted = [str(s).strip() for s in stores]
     else:
-        raise TypeError(f"stores must be None, a comma-separated string or a list of ids, "
-                        f"got {type(stores).__name__}")
+        raise TypeError(f"{caller()}: stores must be None, a comma-separated string or a "
+                        f"list of ids, got {type(stores).__name__}")
     if not wanted:
         return valid
     for s in wanted:
         if s not in valid:
-            raise ValueError(f"store id {s!r} is not in the data; valid store ids: "
+            raise ValueError(f"{caller()}: store id {s!r} is not in the data; valid store ids: "
                              f"{', '.join(valid)}")
     return sorted(set(wanted))
 
 
-def analysis_date(data: Any, as_of: Any = None) -> pd.Timestamp:
-    """The group's analysis date: ``as_of``, else the data's export date, else its last order.
-
-    The same rule as :func:`crm_analysis.context.open_store` for one store.
+def analysis_date(data: Any, *, as_of: Any = None) -> pd.Timestamp:
+    """The group's analysis date: ``as_of``, else the data's own as-of date
+    (``meta["as_of"]``, else its last order), read by :func:`crm_analysis._inputs.read_as_of`.
 
     Example
     -------
     >>> from crm_analysis.schema import example_dataset
-    >>> analysis_date(example_dataset(), "2021-06-30")
+    >>> analysis_date(example_dataset(), as_of="2021-06-30")
     Timestamp('2021-06-30 00:00:00')
-    >>> analysis_date(example_dataset(), "June")
+    >>> analysis_date(example_dataset(), as_of=20210630)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: as_of='June' is not a date
+    TypeError: analysis_date: as_of must be a date (...), got int 20210630
     """
-    if as_of is None or (isinstance(as_of, str) and not as_of.strip()):
-        meta = getattr(data, "meta", None) or {}
-        if meta.get("as_of"):
-            as_of = meta["as_of"]
-        else:
-            orders = data.repair_orders if isinstance(data, Dataset) else data["repair_orders"]
-            as_of = nw.from_native(orders).lazy().select(nw.col("open_date").max()) \
-                .collect().item()
-    try:
-        ts = pd.Timestamp(as_of)
-        if pd.isna(ts) or not 1900 <= ts.year <= 2200:
-            raise ValueError
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"as_of={as_of!r} is not a date") from None
-    return ts
+    return read_as_of(as_of, data)
 
 
-def last_full_year(as_of: Any) -> int:
+def last_full_year(*, as_of: Any) -> int:
     """The last calendar year that ended on or before ``as_of`` (notebook 03's default year).
 
     Example
     -------
-    >>> last_full_year("2026-06-30"), last_full_year("2025-12-31")
+    >>> last_full_year(as_of="2026-06-30"), last_full_year(as_of="2025-12-31")
     (2025, 2025)
     """
-    ts = pd.Timestamp(as_of)
+    ts = read_as_of(as_of)
     return ts.year if ts.is_year_end else ts.year - 1
 
 
@@ -332,8 +297,8 @@ def last_full_year(as_of: Any) -> int:
 def retention_by_store(
     data: Any,
     stores: Any = None,
-    as_of: Any = None,
     *,
+    as_of: Any = None,
     year: int | None = None,
     average: bool = True,
     window_months: int = 12,
@@ -386,17 +351,15 @@ def retention_by_store(
     0      001         2     3             0.0              1
     1      007         0     1             1.0              1
     """
-    from crm_analysis.retention import annual_average, retention_by_vehicle_age
-
+    T = read_as_of(as_of, data)
     ids = select_stores(data, stores)
-    T = analysis_date(data, as_of)
     common = dict(store_id=None, by="store_id", window_months=window_months,
                   active_months=active_months, max_age=max_age)
     if average:
-        y = last_full_year(T) if year is None else int(year)
+        y = last_full_year(as_of=T) if year is None else check_int(year, "year")
         native = annual_average(data, y, **common)
     else:
-        native = retention_by_vehicle_age(data, T, **common)
+        native = retention_by_vehicle_age(data, as_of=T, **common)
     frame = nw.from_native(native)
     out = (
         frame.filter(nw.col("store_id").is_in(ids) & ~nw.col("age_band").is_null())
@@ -407,25 +370,6 @@ def retention_by_store(
         .sort("store_id", "age_band")
     )
     return nw.to_native(out)
-
-
-def _pandas(data: Any, what: str) -> pd.DataFrame:
-    if isinstance(data, pd.DataFrame):
-        return data.copy()
-    try:
-        frame = nw.from_native(data)
-    except TypeError:
-        raise TypeError(f"{what} must be a pandas or Polars frame, got "
-                        f"{type(data).__name__}") from None
-    if isinstance(frame, nw.LazyFrame):
-        frame = frame.collect()
-    return frame.to_pandas()
-
-
-def _require(df: pd.DataFrame, columns: Iterable[str], what: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise KeyError(f"{what}: missing column(s) {missing}; it has {list(df.columns)}")
 
 
 def gap_to_best(
@@ -486,11 +430,10 @@ def gap_to_best(
     0      12.0       0.0      21.0
     1       0.0       0.0       NaN
     """
-    what = "gap_to_best"
-    df = _pandas(tidy, f"{what}(tidy)")
-    _require(df, [store, age, value], what)
+    df = to_pandas(tidy, "tidy")
+    require_columns(df, [store, age, value], "tidy")
     if min_base:
-        _require(df, [base], what)
+        require_columns(df, [base], "tidy")
         df = df[df[base] >= min_base]
     df = df[df[age].notna() & df[value].notna()].copy()
     df[store] = df[store].astype(str)
@@ -498,7 +441,7 @@ def gap_to_best(
     dup = df.duplicated([store, age])
     if dup.any():
         first = df.loc[dup, [store, age]].iloc[0].tolist()
-        raise ValueError(f"{what}: more than one row for {store}={first[0]!r}, "
+        raise ValueError(f"{caller()}: more than one row for {store}={first[0]!r}, "
                          f"{age}={first[1]}; pass one row per store and age band")
     store_ids = sorted(df[store].unique().tolist())
     rows = []
@@ -548,7 +491,7 @@ def largest_gap(gaps: pd.DataFrame, ages: Sequence[int] | None = None) -> dict[s
     >>> largest_gap(gaps, ages=[0])["store_id"]
     'B'
     """
-    _require(gaps, ["age_band", "largest_gap_store", "largest_gap_pp"], "largest_gap")
+    require_columns(gaps, ["age_band", "largest_gap_store", "largest_gap_pp"], "gaps")
     g = gaps[gaps["largest_gap_pp"].notna()]
     if ages is not None:
         g = g[g["age_band"].isin([int(a) for a in ages])]
@@ -604,7 +547,7 @@ def read_store_metrics(
         return {}
     root = Path(metrics_dir)
     if not root.is_dir():
-        raise FileNotFoundError(f"read_store_metrics: metrics_dir {str(root)!r} is not a "
+        raise FileNotFoundError(f"{caller()}: metrics_dir {str(root)!r} is not a "
                                 "folder")
     ids = sorted(p.name for p in root.iterdir() if p.is_dir()) if stores is None \
         else [str(s) for s in stores]
@@ -620,11 +563,11 @@ def read_store_metrics(
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
-                warnings.warn(f"read_store_metrics: cannot read {path}: {exc}; skipped",
+                warnings.warn(f"{caller()}: cannot read {path}: {exc}; skipped",
                               stacklevel=2)
                 continue
             if not isinstance(data, dict):
-                warnings.warn(f"read_store_metrics: {path} is not a JSON object; skipped",
+                warnings.warn(f"{caller()}: {path} is not a JSON object; skipped",
                               stacklevel=2)
                 continue
             out.setdefault(sid, {})[m.group(1)] = data
@@ -650,10 +593,8 @@ def _curve_value(curve: pd.DataFrame, year: int) -> float:
 
 def _compute_01(dataset: Dataset, sid: str, T: pd.Timestamp, **_: Any) -> dict[str, Any]:
     # exactly notebook 01's vehicle and service base
-    from crm_analysis.overview import vehicle_age_profile
-
     ds = dataset.for_store(sid)
-    profile = vehicle_age_profile(ds.vehicles, ds.repair_orders, T, store_id=sid)
+    profile = vehicle_age_profile(ds.repair_orders, ds.vehicles, as_of=T, store_id=sid)
     known = profile.dropna(subset=["age_band"])
     return {
         "vehicle_base": int(known.loc[known["base"] == "vehicle_base", "vehicles"].sum()),
@@ -663,9 +604,6 @@ def _compute_01(dataset: Dataset, sid: str, T: pd.Timestamp, **_: Any) -> dict[s
 
 def _compute_02(dataset: Dataset, sid: str, T: pd.Timestamp, *, window_months: int,
                 **_: Any) -> dict[str, Any]:
-    from crm_analysis.features import customer_features
-    from crm_analysis.value import gini, top_share
-
     f = customer_features(dataset.for_store(sid), as_of=T, window_months=window_months,
                           store_id=sid)
     if f.empty or not f["gross_profit"].sum() > 0:
@@ -681,13 +619,9 @@ def _compute_03(dataset: Dataset, sid: str, T: pd.Timestamp, *, curve: pd.DataFr
 
 def _compute_04(dataset: Dataset, sid: str, T: pd.Timestamp, *, churn_model: str | None,
                 window_months: int, **_: Any) -> dict[str, Any]:
-    from crm_analysis.five_classes import CHURN_CLASSES, five_classes, high_value_threshold
-
     keys = [k for k, (nb, _) in REPORTED.items() if nb == "04"]
     if churn_model is None:
         return dict.fromkeys(keys, math.nan)
-    from crm_analysis.churn import ChurnModel
-
     try:
         cm = ChurnModel(model=churn_model, window_months=window_months).fit(
             dataset, as_of=T, store_id=sid)
@@ -696,7 +630,7 @@ def _compute_04(dataset: Dataset, sid: str, T: pd.Timestamp, *, churn_model: str
         fc = five_classes(scored, value="net_value", risk="churn_probability",
                           high_value=hv, risk_threshold=0.5)
     except ValueError as exc:  # too little history to train on
-        warnings.warn(f"store_scorecard: no churn classes for store {sid}: {exc}",
+        warnings.warn(f"{caller()}: no churn classes for store {sid}: {exc}",
                       stacklevel=3)
         return dict.fromkeys(keys, math.nan)
     summ = fc.summary.set_index("grade")
@@ -712,11 +646,9 @@ def _compute_04(dataset: Dataset, sid: str, T: pd.Timestamp, *, churn_model: str
 
 def _compute_05(dataset: Dataset, sid: str, T: pd.Timestamp, *, discount_rate: float,
                 max_age: int, **_: Any) -> dict[str, Any]:
-    from crm_analysis import economics
-
-    pnl = economics.service_pnl(dataset, T, store_id=sid,
+    pnl = economics.service_pnl(dataset, as_of=T, store_id=sid,
                                 params=economics.StoreEconomics()).set_index("line")["value"]
-    curve = economics.service_by_age(dataset.for_store(sid), T, store_id=sid,
+    curve = economics.service_by_age(dataset.for_store(sid), as_of=T, store_id=sid,
                                      max_age=max_age)
     years = economics.observed_years(curve, max_age)
     ltv = economics.new_car_lifetime_value(curve, discount_rate=discount_rate,
@@ -757,8 +689,8 @@ def _ratio(a: Any, b: Any) -> float:
 
 def store_scorecard(
     dataset: Dataset,
-    as_of: Any = None,
     *,
+    as_of: Any = None,
     stores: Any = None,
     reports: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
     curves: pd.DataFrame | None = None,
@@ -834,16 +766,14 @@ def store_scorecard(
     0      001           110          data
     1      002           999  reports+data
     """
-    if not isinstance(dataset, Dataset):
-        raise TypeError(f"store_scorecard: dataset must be a Dataset, got "
-                        f"{type(dataset).__name__}")
+    check_dataset(dataset)
+    T = read_as_of(as_of, dataset)
     ids = select_stores(dataset, stores)
-    T = analysis_date(dataset, as_of)
-    y = last_full_year(T) if year is None else int(year)
-    params = {"year": y, "window_months": int(window_months)}
+    y = last_full_year(as_of=T) if year is None else check_int(year, "year")
+    params = {"year": y, "window_months": check_int(window_months, "window_months")}
     if curves is None:
-        curves = retention_by_store(dataset, ids, T, year=y, max_age=max_age)
-    curves = _pandas(curves, "store_scorecard(curves)")
+        curves = retention_by_store(dataset, ids, as_of=T, year=y, max_age=max_age)
+    curves = to_pandas(curves, "curves")
     names = dataset.stores.set_index("store_id")["store_name"] \
         if "store_name" in dataset.stores else pd.Series(dtype=object)
     reports = reports or {}
@@ -935,16 +865,15 @@ def rank_stores(
     1      002                      1                2        1.5             2
     2      003                      3                3        3.0             3
     """
-    what = "rank_stores"
-    df = _pandas(scorecard, f"{what}(scorecard)")
-    _require(df, ["store_id"], what)
+    df = to_pandas(scorecard, "scorecard")
+    require_columns(df, ["store_id"], "scorecard")
     if metrics is None:
         metrics = {k: v for k, v in RANKING_METRICS.items() if k in df.columns}
     else:
-        _require(df, list(metrics), what)
+        require_columns(df, list(metrics), "scorecard")
     used = [m for m in metrics if pd.to_numeric(df[m], errors="coerce").notna().any()]
     if not used:
-        raise ValueError(f"{what}: none of the metrics {list(metrics)} has a value")
+        raise ValueError(f"{caller()}: none of the metrics {list(metrics)} has a value")
     out = pd.DataFrame({"store_id": df["store_id"].astype(str).to_numpy()})
     for m in used:
         v = pd.to_numeric(df[m], errors="coerce").astype(float).reset_index(drop=True)
@@ -957,217 +886,3 @@ def rank_stores(
                           ascending=[True, False, True], na_position="last")
     out["overall_rank"] = np.arange(1, len(out) + 1)
     return out.reset_index(drop=True)
-
-
-# --------------------------------------------------------------------------- charts
-
-
-def _names(ids: Iterable[str], names: Mapping[str, str] | None) -> dict[str, str]:
-    names = names or {}
-    return {s: (f"{s} {names[s]}" if s in names and names[s] != s else s) for s in ids}
-
-
-def plot_retention_overlay(
-    tidy: Any,
-    ax: Axes | None = None,
-    lang: str = "en",
-    *,
-    value: str = "retention_rate",
-    names: Mapping[str, str] | None = None,
-    best: bool = True,
-    highlight: str | None = None,
-    title: str | None = None,
-) -> Axes:
-    """Every store's curve by vehicle age on one chart, with the group's best as a ceiling.
-
-    Parameters
-    ----------
-    tidy:
-        One row per (``store_id``, ``age_band``) with ``value`` (a share 0–1), e.g.
-        :func:`retention_by_store`; pandas or Polars.
-    ax, lang:
-        Axes to draw into (None: the current Axes) and language.
-    value:
-        Column drawn; its axis label is ``metric.<value>`` when the package has one.
-    names:
-        ``{store_id: store name}`` for the legend.
-    best:
-        Also draw the best value of each age band (dotted, grey).
-    highlight:
-        A store drawn thicker (e.g. the one with the largest gap).
-    title:
-        Title override.
-
-    Returns
-    -------
-    The Axes; each store's line has gid ``"store_<id>"``, the ceiling ``"group_best"``.
-
-    Example
-    -------
-    >>> import pandas as pd
-    >>> import matplotlib.pyplot as plt
-    >>> tidy = pd.DataFrame({"store_id": ["001", "001", "002", "002"],
-    ...                      "age_band": [0, 1, 0, 1],
-    ...                      "retention_rate": [0.9, 0.6, 0.8, 0.7]})
-    >>> fig, ax = plt.subplots()
-    >>> ax = plot_retention_overlay(tidy, ax=ax, lang="zh")
-    >>> ax.get_title(), [x.get_text() for x in ax.get_xticklabels()]
-    ('各门店分车龄客户掌握率', ['第1年', '第2年'])
-    >>> sorted(line.get_gid() for line in ax.get_lines())
-    ['group_best', 'store_001', 'store_002']
-    >>> plt.close(fig)
-    """
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    from crm_analysis import plotting
-
-    ax = plotting.prepare_axes(ax, lang)
-    df = _pandas(tidy, "plot_retention_overlay(tidy)")
-    _require(df, ["store_id", "age_band", value], "plot_retention_overlay")
-    df = df[df["age_band"].notna() & df[value].notna()].copy()
-    df["store_id"] = df["store_id"].astype(str)
-    df["age_band"] = df["age_band"].astype(int)
-    ids = sorted(df["store_id"].unique())
-    labels = _names(ids, names)
-    colors = sns.color_palette("deep", max(len(ids), 1))
-    for color, sid in zip(colors, ids, strict=False):
-        g = df[df["store_id"] == sid].sort_values("age_band")
-        thick = highlight is not None and str(highlight) == sid
-        ax.plot(g["age_band"], g[value], marker="o", color=color,
-                linewidth=3.2 if thick else 1.8, label=labels[sid], gid=f"store_{sid}",
-                zorder=3 if thick else 2)
-    if best and len(ids) > 1:
-        top = df.groupby("age_band")[value].max().sort_index()
-        ax.plot(top.index, top.to_numpy(), linestyle=":", color="0.35", linewidth=1.6,
-                label=_tr("group_best", lang), gid="group_best", zorder=1)
-    bands = sorted(df["age_band"].unique())
-    ax.set_xticks(bands, [t("metric.age_band", lang, n=b + 1) for b in bands])
-    key = f"metric.{value}"
-    try:
-        ylabel = with_unit(key, "share", lang)
-        default_title = _tr("overlay_title", lang) if value == "retention_rate" else t(key, lang)
-    except KeyError:
-        ylabel, default_title = f"{value} (%)", value
-    plotting.label(ax, title or default_title, _tr("age_axis", lang), ylabel)
-    plotting.fmt_pct(ax, "y")
-    ax.set_ylim(0, min(1.05, max(0.1, float(df[value].max()) * 1.1)))
-    if ids:
-        ax.legend(title=_tr("store_axis", lang), fontsize="small")
-    plt.setp(ax.get_xticklabels(), rotation=0)
-    return ax
-
-
-def plot_gap_heatmap(
-    gaps: pd.DataFrame,
-    ax: Axes | None = None,
-    lang: str = "en",
-    *,
-    names: Mapping[str, str] | None = None,
-    title: str | None = None,
-) -> Axes:
-    """Heat map of each store's gap to the group's best, by vehicle age (percentage points).
-
-    Parameters
-    ----------
-    gaps:
-        The output of :func:`gap_to_best` (its ``gap_pp_<store>`` columns).
-    ax, lang, names, title:
-        As in :func:`plot_retention_overlay`.
-
-    Returns
-    -------
-    The Axes (rows: stores, columns: years of life; each cell annotated).
-
-    Example
-    -------
-    >>> import pandas as pd
-    >>> import matplotlib.pyplot as plt
-    >>> tidy = pd.DataFrame({"store_id": ["A", "B", "A", "B"], "age_band": [0, 0, 1, 1],
-    ...                      "retention_rate": [0.9, 0.8, 0.5, 0.6]})
-    >>> fig, ax = plt.subplots()
-    >>> ax = plot_gap_heatmap(gap_to_best(tidy), ax=ax)
-    >>> ax.get_ylabel(), [x.get_text() for x in ax.get_xticklabels()]
-    ('Store', ['Year 1', 'Year 2'])
-    >>> plt.close(fig)
-    """
-    import seaborn as sns
-
-    from crm_analysis import plotting
-
-    ax = plotting.prepare_axes(ax, lang)
-    _require(gaps, ["age_band"], "plot_gap_heatmap")
-    cols = [c for c in gaps.columns if c.startswith("gap_pp_")]
-    if not cols:
-        raise KeyError("plot_gap_heatmap: no gap_pp_<store> columns; pass gap_to_best(...)")
-    ids = [c[len("gap_pp_"):] for c in cols]
-    matrix = gaps.set_index("age_band")[cols].T.astype(float)
-    matrix.index = list(_names(ids, names).values())
-    matrix.columns = [t("metric.age_band", lang, n=int(b) + 1) for b in matrix.columns]
-    sns.heatmap(matrix, ax=ax, annot=True, fmt=".0f", cmap="Reds", vmin=0,
-                cbar_kws={"label": _tr("gap_unit", lang)}, linewidths=0.5)
-    plotting.label(ax, title or _tr("gap_title", lang), _tr("age_axis", lang),
-                   _tr("store_axis", lang))
-    ax.tick_params(axis="y", rotation=0)
-    return ax
-
-
-def plot_store_bars(
-    scorecard: Any,
-    metric: str,
-    ax: Axes | None = None,
-    lang: str = "en",
-    *,
-    title: str | None = None,
-) -> Axes:
-    """Bar chart of one scorecard metric by store, the group mean as a dashed line.
-
-    Shares are shown as percentages and money in RMB; each bar carries its value.
-
-    Example
-    -------
-    >>> import pandas as pd
-    >>> import matplotlib.pyplot as plt
-    >>> sc = pd.DataFrame({"store_id": ["001", "002"], "store_name": ["North", "South"],
-    ...                    "new_car_lifetime_value": [5200.0, 4100.0]})
-    >>> fig, ax = plt.subplots()
-    >>> ax = plot_store_bars(sc, "new_car_lifetime_value", ax=ax, lang="zh")
-    >>> ax.get_title(), ax.get_ylabel()
-    ('一辆新车的售后价值', '一辆新车的售后价值（元）')
-    >>> plt.close(fig)
-    """
-    from crm_analysis import plotting
-
-    ax = plotting.prepare_axes(ax, lang)
-    df = _pandas(scorecard, "plot_store_bars(scorecard)")
-    _require(df, ["store_id", metric], "plot_store_bars")
-    if metric not in SCORECARD_METRICS:
-        raise KeyError(f"plot_store_bars: unknown metric {metric!r}; metrics: "
-                       f"{', '.join(SCORECARD_METRICS)}")
-    df = df.sort_values("store_id")
-    ids = df["store_id"].astype(str).tolist()
-    names = dict(zip(ids, df["store_name"], strict=True)) if "store_name" in df else None
-    labels = list(_names(ids, names).values())
-    v = pd.to_numeric(df[metric], errors="coerce").astype(float).to_numpy()
-    x = np.arange(len(ids))
-    bars = ax.bar(x, np.nan_to_num(v), color="#4C72B0", gid="bars")
-    share = metric in _SHARES
-    for rect, val in zip(bars, v, strict=True):
-        if math.isfinite(val):
-            text = f"{100 * val:.1f}%" if share else f"{val:,.0f}"
-            ax.annotate(text, (rect.get_x() + rect.get_width() / 2, rect.get_height()),
-                        ha="center", va="bottom", fontsize="small")
-    if np.isfinite(v).any():
-        ax.axhline(float(np.nanmean(v)), color="0.3", linestyle="--", linewidth=1)
-    ax.set_xticks(x, labels)
-    name = metric_label(metric, lang)
-    unit = "share" if share else _UNITS.get(metric)
-    if unit is None:
-        ylabel = name
-    else:
-        unit_text = t(f"unit.{unit}", lang)
-        ylabel = f"{name}（{unit_text}）" if lang == "zh" else f"{name} ({unit_text})"
-    plotting.label(ax, title or name, _tr("bars_x", lang), ylabel)
-    if share:
-        plotting.fmt_pct(ax, "y")
-    return ax

@@ -27,49 +27,32 @@ import pandas as pd
 from narwhals.typing import IntoFrameT
 
 from crm_analysis._frames import _seconds_since
+from crm_analysis._inputs import check_int, check_number, read_as_of, require_columns
 
 DAYS_PER_YEAR = 365.25
 
 __all__ = ["monthly_activity", "order_mix", "vehicle_age_profile", "window_start"]
 
 
-def _ts(value: Any, name: str) -> _dt.datetime:
-    """A plain ``datetime`` from a date-like value, with a clear error."""
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name}={value!r} is not a date") from exc
-    if pd.isna(ts):
-        raise ValueError(f"{name} must be a date, got {value!r}")
-    return ts.to_pydatetime().replace(tzinfo=None)
-
-
-def window_start(as_of: Any, months: int) -> _dt.datetime:
+def window_start(months: int, *, as_of: Any) -> _dt.datetime:
     """Start (exclusive) of the ``months``-long window ending at ``as_of``.
 
     Windows are calendar months, as in DOMAIN.md: (T − 12 months, T].
 
-    >>> window_start("2026-06-30", 12)
+    >>> window_start(12, as_of="2026-06-30")
     datetime.datetime(2025, 6, 30, 0, 0)
     """
-    return _ts(pd.Timestamp(_ts(as_of, "as_of")) - pd.DateOffset(months=months), "as_of")
-
-
-def _require(frame: nw.DataFrame | nw.LazyFrame, columns: list[str], what: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise KeyError(
-            f"{what}: missing column(s) {missing}; the frame has {list(frame.columns)}"
-        )
+    months = check_int(months, "months")
+    return (read_as_of(as_of) - pd.DateOffset(months=months)).to_pydatetime()
 
 
 def _filter_orders(o, store_id, start, end):
     if store_id is not None:
         o = o.filter(nw.col("store_id") == str(store_id))
     if start is not None:
-        o = o.filter(nw.col("open_date") >= _ts(start, "start"))
+        o = o.filter(nw.col("open_date") >= read_as_of(start, name="start").to_pydatetime())
     if end is not None:
-        o = o.filter(nw.col("open_date") <= _ts(end, "end"))
+        o = o.filter(nw.col("open_date") <= read_as_of(end, name="end").to_pydatetime())
     return o
 
 
@@ -107,8 +90,8 @@ def monthly_activity(
     [[2.0, 400.0], [1.0, 50.0]]
     """
     o = nw.from_native(orders)
-    _require(o, ["open_date", "vin", "total_amount"] + (["store_id"] if store_id else []),
-             "monthly_activity(orders)")
+    require_columns(o, ["open_date", "vin", "total_amount"]
+                    + (["store_id"] if store_id else []), "repair_orders")
     o = _filter_orders(o, store_id, start, end)
     out = (
         o.with_columns(month=nw.col("open_date").dt.truncate("1mo"))
@@ -164,8 +147,8 @@ def order_mix(
     {'maintenance': 0.4, 'repair': 0.6}
     """
     o = nw.from_native(orders)
-    _require(o, [by, "total_amount", "open_date"] + (["store_id"] if store_id else []),
-             "order_mix(orders)")
+    require_columns(o, [by, "total_amount", "open_date"]
+                    + (["store_id"] if store_id else []), "repair_orders")
     o = _filter_orders(o, store_id, start, end)
     out = (
         o.group_by(by)
@@ -184,10 +167,10 @@ def order_mix(
 
 
 def vehicle_age_profile(
-    vehicles: IntoFrameT,
-    orders: Any,
-    as_of: Any,
+    orders: IntoFrameT,
+    vehicles: Any,
     *,
+    as_of: Any = None,
     store_id: str,
     max_age: float = 10.0,
     service_months: int = 24,
@@ -204,10 +187,10 @@ def vehicle_age_profile(
 
     Parameters
     ----------
-    vehicles, orders:
-        The vehicles and repair-orders tables, both pandas or both Polars.
+    orders, vehicles:
+        The repair-orders and vehicles tables, both pandas or both Polars.
     as_of:
-        The analysis date T.
+        The analysis date T (default: the date of the last order).
     store_id:
         The store.
     max_age, service_months:
@@ -223,7 +206,7 @@ def vehicle_age_profile(
     -------
     >>> from crm_analysis.schema import example_dataset
     >>> ds = example_dataset()
-    >>> prof = vehicle_age_profile(ds.vehicles, ds.repair_orders, ds.meta["as_of"],
+    >>> prof = vehicle_age_profile(ds.repair_orders, ds.vehicles, as_of=ds.meta["as_of"],
     ...                            store_id="001", service_months=60)
     >>> for row in prof[["base", "sold_here", "age_band", "vehicles"]].to_numpy().tolist():
     ...     print(row)
@@ -231,11 +214,13 @@ def vehicle_age_profile(
     ['service_base', True, 5.0, 1]
     ['service_base', False, nan, 1]
     """
-    t = _ts(as_of, "as_of")
+    t = read_as_of(as_of, {"repair_orders": orders}).to_pydatetime()
+    service_months = check_int(service_months, "service_months")
+    max_age = check_number(max_age, "max_age", minimum=0)
     v = nw.from_native(vehicles)
     o = nw.from_native(orders)
-    _require(v, ["vin", "store_id", "sold_here", "sale_date"], "vehicle_age_profile(vehicles)")
-    _require(o, ["vin", "store_id", "open_date"], "vehicle_age_profile(orders)")
+    require_columns(v, ["vin", "store_id", "sold_here", "sale_date"], "vehicles")
+    require_columns(o, ["vin", "store_id", "open_date"], "repair_orders")
     sid = str(store_id)
     # ages in whole seconds, banded by an integer division: exact, hence the same band on
     # every engine (a float division by 365.25 days is not: Polars multiplies by the
@@ -251,7 +236,7 @@ def vehicle_age_profile(
         & (nw.col("_secs") <= max_age * year_s)
     ).with_columns(base=nw.lit("vehicle_base"))
 
-    lo = window_start(t, service_months)
+    lo = window_start(service_months, as_of=t)
     served = (
         o.filter((nw.col("store_id") == sid) & (nw.col("open_date") > lo)
                  & (nw.col("open_date") <= t))

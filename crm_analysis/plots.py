@@ -20,7 +20,8 @@ the bundled CJK font to ``font.family`` as a fallback family, and give the texts
 Sections: value grading (issue 4: Lorenz curve, grade shares, customer pyramid, Pareto/ABC,
 RFM segments, value matrix, cluster profile, profile heat map, resource allocation);
 retention by vehicle age (issue 5: the FAW-Toyota chart, survival curves, cohort heat map,
-service funnel, hazard-ratio forest plot, defection hazard and warranty cliff, status bars).
+service funnel, hazard-ratio forest plot, defection hazard and warranty cliff, status bars);
+churn backtest (ROC, calibration, importance), BG/NBD diagnostics and dealer-group charts.
 
 Example
 -------
@@ -38,14 +39,14 @@ Example
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
-import narwhals as nw
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -54,6 +55,18 @@ from matplotlib.patches import Polygon
 from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter
 
+from crm_analysis._inputs import (
+    caller,
+    check_confidence,
+    check_int,
+    check_number,
+    require_columns,
+    to_pandas,
+)
+from crm_analysis.btyd import BetaGeoModel
+from crm_analysis.churn import BacktestResult
+from crm_analysis.economics import LifetimeValue, LiftResult, pnl_label
+from crm_analysis.group import SCORECARD_METRICS, metric_label
 from crm_analysis.i18n import LABELS, codes, t, with_unit
 from crm_analysis.narrative import Narrator
 from crm_analysis.plotting import (
@@ -66,6 +79,14 @@ from crm_analysis.plotting import (
 
 __all__ = [
     "allocation_bars",
+    "calibration_purchases_vs_holdout",
+    "churn_calibration",
+    "churn_importance",
+    "churn_roc",
+    "probability_alive_matrix",
+    "store_bars",
+    "store_gap_heatmap",
+    "store_retention_overlay",
     "cluster_profile",
     "cohort_heatmap",
     "customer_pyramid",
@@ -74,9 +95,12 @@ __all__ = [
     "grade_shares",
     "hazard_chart",
     "hazard_ratio_label",
+    "lifetime_value",
     "lorenz_curve",
     "pareto_chart",
+    "pnl_waterfall",
     "profile_heatmap",
+    "retention_lift",
     "rfm_segment_bars",
     "service_funnel_chart",
     "status_bars",
@@ -139,29 +163,12 @@ def _adopt_fonts(ax: Axes) -> None:
             text.set_fontfamily(families)
 
 
-def _frame(data: Any, what: str, *, part: str = "summary") -> pd.DataFrame:
-    """A pandas DataFrame from pandas / Polars (eager or lazy) / a ``GradeResult``."""
-    if isinstance(data, pd.DataFrame):
-        return data
-    if isinstance(data, tuple) and hasattr(data, part):  # GradeResult(labels, summary)
-        return _frame(getattr(data, part), what)
-    try:
-        frame = nw.from_native(data)
-    except TypeError:
-        raise TypeError(
-            f"{what}: expected a pandas or Polars DataFrame, got {type(data).__name__}"
-        ) from None
-    if isinstance(frame, nw.LazyFrame):
-        frame = frame.collect()
-    if not isinstance(frame, nw.DataFrame):
-        raise TypeError(f"{what}: expected a DataFrame, got {type(data).__name__}")
-    return frame.to_pandas()
-
-
-def _require(df: pd.DataFrame, columns: Iterable[str], what: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise KeyError(f"{what}: missing column(s) {missing}; the frame has {list(df.columns)}")
+def _table(data: Any, name: str, part: str = "summary") -> pd.DataFrame:
+    """``data`` as pandas (:func:`~crm_analysis._inputs.to_pandas`); a ``GradeResult``
+    gives its ``part``."""
+    if hasattr(data, "labels") and hasattr(data, "summary"):  # a GradeResult
+        data = getattr(data, part)
+    return to_pandas(data, name, reset_index=False)
 
 
 def _what(value_label: str, lang: str) -> str:
@@ -179,31 +186,6 @@ def _sentence(text: str, lang: str) -> str:
 
 def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
-
-
-def _pct(x: float, digits: int = 1) -> str:
-    return f"{100 * float(x):.{digits}f}%"
-
-
-def _money(x: float, lang: str) -> str:
-    """Short money label: ``¥12.3k`` / ``1.2万元`` (the report text's format)."""
-    return Narrator(lang).rmb(x)
-
-
-def _money_tick(lang: str) -> FuncFormatter:
-    """Tick formatter for wide money ranges: ``¥1.2M`` / ``¥12万``."""
-
-    def fmt(v: float, _pos: object = None) -> str:
-        a, sign = abs(v), "-" if v < 0 else ""
-        if lang == "zh":
-            if a >= 1e8:
-                return f"{sign}¥{a / 1e8:g}亿"
-            return f"{sign}¥{a / 1e4:g}万" if a >= 1e4 else f"{sign}¥{a:,.0f}"
-        if a >= 1e6:
-            return f"{sign}¥{a / 1e6:g}M"
-        return f"{sign}¥{a / 1e3:g}k" if a >= 1e4 else f"{sign}¥{a:,.0f}"
-
-    return FuncFormatter(fmt)
 
 
 def _vocabulary(values: Sequence[Any], kind: str | None, what: str) -> str | None:
@@ -371,8 +353,8 @@ def _ascending_curve(lorenz_df: Any, x: str, y: str, what: str) -> tuple[np.ndar
     Accepts either orientation: a curve above the diagonal (customers sorted by value,
     highest first: a concentration or Pareto curve) is flipped, ``L(p) = 1 - C(1 - p)``.
     """
-    df = _frame(lorenz_df, what)
-    _require(df, [x, y], what)
+    df = _table(lorenz_df, "lorenz_df")
+    require_columns(df, [x, y], "lorenz_df")
     pts = df[[x, y]].astype(float).dropna().sort_values(x, kind="stable")
     p, v = pts[x].to_numpy(), pts[y].to_numpy()
     if len(p) == 0:
@@ -483,8 +465,9 @@ def lorenz_curve(
         ax.plot([x0], [y0], "o", color="#C44E52", ms=5)
         ax.annotate("", xy=(x0, 1.0), xytext=(x0, y0),
                     arrowprops={"arrowstyle": "<->", "color": "#C44E52", "lw": 1.5})
-        ax.text(x0 - 0.03, (y0 + 1.0) / 2, t("plot.top_share", lang, pct=_pct(highlight, 0),
-                share=_pct(share), what=what), ha="right", va="center", color="#C44E52",
+        pct = Narrator(lang).pct
+        ax.text(x0 - 0.03, (y0 + 1.0) / 2, t("plot.top_share", lang, pct=pct(highlight, 0),
+                share=pct(share), what=what), ha="right", va="center", color="#C44E52",
                 gid="top_share", bbox={"boxstyle": "round", "fc": "white", "ec": "none",
                                        "alpha": 0.85})
     ax.set_xlim(0, 1)
@@ -546,8 +529,8 @@ def grade_shares(
     """
     _prepare(lang)
     what_arg = "grade_shares(summary)"
-    df = _frame(summary, what_arg)
-    _require(df, [grade_col, "share_customers", "share_value"], what_arg)
+    df = _table(summary, "summary")
+    require_columns(df, [grade_col, "share_customers", "share_value"], "summary")
     df = _grade_rows(df, grade_col)
     vocab = _grade_kind(df[grade_col].tolist(), kind, what_arg)
     what = _what(value_label, lang)
@@ -558,7 +541,7 @@ def grade_shares(
     _paired_bars(
         ax, names, sc, sv,
         legend=(t("metric.share_of_customers", lang), t("plot.share_of", lang, what=what)),
-        bar_labels=([_pct(s) for s in sc], [_pct(s) for s in sv]),
+        bar_labels=([Narrator(lang).pct(s) for s in sc], [Narrator(lang).pct(s) for s in sv]),
     )
     fmt_pct(ax, "x")
     grading = _dim_label(vocab, lang)
@@ -614,8 +597,8 @@ def customer_pyramid(
     """
     _prepare(lang)
     what_arg = "customer_pyramid(summary)"
-    df = _frame(summary, what_arg)
-    _require(df, [grade_col, "share_customers", "share_value"], what_arg)
+    df = _table(summary, "summary")
+    require_columns(df, [grade_col, "share_customers", "share_value"], "summary")
     df = df.loc[df[grade_col].astype(str) != "key"]
     _vocabulary(df[grade_col].astype(str).tolist(), "pyramid", what_arg)
     rank = {c: i for i, c in enumerate(codes("pyramid"))}
@@ -637,7 +620,8 @@ def customer_pyramid(
         ymid[code] = (top + bottom) / 2
         wbottom[code] = wb
         text = t(f"pyramid.{code}", lang) + "\n" + t(
-            "plot.pyramid_tier", lang, c=_pct(sc), what=what, v=_pct(sv))
+            "plot.pyramid_tier", lang, c=Narrator(lang).pct(sc), what=what,
+            v=Narrator(lang).pct(sv))
         xe = (wt + wb) / 2
         ax.plot([xe + 0.03, 1.08], [ymid[code]] * 2, color="0.6", lw=0.8)
         ax.text(1.1, ymid[code], text, va="center", ha="left", fontsize="small",
@@ -649,8 +633,9 @@ def customer_pyramid(
         ax.plot([xb + 0.05, xb, xb, xb + 0.05], [y0, y0, y1, y1], color="#C44E52", lw=1.5)
         ax.text(xb - 0.05, (y0 + y1) / 2,
                 t("plot.pyramid_key", lang) + "\n" + t(
-                    "plot.pyramid_tier", lang, c=_pct(key["share_customers"].sum()), what=what,
-                    v=_pct(key["share_value"].sum())).replace(" · ", "\n"),
+                    "plot.pyramid_tier", lang, c=Narrator(lang).pct(key["share_customers"].sum()),
+                    what=what,
+                    v=Narrator(lang).pct(key["share_value"].sum())).replace(" · ", "\n"),
                 ha="right", va="center", color="#C44E52", fontsize="small", gid="key_text")
     ax.set_xlim(-1.9, 2.5)
     ax.set_ylim(-0.05, n + 0.05)
@@ -752,7 +737,7 @@ def pareto_chart(
         lo, hi = edges[i], edges[i + 1]
         ax.axvspan(lo, hi, color=colors[i], alpha=0.25, lw=0, gid=f"band_{cls}")
         ax.text((lo + hi) / 2, 0.03, t("plot.pareto_band", lang, cls=t(f"abc.{cls}", lang),
-                                         pct=_pct(hi - lo)),
+                                         pct=Narrator(lang).pct(hi - lo)),
                 ha="center", va="bottom", fontsize="small", gid=f"band_text_{cls}",
                 rotation=90 if hi - lo < 0.12 else 0)
     for cut in (c1, c2):
@@ -812,9 +797,9 @@ def rfm_segment_bars(
     """
     _prepare(lang)
     what_arg = "rfm_segment_bars(summary)"
-    df = _frame(summary, what_arg)
+    df = _table(summary, "summary")
     cols = ["customers", "share_customers", "value", "share_value"]
-    _require(df, [grade_col, *cols], what_arg)
+    require_columns(df, [grade_col, *cols], "summary")
     _vocabulary(df[grade_col].astype(str).tolist(), "rfm", what_arg)
     seg = list(codes("rfm"))
     full = (
@@ -824,9 +809,9 @@ def rfm_segment_bars(
     what = _what(value_label, lang)
     unit_c = t("unit.customers", lang)
     sep = " " if lang == "en" else ""
-    cust_labels = [f"{_pct(s)} · {int(round(n)):,}{sep}{unit_c}"
+    cust_labels = [f"{Narrator(lang).pct(s)} · {int(round(n)):,}{sep}{unit_c}"
                    for s, n in zip(full["share_customers"], full["customers"], strict=True)]
-    value_labels = [f"{_pct(s)} · {_money(v, lang)}"
+    value_labels = [f"{Narrator(lang).pct(s)} · {Narrator(lang).rmb(v)}"
                     for s, v in zip(full["share_value"], full["value"], strict=True)]
     ax = _new_ax(ax, (10, 6))
     _paired_bars(
@@ -899,8 +884,8 @@ def value_matrix(
     """
     _prepare(lang)
     what_arg = "value_matrix(labels_df)"
-    df = _frame(labels_df, what_arg, part="labels")
-    _require(df, [actual, potential, group], what_arg)
+    df = _table(labels_df, "labels_df", part="labels")
+    require_columns(df, [actual, potential, group], "labels_df")
     if scale not in ("symlog", "linear"):
         raise ValueError(f"scale must be 'symlog' or 'linear', got {scale!r}")
     _vocabulary(df[group].astype(str).tolist(), "value_group", what_arg)
@@ -945,8 +930,7 @@ def value_matrix(
     ax.set_xlim(xlim)
     ax.set_ylim(ylim)
     if scale == "symlog":
-        ax.xaxis.set_major_formatter(_money_tick(lang))
-        ax.yaxis.set_major_formatter(_money_tick(lang))
+        fmt_rmb(ax, "both", lang=lang)
         ax.tick_params(axis="x", labelrotation=30)
     else:
         fmt_rmb(ax, "both")
@@ -1035,9 +1019,9 @@ def cluster_profile(
     """
     _prepare(lang)
     what_arg = "cluster_profile(summary_or_centroids)"
-    df = _frame(summary_or_centroids, what_arg).reset_index(drop=True)
+    df = _table(summary_or_centroids, "summary_or_centroids").reset_index(drop=True)
     if cluster_col is not None:
-        _require(df, [cluster_col], what_arg)
+        require_columns(df, [cluster_col], "summary_or_centroids")
     else:
         cluster_col = next((c for c in ("grade", "cluster") if c in df.columns), None)
     name_cols = [c for c in df.columns if str(c).startswith("cluster_name")]
@@ -1051,7 +1035,7 @@ def cluster_profile(
                            f"; pass features=; the frame has {list(df.columns)}")
     else:
         features = list(features)
-        _require(df, features, what_arg)
+        require_columns(df, features, "summary_or_centroids")
     name_col = next((c for c in (f"cluster_name_{lang}", "cluster_name") if c in df.columns),
                     None)
     if name_col is not None:
@@ -1104,11 +1088,11 @@ def _cell(v: float, kind: str, lang: str) -> str:
     if pd.isna(v):
         return ""
     if kind == "pct":
-        return _pct(v)
+        return Narrator(lang).pct(v)
     if kind == "int":
         return f"{int(round(v)):,}"
     if kind == "money":
-        return _money(v, lang)
+        return Narrator(lang).rmb(v)
     return f"{v:.2f}"
 
 
@@ -1161,8 +1145,8 @@ def profile_heatmap(
     """
     _prepare(lang)
     what_arg = "profile_heatmap(profile_df)"
-    df = _frame(profile_df, what_arg)
-    _require(df, [row, col, value], what_arg)
+    df = _table(profile_df, "profile_df")
+    require_columns(df, [row, col, value], "profile_df")
     if row == col:
         raise ValueError("row and col must be different columns")
     if value not in _MEASURES and f"metric.{value}" not in LABELS:
@@ -1191,7 +1175,7 @@ def profile_heatmap(
     if cell == "pct":
         fmt_pct(ax.collections[0].colorbar.ax, "y")
     elif cell == "money":
-        ax.collections[0].colorbar.ax.yaxis.set_major_formatter(_money_tick(lang))
+        fmt_rmb(ax.collections[0].colorbar.ax, "y", lang=lang)
     ax.tick_params(axis="y", labelrotation=0)
     row_label, col_label = _dim_label(row, lang), _dim_label(col, lang)
     if row == "age_band":
@@ -1225,7 +1209,7 @@ def _resources(df: pd.DataFrame) -> list[tuple[str, str, str]]:
 def _resource_amount(stem: str, v: float, lang: str) -> str:
     unit = RESOURCE_UNITS.get(stem)
     if unit == "rmb":
-        return _money(v, lang)
+        return Narrator(lang).rmb(v)
     if unit is None:
         return f"{v:,.0f}"
     sep = " " if lang == "en" else ""
@@ -1284,8 +1268,8 @@ def allocation_bars(
     """
     _prepare(lang)
     what_arg = "allocation_bars(table)"
-    df = _frame(table, what_arg)
-    _require(df, [grade_col], what_arg)
+    df = _table(table, "table")
+    require_columns(df, [grade_col], "table")
     pairs = _resources(df)
     if not pairs:
         raise KeyError(f"{what_arg}: no resource columns; expected pairs such as "
@@ -1515,9 +1499,9 @@ def faw_toyota_chart(
     what_arg = "faw_toyota_chart(table)"
     if rate is None and active is None:
         raise ValueError("faw_toyota_chart: rate and active cannot both be None")
-    df = _frame(_unwrap(table, ("table_",)), what_arg)
+    df = _table(_unwrap(table, ("table_",)), "table")
     values = [c for c in (rate, active) if c is not None]
-    _require(df, [age, *values, *([overlay] if overlay else [])], what_arg)
+    require_columns(df, [age, *values, *([overlay] if overlay else [])], "table")
     df = df.loc[df[age].notna()].copy()
     df[age] = _int_bands(df[age], age, what_arg)
     keys = [overlay, age] if overlay else [age]
@@ -1552,7 +1536,8 @@ def faw_toyota_chart(
                           label=group_names[i] or _metric_label(rate, lang))
             for patch in bars.patches:
                 patch.set_gid(f"rate{suffix}")
-            texts = ax.bar_label(bars, labels=[_pct(a, 0) if np.isfinite(a) else "" for a in v],
+            texts = ax.bar_label(bars, labels=[Narrator(lang).pct(a, 0) if np.isfinite(a) else ""
+                                               for a in v],
                                  padding=2, fontsize="small" if n == 1 else "x-small")
             for text in texts:
                 text.set_gid(f"rate_label{suffix}")
@@ -1574,7 +1559,7 @@ def faw_toyota_chart(
             if n == 1:
                 for xi, ai in zip(x, a, strict=True):
                     if np.isfinite(ai):
-                        ax.annotate(_pct(ai, 0), (xi, ai), xytext=(0, -9),
+                        ax.annotate(Narrator(lang).pct(ai, 0), (xi, ai), xytext=(0, -9),
                                     textcoords="offset points", ha="center", va="top",
                                     fontsize="small", color="#A0522D", zorder=5,
                                     gid=f"active_label{suffix}",
@@ -1604,7 +1589,7 @@ def faw_toyota_chart(
                                   label=_metric_label(active, lang)))
     if rate_iv or active_iv:
         handles.append(Line2D([], [], color="0.25", marker="|", ls="none", ms=12, mew=1.2,
-                              label=t("plot.interval", lang, level=_pct(level, 0))))
+                              label=t("plot.interval", lang, level=Narrator(lang).pct(level, 0))))
     ax.legend(handles=handles, loc="upper right", fontsize="small", ncols=1,
               title=_dim_label(overlay, lang) if overlay else None, title_fontsize="small")
     if rate is not None and active is not None:
@@ -1731,8 +1716,8 @@ def survival_curves(
     """
     _prepare(lang)
     what_arg = "survival_curves(curve)"
-    df = _frame(_unwrap(curve, ("curve_",)), what_arg)
-    _require(df, ["age", "survival", *([group] if group else [])], what_arg)
+    df = _table(_unwrap(curve, ("curve_",)), "curve")
+    require_columns(df, ["age", "survival", *([group] if group else [])], "curve")
     exact = getattr(curve, "at_risk_", None) if not isinstance(curve, pd.DataFrame) else None
     if not (isinstance(exact, pd.DataFrame)
             and {"age", "at_risk", *([group] if group else [])} <= set(exact.columns)):
@@ -1862,8 +1847,8 @@ def cohort_heatmap(
     """
     _prepare(lang)
     what_arg = "cohort_heatmap(cohorts)"
-    df = _frame(cohorts, what_arg)
-    _require(df, ["sale_year", "age_band", value], what_arg)
+    df = _table(cohorts, "cohorts")
+    require_columns(df, ["sale_year", "age_band", value], "cohorts")
     df = df.loc[df["sale_year"].notna() & df["age_band"].notna()].copy()
     df["age_band"] = _int_bands(df["age_band"], "age_band", what_arg)
     _check_unique(df, ["sale_year", "age_band"], what_arg)
@@ -1879,7 +1864,7 @@ def cohort_heatmap(
                 for y, i in zip(years, grid.index, strict=True)]
     else:
         rows = [str(y) for y in years]
-    annot = np.vectorize(lambda v: "" if pd.isna(v) else _pct(v, 0),
+    annot = np.vectorize(lambda v: "" if pd.isna(v) else Narrator(lang).pct(v, 0),
                          otypes=[object])(grid.to_numpy())
     shown = pd.DataFrame(grid.to_numpy(), index=rows,
                          columns=[_band_label(k, lang) for k in grid.columns])
@@ -1938,8 +1923,8 @@ def service_funnel_chart(
     """
     _prepare(lang)
     what_arg = "service_funnel_chart(funnel)"
-    df = _frame(funnel, what_arg)
-    _require(df, ["visit", "share"], what_arg)
+    df = _table(funnel, "funnel")
+    require_columns(df, ["visit", "share"], "funnel")
     df = df.loc[df["visit"].notna()].sort_values("visit", kind="stable").reset_index(drop=True)
     _check_unique(df, ["visit"], what_arg)
     visits = [int(v) for v in df["visit"]]
@@ -1948,7 +1933,8 @@ def service_funnel_chart(
     ax = _new_ax(ax, (max(7.0, 0.7 * len(df) + 2.5), 5))
     colors = sns.color_palette("Blues_r", len(df) + 3)[1:len(df) + 1]
     bars = ax.bar(x, share, width=0.72, color=colors, zorder=2)
-    texts = ax.bar_label(bars, labels=[_pct(s, 0) if np.isfinite(s) else "" for s in share],
+    texts = ax.bar_label(bars, labels=[Narrator(lang).pct(s, 0) if np.isfinite(s) else ""
+                                       for s in share],
                          padding=2, fontsize="small")
     for text in texts:
         text.set_gid("share_label")
@@ -1961,7 +1947,7 @@ def service_funnel_chart(
                                      colors, strict=True):
             if k == 1 or not np.isfinite(c):
                 continue
-            text = t("plot.funnel_conditional", lang, pct=_pct(c, 0))
+            text = t("plot.funnel_conditional", lang, pct=Narrator(lang).pct(c, 0))
             need = fs * sum(1.0 if ord(ch) > 0x2E80 else 0.62 for ch in text) + 8
             if s / top * height_pt * 0.85 >= need:
                 dark = sum(np.asarray(mpl.colors.to_rgb(face)) * (0.299, 0.587, 0.114)) < 0.55
@@ -2107,8 +2093,7 @@ def _ratio_text(hr: float, lo: float, hi: float, p: float | None) -> str:
 def forest_plot(
     hazard_ratios: Any,
     *,
-    alpha: float = 0.05,
-    level: float = 0.95,
+    confidence: float = 0.95,
     ax: Axes | None = None,
     lang: str = "en",
     title: str | None = None,
@@ -2131,11 +2116,10 @@ def forest_plot(
         indicators of a vocabulary in the forms ``usage[T.taxi]``, ``usage=taxi``,
         ``usage: taxi`` or ``usage_taxi``, optionally followed by ``(vs private)``;
         other names are shown as they are. Rows are drawn in table order, top down.
-    alpha:
-        Significance level: a ratio is highlighted (red above 1, blue below) when
-        ``p < alpha``, or, without a ``p`` column, when its interval excludes 1.
-    level:
-        Confidence level of ``lo`` / ``hi``, for the axis label only.
+    confidence:
+        Level of the ``lo`` / ``hi`` intervals (in the axis label); a ratio is
+        highlighted (red above 1, blue below) when ``p < 1 - confidence``, or, without
+        a ``p`` column, when its interval excludes 1.
     ax, lang, title:
         Axes to draw into (None: a new figure), language, title override.
 
@@ -2161,10 +2145,10 @@ def forest_plot(
     """
     _prepare(lang)
     what_arg = "forest_plot(hazard_ratios)"
-    df = _frame(_unwrap(hazard_ratios, ("hazard_ratios_",)), what_arg).reset_index(drop=True)
-    _require(df, ["covariate", "hazard_ratio", "lo", "hi"], what_arg)
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    df = _table(_unwrap(hazard_ratios, ("hazard_ratios_",)), "hazard_ratios").reset_index(
+        drop=True)
+    require_columns(df, ["covariate", "hazard_ratio", "lo", "hi"], "hazard_ratios")
+    alpha = 1.0 - check_confidence(confidence)
     hr, lo, hi = (df[c].to_numpy(float) for c in ("hazard_ratio", "lo", "hi"))
     positive = np.r_[hr, lo, hi]
     if (positive[np.isfinite(positive)] <= 0).any():
@@ -2221,7 +2205,8 @@ def forest_plot(
     ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2,
               frameon=False, fontsize="small", borderaxespad=0.2)
     label(ax, title or t("plot.forest_title", lang),
-          t("plot.hazard_ratio_x", lang, level=_pct(level, 0)), t("plot.covariate", lang))
+          t("plot.hazard_ratio_x", lang, level=Narrator(lang).pct(confidence, 0)),
+          t("plot.covariate", lang))
     ax.set_title(ax.get_title(), pad=40)  # above the two-row legend
     return ax
 
@@ -2230,7 +2215,7 @@ def hazard_chart(
     hazard: Any,
     *,
     cliff_age: float | None = None,
-    level: float = 0.95,
+    confidence: float = 0.95,
     ax: Axes | None = None,
     lang: str = "en",
     title: str | None = None,
@@ -2249,8 +2234,8 @@ def hazard_chart(
         Age band of the warranty cliff (the band whose hazard jumps most over the
         previous one): its bar is red and annotated "Warranty cliff: 8.0% → 21.0%".
         None: no annotation.
-    level:
-        Confidence level of the intervals, for the legend only.
+    confidence:
+        Level of the intervals, for the legend only.
     ax, lang, title:
         Axes to draw into (None: a new figure), language, title override.
 
@@ -2272,8 +2257,8 @@ def hazard_chart(
     what_arg = "hazard_chart(hazard)"
     if cliff_age is None and not isinstance(hazard, pd.DataFrame):
         cliff_age = getattr(hazard, "cliff_age_", None)
-    df = _frame(_unwrap(hazard, ("hazard_", "table_")), what_arg)
-    _require(df, ["age_band", "hazard"], what_arg)
+    df = _table(_unwrap(hazard, ("hazard_", "table_")), "hazard")
+    require_columns(df, ["age_band", "hazard"], "hazard")
     df = df.loc[df["age_band"].notna()].copy()
     df["age_band"] = _int_bands(df["age_band"], "age_band", what_arg)
     _check_unique(df, ["age_band"], what_arg)
@@ -2293,15 +2278,17 @@ def hazard_chart(
     ax = _new_ax(ax, (max(7.5, 0.65 * len(bands) + 2.5), 5))
     bars = ax.bar(x, h, width=0.7, color=colors, yerr=err, capsize=3, zorder=2,
                   error_kw={"ecolor": "0.25", "elinewidth": 1})
-    for text in ax.bar_label(bars, labels=[_pct(v) if np.isfinite(v) else "" for v in h],
+    for text in ax.bar_label(bars, labels=[Narrator(lang).pct(v) if np.isfinite(v) else ""
+                                           for v in h],
                              padding=2, fontsize="small"):
         text.set_gid("hazard_label")
     tops = h + (err[1] if err is not None else 0.0)
     top = float(np.nanmax(tops, initial=0.0))
     ax.set_ylim(0, max(0.02, top * (1.45 if cliff_i is not None else 1.15)))
     if cliff_i is not None:
-        before = _pct(h[cliff_i - 1]) if cliff_i > 0 else "–"
-        ax.annotate(t("plot.warranty_cliff", lang, before=before, after=_pct(h[cliff_i])),
+        before = Narrator(lang).pct(h[cliff_i - 1]) if cliff_i > 0 else "–"
+        after = Narrator(lang).pct(h[cliff_i])
+        ax.annotate(t("plot.warranty_cliff", lang, before=before, after=after),
                     xy=(x[cliff_i], tops[cliff_i] + 0.06 * top), xytext=(0, 30),
                     textcoords="offset points", ha="center", va="bottom", color="#C44E52",
                     gid="cliff",
@@ -2314,7 +2301,8 @@ def hazard_chart(
         from matplotlib.lines import Line2D
 
         ax.legend(handles=[Line2D([], [], color="0.25", marker="|", ls="none", ms=12, mew=1.2,
-                                  label=t("plot.interval", lang, level=_pct(level, 0)))],
+                                  label=t("plot.interval", lang,
+                                          level=Narrator(lang).pct(confidence, 0)))],
                   loc="upper left", fontsize="small")
     label(ax, title or t("plot.hazard_title", lang),
           with_unit("metric.vehicle_age", "years", lang),
@@ -2371,11 +2359,11 @@ def status_bars(
     """
     _prepare(lang)
     what_arg = "status_bars(status_counts)"
-    df = _frame(status_counts, what_arg).copy()
-    _require(df, ["status"], what_arg)
+    df = _table(status_counts, "status_counts").copy()
+    require_columns(df, ["status"], "status_counts")
     if "age_band" not in df.columns:
         if "age_years" not in df.columns:
-            _require(df, ["age_band"], what_arg + " (or 'age_years' per vehicle)")
+            require_columns(df, ["age_band"], "status_counts (or 'age_years' per vehicle)")
         df["age_band"] = np.floor(pd.to_numeric(df["age_years"], errors="coerce").astype(float))
     df["age_band"] = _int_bands(df["age_band"], "age_band", what_arg)
     _vocabulary(df["status"].dropna().astype(str).tolist(), "status", what_arg)
@@ -2404,7 +2392,7 @@ def status_bars(
         frac = (table[code] / totals.replace(0.0, np.nan)).fillna(0.0).to_numpy(float)
         for xi, b0, vi, f in zip(x, bottom, v, frac, strict=True):
             if f >= 0.05 and vi >= 0.045 * ymax:
-                ax.text(xi, b0 + vi / 2, _pct(f, 0), ha="center", va="center",
+                ax.text(xi, b0 + vi / 2, Narrator(lang).pct(f, 0), ha="center", va="center",
                         fontsize="x-small", color="white" if code != "dormant" else "0.15",
                         gid="status_label", zorder=3)
         bottom = bottom + v
@@ -2436,7 +2424,604 @@ def status_bars(
 # =========================================================================== money charts
 # (moved here from crm_analysis.economics and crm_analysis.value)
 
+_MONEY_TEXT: dict[str, tuple[str, str]] = {
+    "pnl_title": ("Store P&L per month", "门店月度损益"),
+    "pnl_sub": ("store {store}, {start} to {end}", "门店 {store}，{start} 至 {end}"),
+    "pnl_deck": ("the 2012 deck's example store", "2012 年课件示例门店"),
+    "pnl_x": ("P&L line", "损益项目"),
+    "rmb_month": ("Amount (RMB per month)", "金额（元/月）"),
+    "age_x": ("Year of the car's life (years since sale, 1 = first year)",
+              "车龄（购车后第几年，1 = 第一年）"),
+    "ltv_title": ("After-sales value of one new car", "一辆新车的售后价值"),
+    "ltv_sub": ("{value}, discounted at {rate} a year: total {total}",
+                "{value}，年折现率 {rate}：合计 {total}"),
+    "ltv_y": ("Value per new car (RMB)", "每辆新车的价值（元）"),
+    "ltv_bar": ("Present value in the year", "当年现值"),
+    "ltv_cum": ("Cumulative present value", "累计现值"),
+    "lift_title": ("Retention lift: value gained per new car", "提升客户掌握率的收益"),
+    "lift_sub": ("+{points:.0f} points in {years}: +{gain} per car",
+                 "{years}提升 {points:.0f} 个百分点：每辆车 +{gain}"),
+    "lift_sub_year": ("; +{year} for one year's new cars", "；一年新车合计 +{year}"),
+    "lift_y": ("Retention rate (%)", "客户掌握率（%）"),
+    "base": ("Today", "现状"),
+    "scenario": ("Scenario", "提升后"),
+    "years": ("years {a}–{b}", "第{a}–{b}年"),
+    "year": ("year {a}", "第{a}年"),
+    "value.gross_profit_per_retained": ("gross profit", "毛利"),
+    "value.net_value_per_retained": ("net value", "净价值"),
+    "value.revenue_per_retained": ("revenue", "营业收入"),
+}
 
-# =========================================================================== churn, BTYD, five classes and group charts
+#: The bars of :func:`pnl_waterfall`: (line, sign in the waterfall); None = a total from 0.
+_WATERFALL = (("new_car_gross", 1), ("service_gross", 1), ("total_gross", None),
+              ("running_cost", -1), ("operating_profit_before_depreciation", None),
+              ("depreciation", -1), ("operating_profit_after_depreciation", None))
+
+
+def _mt(key: str, lang: str, **fmt: Any) -> str:
+    return t(key, lang, labels=_MONEY_TEXT, **fmt)
+
+
+def pnl_waterfall(pnl: pd.DataFrame, *, ax: Axes | None = None, lang: str = "en") -> Axes:
+    """Waterfall of the monthly P&L of :func:`crm_analysis.economics.service_pnl`: gross
+    profit in, running cost and depreciation out.
+
+    Bars: new-car gross and service gross (up), total gross, running cost (down),
+    operating profit before depreciation, depreciation (down), operating profit after
+    depreciation; each labelled with its amount.
+
+    Example
+    -------
+    >>> from crm_analysis.economics import service_pnl
+    >>> ax = pnl_waterfall(service_pnl(), lang="zh")
+    >>> ax.get_ylabel()
+    '金额（元/月）'
+    >>> plt.close(ax.figure)
+    """
+    if not isinstance(pnl, pd.DataFrame):
+        raise TypeError(f"{caller()}: pnl must be the DataFrame of service_pnl, got "
+                        f"{type(pnl).__name__}")
+    require_columns(pnl, ["line", "value"], "pnl")
+    vals = pnl.set_index("line")["value"]
+    missing = [k for k, _ in _WATERFALL if k not in vals.index]
+    if missing:
+        raise KeyError(f"{caller()}: pnl has no line(s) {missing}")
+    _prepare(lang)
+    ax = _new_ax(ax, (8, 5))
+    level, lo, hi = 0.0, 0.0, 0.0
+    for i, (line, sign) in enumerate(_WATERFALL):
+        v = float(vals[line])
+        if sign is None:
+            bottom, height, color = 0.0, v, "#4c72b0" if v >= 0 else "#c44e52"
+            level = v
+        else:
+            height = sign * v
+            bottom, color = level, "#55a868" if height >= 0 else "#c44e52"
+            level += height
+        ax.bar(i, height, bottom=bottom, color=color, width=0.6)
+        top = max(bottom, bottom + height)
+        lo, hi = min(lo, bottom, bottom + height), max(hi, top)
+        ax.text(i, top, Narrator(lang).rmb(sign * v if sign else v), ha="center", va="bottom",
+                fontsize=8)
+    ax.axhline(0, color="0.3", linewidth=0.8)
+    ax.set_xticks(range(len(_WATERFALL)), [pnl_label(k, lang) for k, _ in _WATERFALL],
+                  rotation=30, ha="right", rotation_mode="anchor")
+    a = pnl.attrs
+    if a.get("store_id") is not None:
+        sub = _mt("pnl_sub", lang, store=a["store_id"],
+                  start=(pd.Timestamp(a["start"]) + pd.Timedelta(days=1)).date(),
+                  end=pd.Timestamp(a["end"]).date())
+    else:
+        sub = _mt("pnl_deck", lang)
+    label(ax, f"{_mt('pnl_title', lang)}\n{sub}", _mt("pnl_x", lang), _mt("rmb_month", lang))
+    fmt_rmb(ax, "y")
+    pad = 0.1 * (hi - lo) if hi > lo else 1.0
+    ax.set_ylim(lo - (pad if lo < 0 else 0.0), hi + pad)  # room for the amounts
+    return ax
+
+
+def _year_ticks(ax: Axes, bands: Iterable[int]) -> None:
+    """Band k is shown as year k + 1 of the car's life."""
+    b = [int(k) for k in bands]
+    ax.set_xticks(b, [str(k + 1) for k in b])
+
+
+def lifetime_value(result: LifetimeValue, *, ax: Axes | None = None,
+                   lang: str = "en") -> Axes:
+    """Present value per year of a new car's life (bars) and its running total (line), from
+    :func:`crm_analysis.economics.new_car_lifetime_value`.
+
+    Example
+    -------
+    >>> from crm_analysis.economics import new_car_lifetime_value
+    >>> curve = pd.DataFrame({"age_band": [0, 1], "retention_rate": [0.9, 0.5],
+    ...                       "gross_profit_per_retained": [1000.0, 1200.0]})
+    >>> ax = lifetime_value(new_car_lifetime_value(curve, max_age=2))
+    >>> [t.get_text() for t in ax.get_xticklabels()]
+    ['1', '2']
+    >>> plt.close(ax.figure)
+    """
+    if not isinstance(result, LifetimeValue):
+        raise TypeError(f"{caller()}: result must be a LifetimeValue, got "
+                        f"{type(result).__name__}")
+    _prepare(lang)
+    ax = _new_ax(ax, (8, 5))
+    by = result.by_age
+    k = by["age_band"].to_numpy()
+    ax.bar(k, by["present_value"], color="#4c72b0", width=0.6, label=_mt("ltv_bar", lang))
+    ax.plot(k, by["cumulative_present_value"], color="#dd8452", marker="o",
+            label=_mt("ltv_cum", lang))
+    _year_ticks(ax, k)
+    vkey = f"value.{result.value}"
+    vname = _mt(vkey, lang) if vkey in _MONEY_TEXT else result.value
+    sub = _mt("ltv_sub", lang, value=vname, rate=Narrator(lang).pct(result.discount_rate, 0),
+              total=Narrator(lang).rmb(result.total))
+    label(ax, f"{_mt('ltv_title', lang)}\n{sub}", _mt("age_x", lang), _mt("ltv_y", lang))
+    fmt_rmb(ax, "y")
+    ax.legend(loc="upper left")
+    return ax
+
+
+def retention_lift(result: LiftResult, *, ax: Axes | None = None, lang: str = "en") -> Axes:
+    """Retention by age today and in the scenario of
+    :func:`crm_analysis.economics.retention_lift`, the lifted years shaded.
+
+    The title gives the present value gained per new car (and per year of sales when
+    ``cars_per_year`` was given).
+
+    Example
+    -------
+    >>> from crm_analysis import economics
+    >>> curve = pd.DataFrame({"age_band": [0, 1, 2], "retention_rate": [0.9, 0.6, 0.4],
+    ...                       "gross_profit_per_retained": [800.0, 1000.0, 1500.0]})
+    >>> ax = retention_lift(economics.retention_lift(curve, ages=[1], max_age=3), lang="zh")
+    >>> ax.get_ylabel()
+    '客户掌握率（%）'
+    >>> plt.close(ax.figure)
+    """
+    if not isinstance(result, LiftResult):
+        raise TypeError(f"{caller()}: result must be a LiftResult, got "
+                        f"{type(result).__name__}")
+    _prepare(lang)
+    ax = _new_ax(ax, (8, 5))
+    by = result.by_age
+    k = by["age_band"].to_numpy()
+    ax.plot(k, by["base_retention"], marker="o", color="#4c72b0", label=_mt("base", lang))
+    ax.plot(k, by["scenario_retention"], marker="o", linestyle="--", color="#55a868",
+            label=_mt("scenario", lang))
+    ax.fill_between(k, by["base_retention"], by["scenario_retention"], color="#55a868",
+                    alpha=0.25)
+    for a in result.ages:
+        ax.axvspan(a - 0.5, a + 0.5, color="0.85", zorder=0)
+    _year_ticks(ax, k)
+    a0, a1 = result.ages[0] + 1, result.ages[-1] + 1
+    years = _mt("year", lang, a=a0) if a0 == a1 else _mt("years", lang, a=a0, b=a1)
+    sub = _mt("lift_sub", lang, points=result.points * 100, years=years,
+              gain=Narrator(lang).rmb(result.gain_per_car))
+    if result.gain_per_year is not None:
+        sub += _mt("lift_sub_year", lang, year=Narrator(lang).rmb(result.gain_per_year))
+    label(ax, f"{_mt('lift_title', lang)}\n{sub}", _mt("age_x", lang), _mt("lift_y", lang))
+    fmt_pct(ax, "y")
+    ax.set_ylim(0, 1.05)
+    ax.legend(loc="upper right")
+    return ax
+
+
+# ======================================================= churn, BTYD, five classes and group charts
 # (moved here from crm_analysis.churn, crm_analysis.btyd, crm_analysis.five_classes and
 # crm_analysis.group)
+
+
+# --- churn backtest (crm_analysis.churn.backtest)
+
+
+def churn_roc(result: BacktestResult, *, ax: Axes | None = None, lang: str = "en") -> Axes:
+    """ROC curves of every model and baseline of a :func:`crm_analysis.churn.backtest` on
+    its test snapshot (AUC in the legend)."""
+    from sklearn.metrics import roc_curve
+
+    _prepare(lang)
+    ax = _new_ax(ax, (7, 5))
+    metrics, pred = result.metrics_, result.predictions_
+    auc = metrics.set_index("model")["roc_auc"]
+    y = pred["churned"].to_numpy()
+    for name in metrics["model"]:
+        p = pred[name].to_numpy(float)
+        if np.isnan(p).any() or len(np.unique(y)) < 2:
+            continue
+        fpr, tpr, _ = roc_curve(y, p)
+        ax.plot(fpr, tpr, label=t("churn_model.roc_legend", lang,
+                                  model=t(f"churn_model.{name}", lang), auc=f"{auc[name]:.3f}"))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label=t("churn_model.chance", lang))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    fmt_pct(ax, "both")
+    ax.legend(fontsize="small", loc="lower right")
+    label(ax, t("churn_model.roc_title", lang, date=result.test_date_.date()),
+          with_unit("churn_model.false_positive_rate", "share", lang),
+          with_unit("churn_model.true_positive_rate", "share", lang))
+    return ax
+
+
+def churn_calibration(result: BacktestResult, *, ax: Axes | None = None,
+                      lang: str = "en") -> Axes:
+    """Reliability diagram of a :func:`crm_analysis.churn.backtest`: observed churn rate
+    against mean predicted probability, per model and baseline (``result.calibration_``).
+
+    Example
+    -------
+    >>> from crm_analysis.churn import backtest
+    >>> from crm_analysis.synth import generate
+    >>> ds = generate(n_stores=1, seed=5, start="2019-01-01", as_of="2023-12-31", scale=0.05)
+    >>> res = backtest(ds, store_id="001", models="logistic", permutation_repeats=1)
+    >>> churn_roc(res, lang="zh").get_title()
+    'ROC曲线（测试快照 2022-12-31）'
+    >>> len(churn_calibration(res).get_lines())   # the diagonal and three curves
+    4
+    >>> plt.close("all")
+    """
+    _prepare(lang)
+    ax = _new_ax(ax, (7, 5))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":",
+            label=t("churn_model.perfect_calibration", lang))
+    for name, g in result.calibration_.groupby("model", sort=False):
+        ax.plot(g["mean_predicted"], g["observed_rate"], marker="o",
+                label=t(f"churn_model.{name}", lang))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    fmt_pct(ax, "both")
+    ax.legend(fontsize="small")
+    label(ax, t("churn_model.calibration_title", lang, date=result.test_date_.date()),
+          with_unit("churn_model.mean_predicted", "share", lang),
+          with_unit("churn_model.observed_rate", "share", lang))
+    return ax
+
+
+def churn_importance(result: BacktestResult, *, model: str | None = None, top: int = 10,
+                     ax: Axes | None = None, lang: str = "en") -> Axes:
+    """Horizontal bars of the ``top`` permutation importances of ``model`` (default: the
+    best model) of a :func:`crm_analysis.churn.backtest`, one standard deviation as error
+    bars."""
+    model = result.best_model_ if model is None else model
+    imp = result.importance_[result.importance_["model"] == model]
+    if imp.empty:
+        raise ValueError(f"{caller()}: no importance for model {model!r}; models: "
+                         f"{sorted(result.importance_['model'].unique())}")
+    imp = imp.head(check_int(top, "top")).iloc[::-1]
+    _prepare(lang)
+    ax = _new_ax(ax, (7, 0.4 * len(imp) + 1.5))
+    names = [t(f"churn_model.feature_{f}", lang) for f in imp["feature"]]
+    ax.barh(names, imp["importance_mean"], xerr=imp["importance_std"], color="tab:blue",
+            capsize=2)
+    label(ax, t("churn_model.importance_title", lang, model=t(f"churn_model.{model}", lang)),
+          t("churn_model.importance_x", lang), t("churn_model.feature", lang))
+    return ax
+
+
+# --- BG/NBD diagnostics (crm_analysis.btyd)
+
+_BTYD_TEXT: dict[str, tuple[str, str]] = {
+    "alive_title": ("Probability a customer is alive, by frequency and recency",
+                    "客户存活概率（按购买频次与最近购买时间）"),
+    "alive_sub": ("customer age {T:g} {unit}", "客户年龄 {T:g} {unit}"),
+    "recency": ("Recency: age at last purchase ({unit})", "最近一次购买时的客户年龄（{unit}）"),
+    "frequency": ("Frequency (repeat purchases)", "重复购买次数（次）"),
+    "p_alive": ("P(alive)", "存活概率"),
+    "holdout_title": ("Holdout purchases by calibration purchases: actual vs. model",
+                      "验证期购买次数：实际与模型预测（按校准期购买次数）"),
+    "holdout_sub": ("holdout {d:g} {unit}", "验证期 {d:g} {unit}"),
+    "cal_purchases": ("Repeat purchases in calibration period (purchases)",
+                      "校准期重复购买次数（次）"),
+    "holdout_purchases": ("Mean holdout purchases (per customer)",
+                          "验证期平均购买次数（次/客户）"),
+    "actual": ("Actual", "实际"),
+    "model": ("Model (BG/NBD)", "模型（BG/NBD）"),
+    "unit.D": ("days", "天"),
+    "unit.W": ("weeks", "周"),
+    "unit.M": ("months", "月"),
+    "unit.h": ("hours", "小时"),
+    "unit.other": ("time units", "时间单位"),
+}
+
+
+def _time_unit(freq: Any, lang: str) -> str:
+    key = f"unit.{freq}" if isinstance(freq, str) and f"unit.{freq}" in _BTYD_TEXT \
+        else "unit.other"
+    return t(key, lang, labels=_BTYD_TEXT)
+
+
+def _fitted_bg(model: Any) -> BetaGeoModel:
+    if not isinstance(model, BetaGeoModel):
+        raise TypeError(f"{caller()}: model must be a BetaGeoModel, got "
+                        f"{type(model).__name__}")
+    model._check_fitted()
+    return model
+
+
+def probability_alive_matrix(model: BetaGeoModel, *, max_frequency: int | None = None,
+                             max_recency: float | None = None, ax: Axes | None = None,
+                             lang: str = "en", freq: str = "D",
+                             cmap: str = "viridis") -> Axes:
+    """Heatmap of P(alive) of a fitted :class:`~crm_analysis.btyd.BetaGeoModel` for a
+    customer of age ``max_recency``, by frequency × recency (lifetimes'
+    ``plot_probability_alive_matrix``).
+
+    Rows: frequency 0 … ``max_frequency`` (default: the largest fitted frequency); columns:
+    recency 0 … ``max_recency`` (default: the largest fitted T), in the model's time unit
+    ``freq`` (only used in the labels).
+    """
+    bg = _fitted_bg(model)
+    _prepare(lang)
+    ax = _new_ax(ax, (8, 6))
+    tx = _BTYD_TEXT
+    if max_frequency is None:
+        max_frequency = int(bg.data_["frequency"].max()) if hasattr(bg, "data_") else 20
+    if max_recency is None:
+        max_recency = float(bg.data_["T"].max()) if hasattr(bg, "data_") else 52.0
+    check_int(max_frequency, "max_frequency")
+    check_number(max_recency, "max_recency", minimum=0, strict=True)
+    n_cols = int(min(200, max(2, math.ceil(max_recency) + 1)))
+    rec = np.linspace(0.0, float(max_recency), n_cols)
+    fq = np.arange(0, int(max_frequency) + 1, dtype=float)
+    X, R = np.meshgrid(fq, rec, indexing="ij")
+    R = np.where(X == 0, 0.0, R)
+    P = bg._p_alive(X.ravel(), R.ravel(), np.full(X.size, float(max_recency))).reshape(X.shape)
+    P[0, :] = 1.0
+    step = rec[1] - rec[0]
+    im = ax.imshow(P, origin="lower", aspect="auto", cmap=cmap, vmin=0, vmax=1,
+                   extent=(-step / 2, float(max_recency) + step / 2, -0.5, max_frequency + 0.5),
+                   interpolation="nearest")
+    ax.figure.colorbar(im, ax=ax).set_label(t("p_alive", lang, labels=tx))
+    unit = _time_unit(freq, lang)
+    sub = t("alive_sub", lang, labels=tx, T=round(max_recency, 2), unit=unit)
+    label(ax, f"{t('alive_title', lang, labels=tx)}\n{sub}",
+          t("recency", lang, labels=tx, unit=unit), t("frequency", lang, labels=tx))
+    ax.grid(False)
+    return ax
+
+
+def calibration_purchases_vs_holdout(model: BetaGeoModel, cal_holdout: Any, *, n: int = 7,
+                                     ax: Axes | None = None, lang: str = "en",
+                                     freq: str = "D") -> Axes:
+    """Mean holdout purchases by calibration frequency (0 … ``n``, the last bin ``n+``),
+    actual vs. the model's E[Y(duration_holdout) | calibration RFM] (lifetimes'
+    ``plot_calibration_purchases_vs_holdout_purchases``).
+
+    ``cal_holdout`` is the output of :func:`crm_analysis.btyd.calibration_holdout`; the
+    model is normally fitted on its calibration columns.
+    """
+    bg = _fitted_bg(model)
+    need = ["frequency_cal", "recency_cal", "T_cal", "frequency_holdout", "duration_holdout"]
+    d = to_pandas(cal_holdout, "cal_holdout")
+    require_columns(d, need, "cal_holdout")
+    n = check_int(n, "n")
+    _prepare(lang)
+    ax = _new_ax(ax, (8, 5))
+    tx = _BTYD_TEXT
+    d = d[need].astype(float)
+    pred = bg.expected_purchases(d["duration_holdout"].to_numpy(),
+                                 d["frequency_cal"].to_numpy(), d["recency_cal"].to_numpy(),
+                                 d["T_cal"].to_numpy())
+    band = np.minimum(d["frequency_cal"].to_numpy(), n).astype(int)
+    table = pd.DataFrame({"band": band, "actual": d["frequency_holdout"].to_numpy(),
+                          "model": pred}).groupby("band")[["actual", "model"]].mean()
+    ax.plot(table.index, table["actual"], marker="o", label=t("actual", lang, labels=tx))
+    ax.plot(table.index, table["model"], marker="s", linestyle="--",
+            label=t("model", lang, labels=tx))
+    ticks = list(table.index)
+    ax.set_xticks(ticks, [f"{k}+" if k == n else str(k) for k in ticks])
+    ax.legend()
+    durations = d["duration_holdout"].unique()
+    title = t("holdout_title", lang, labels=tx)
+    if durations.size == 1:
+        title += "\n" + t("holdout_sub", lang, labels=tx, d=round(float(durations[0]), 2),
+                          unit=_time_unit(freq, lang))
+    label(ax, title, t("cal_purchases", lang, labels=tx), t("holdout_purchases", lang, labels=tx))
+    ax.set_ylim(bottom=0)
+    return ax
+
+
+# --- dealer group (crm_analysis.group)
+
+_GROUP_TEXT: dict[str, tuple[str, str]] = {
+    "overlay_title": ("Retention rate by vehicle age, store by store", "各门店分车龄客户掌握率"),
+    "age_axis": ("Vehicle age (year of life)", "车龄（第几年）"),
+    "group_best": ("Group best", "集团最佳"),
+    "gap_title": ("Gap to the group's best store (percentage points)",
+                  "与集团最佳门店的差距（百分点）"),
+    "store_axis": ("Store", "门店"),
+    "gap_unit": ("Gap (percentage points)", "差距（百分点）"),
+}
+
+#: Unit of each scorecard metric in :func:`store_bars` (a ``unit.*`` key of i18n).
+_SCORECARD_UNITS: dict[str, str] = {
+    "vehicle_base": "vehicles", "service_base": "vehicles", "customers_scored": "customers",
+    "at_risk": "customers", "class_high_value_stable": "customers",
+    "class_high_value_at_risk": "customers", "class_low_value_stable": "customers",
+    "class_low_value_at_risk": "customers", "class_no_value": "customers",
+    "high_value_at_risk_expected_loss": "rmb", "service_gross_profit_per_month": "rmb",
+    "new_car_lifetime_value": "rmb", "gross_profit_per_serviced_vehicle": "rmb_per_year",
+    "cliff_year": "years",
+}
+_SCORECARD_SHARES = {"top20_share_gross_profit", "retention_year_1", "retention_year_3",
+                     "retention_year_5", "retention_year_8", "service_absorption",
+                     "cliff_drop", "at_risk_share", "high_value_at_risk_share"}
+
+
+def _store_names(ids: Iterable[str], names: Mapping[str, str] | None) -> dict[str, str]:
+    names = names or {}
+    return {s: (f"{s} {names[s]}" if s in names and names[s] != s else s) for s in ids}
+
+
+def store_retention_overlay(
+    tidy: Any,
+    *,
+    value: str = "retention_rate",
+    names: Mapping[str, str] | None = None,
+    best: bool = True,
+    highlight: str | None = None,
+    ax: Axes | None = None,
+    lang: str = "en",
+    title: str | None = None,
+) -> Axes:
+    """Every store's curve by vehicle age on one chart, with the group's best as a ceiling.
+
+    Parameters
+    ----------
+    tidy:
+        One row per (``store_id``, ``age_band``) with ``value`` (a share 0–1), e.g.
+        :func:`crm_analysis.group.retention_by_store`; pandas or Polars.
+    value:
+        Column drawn; its axis label is ``metric.<value>`` when the package has one.
+    names:
+        ``{store_id: store name}`` for the legend.
+    best:
+        Also draw the best value of each age band (dotted, grey).
+    highlight:
+        A store drawn thicker (e.g. the one with the largest gap).
+    ax, lang, title:
+        Axes to draw into (None: a new figure), language, title override.
+
+    Returns
+    -------
+    The Axes; each store's line has gid ``"store_<id>"``, the ceiling ``"group_best"``.
+
+    Example
+    -------
+    >>> tidy = pd.DataFrame({"store_id": ["001", "001", "002", "002"],
+    ...                      "age_band": [0, 1, 0, 1],
+    ...                      "retention_rate": [0.9, 0.6, 0.8, 0.7]})
+    >>> ax = store_retention_overlay(tidy, lang="zh")
+    >>> ax.get_title(), [x.get_text() for x in ax.get_xticklabels()]
+    ('各门店分车龄客户掌握率', ['第1年', '第2年'])
+    >>> sorted(line.get_gid() for line in ax.get_lines())
+    ['group_best', 'store_001', 'store_002']
+    >>> plt.close("all")
+    """
+    df = to_pandas(tidy, "tidy")
+    require_columns(df, ["store_id", "age_band", value], "tidy")
+    _prepare(lang)
+    ax = _new_ax(ax, (9, 5))
+    gt = _GROUP_TEXT
+    df = df[df["age_band"].notna() & df[value].notna()].copy()
+    df["store_id"] = df["store_id"].astype(str)
+    df["age_band"] = df["age_band"].astype(int)
+    ids = sorted(df["store_id"].unique())
+    labels = _store_names(ids, names)
+    colors = sns.color_palette("deep", max(len(ids), 1))
+    for color, sid in zip(colors, ids, strict=False):
+        g = df[df["store_id"] == sid].sort_values("age_band")
+        thick = highlight is not None and str(highlight) == sid
+        ax.plot(g["age_band"], g[value], marker="o", color=color,
+                linewidth=3.2 if thick else 1.8, label=labels[sid], gid=f"store_{sid}",
+                zorder=3 if thick else 2)
+    if best and len(ids) > 1:
+        top = df.groupby("age_band")[value].max().sort_index()
+        ax.plot(top.index, top.to_numpy(), linestyle=":", color="0.35", linewidth=1.6,
+                label=t("group_best", lang, labels=gt), gid="group_best", zorder=1)
+    bands = sorted(df["age_band"].unique())
+    ax.set_xticks(bands, [t("metric.age_band", lang, n=b + 1) for b in bands])
+    key = f"metric.{value}"
+    try:
+        ylabel = with_unit(key, "share", lang)
+        default_title = (t("overlay_title", lang, labels=gt) if value == "retention_rate"
+                         else t(key, lang))
+    except KeyError:
+        ylabel, default_title = f"{value} (%)", value
+    label(ax, title or default_title, t("age_axis", lang, labels=gt), ylabel)
+    fmt_pct(ax, "y")
+    ax.set_ylim(0, min(1.05, max(0.1, float(df[value].max()) * 1.1)))
+    if ids:
+        ax.legend(title=t("store_axis", lang, labels=gt), fontsize="small")
+    plt.setp(ax.get_xticklabels(), rotation=0)
+    return ax
+
+
+def store_gap_heatmap(gaps: Any, *, names: Mapping[str, str] | None = None,
+                      ax: Axes | None = None, lang: str = "en",
+                      title: str | None = None) -> Axes:
+    """Heat map of each store's gap to the group's best, by vehicle age (percentage
+    points): rows stores, columns years of life, each cell annotated.
+
+    ``gaps`` is the output of :func:`crm_analysis.group.gap_to_best` (its
+    ``gap_pp_<store>`` columns); ``names``, ``ax``, ``lang`` and ``title`` as in
+    :func:`store_retention_overlay`.
+
+    Example
+    -------
+    >>> from crm_analysis.group import gap_to_best
+    >>> tidy = pd.DataFrame({"store_id": ["A", "B", "A", "B"], "age_band": [0, 0, 1, 1],
+    ...                      "retention_rate": [0.9, 0.8, 0.5, 0.6]})
+    >>> ax = store_gap_heatmap(gap_to_best(tidy))
+    >>> ax.get_ylabel(), [x.get_text() for x in ax.get_xticklabels()]
+    ('Store', ['Year 1', 'Year 2'])
+    >>> plt.close("all")
+    """
+    gaps = to_pandas(gaps, "gaps")
+    require_columns(gaps, ["age_band"], "gaps")
+    cols = [c for c in gaps.columns if c.startswith("gap_pp_")]
+    if not cols:
+        raise KeyError(f"{caller()}: no gap_pp_<store> columns; pass gap_to_best(...)")
+    _prepare(lang)
+    ax = _new_ax(ax, (9, 0.5 * len(cols) + 2))
+    gt = _GROUP_TEXT
+    ids = [c[len("gap_pp_"):] for c in cols]
+    matrix = gaps.set_index("age_band")[cols].T.astype(float)
+    matrix.index = list(_store_names(ids, names).values())
+    matrix.columns = [t("metric.age_band", lang, n=int(b) + 1) for b in matrix.columns]
+    sns.heatmap(matrix, ax=ax, annot=True, fmt=".0f", cmap="Reds", vmin=0,
+                cbar_kws={"label": t("gap_unit", lang, labels=gt)}, linewidths=0.5)
+    label(ax, title or t("gap_title", lang, labels=gt), t("age_axis", lang, labels=gt),
+          t("store_axis", lang, labels=gt))
+    ax.tick_params(axis="y", rotation=0)
+    return ax
+
+
+def store_bars(scorecard: Any, *, metric: str, ax: Axes | None = None, lang: str = "en",
+               title: str | None = None) -> Axes:
+    """Bar chart of one :func:`crm_analysis.group.store_scorecard` metric by store, the
+    group mean as a dashed line. Shares are shown as percentages and money in RMB; each
+    bar carries its value.
+
+    Example
+    -------
+    >>> sc = pd.DataFrame({"store_id": ["001", "002"], "store_name": ["North", "South"],
+    ...                    "new_car_lifetime_value": [5200.0, 4100.0]})
+    >>> ax = store_bars(sc, metric="new_car_lifetime_value", lang="zh")
+    >>> ax.get_title(), ax.get_ylabel()
+    ('一辆新车的售后价值', '一辆新车的售后价值（元）')
+    >>> plt.close("all")
+    """
+    df = to_pandas(scorecard, "scorecard")
+    require_columns(df, ["store_id", metric], "scorecard")
+    if metric not in SCORECARD_METRICS:
+        raise KeyError(f"{caller()}: unknown metric {metric!r}; metrics: "
+                       f"{', '.join(SCORECARD_METRICS)}")
+    _prepare(lang)
+    ax = _new_ax(ax, (8, 5))
+    df = df.sort_values("store_id")
+    ids = df["store_id"].astype(str).tolist()
+    names = dict(zip(ids, df["store_name"], strict=True)) if "store_name" in df else None
+    v = pd.to_numeric(df[metric], errors="coerce").astype(float).to_numpy()
+    x = np.arange(len(ids))
+    bars = ax.bar(x, np.nan_to_num(v), color="#4C72B0", gid="bars")
+    share = metric in _SCORECARD_SHARES
+    for rect, val in zip(bars, v, strict=True):
+        if math.isfinite(val):
+            ax.annotate(Narrator(lang).pct(val) if share else f"{val:,.0f}",
+                        (rect.get_x() + rect.get_width() / 2, rect.get_height()),
+                        ha="center", va="bottom", fontsize="small")
+    if np.isfinite(v).any():
+        ax.axhline(float(np.nanmean(v)), color="0.3", linestyle="--", linewidth=1)
+    ax.set_xticks(x, list(_store_names(ids, names).values()))
+    name = metric_label(metric, lang)
+    unit = "share" if share else _SCORECARD_UNITS.get(metric)
+    if unit is None:
+        ylabel = name
+    else:
+        unit_text = t(f"unit.{unit}", lang)
+        ylabel = f"{name}（{unit_text}）" if lang == "zh" else f"{name} ({unit_text})"
+    label(ax, title or name, t("store_axis", lang, labels=_GROUP_TEXT), ylabel)
+    if share:
+        fmt_pct(ax, "y")
+    return ax

@@ -243,11 +243,14 @@ def fmt_rmb(
     decimals: int = 0,
     scale: float = 1.0,
     suffix: str = "",
+    lang: str | None = None,
 ) -> Axes:
     """Format tick labels as RMB with thousands separators: ``¥1,234``.
 
     ``scale`` divides the values first, e.g. ``scale=1e4, suffix="万"`` gives ``¥12.5万``.
-    ``axis`` is ``"x"``, ``"y"`` or ``"both"``. Returns the Axes.
+    ``lang`` (``"en"`` / ``"zh"``) instead picks the unit of each tick, for wide ranges:
+    ``¥12k``, ``¥1.2M`` or ``¥12万``, ``¥1.2亿``. ``axis`` is ``"x"``, ``"y"`` or
+    ``"both"``. Returns the Axes.
 
     Example
     -------
@@ -256,15 +259,22 @@ def fmt_rmb(
     >>> ax = fmt_rmb(ax)
     >>> ax.yaxis.get_major_formatter()(-1234.4, 0)
     '-¥1,234'
+    >>> fmt_rmb(ax, lang="zh").yaxis.get_major_formatter()(250_000, 0)
+    '¥25万'
     >>> plt.close(fig)
     """
     ax = _get_ax(ax)
     if scale == 0:
         raise ValueError("scale must not be 0")
+    units = {"en": ((1e6, 1e6, "M"), (1e4, 1e3, "k")), "zh": ((1e8, 1e8, "亿"), (1e4, 1e4, "万")),
+             None: ()}[lang]
 
     def fmt(value: float, _pos: object = None) -> str:
         v = value / scale
         sign = "-" if round(v, decimals) < 0 else ""
+        for above, div, unit in units:
+            if abs(v) >= above:
+                return f"{sign}¥{abs(v) / div:g}{unit}"
         return f"{sign}¥{abs(v):,.{decimals}f}{suffix}"
 
     for axis_obj in _axes_of(ax, axis):

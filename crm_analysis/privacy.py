@@ -95,7 +95,7 @@ def _missing(value: Any) -> bool:
     return False
 
 
-def _text(value: Any) -> str:
+def _hash_input(value: Any) -> str:
     """The text that is hashed: ``str(value)``, with whole floats written as integers.
 
     Identifiers read from Excel often arrive as floats (``13800138000.0``); they hash
@@ -164,7 +164,7 @@ def pseudonymize(values: Any, key: bytes | str, *, prefix: str = "") -> pd.Serie
         raise TypeError(f"pseudonymize: prefix must be a str, got {type(prefix).__name__}")
 
     def one(v: Any) -> str | None:
-        return None if _missing(v) else prefix + _digest(_text(v), k)
+        return None if _missing(v) else prefix + _digest(_hash_input(v), k)
 
     if isinstance(values, pd.Series | pd.Index):
         if isinstance(values, pd.MultiIndex):
@@ -184,7 +184,7 @@ def pseudonymize(values: Any, key: bytes | str, *, prefix: str = "") -> pd.Serie
         if _missing(v):
             result.append(None)
             continue
-        text = _text(v)
+        text = _hash_input(v)
         if text not in cache:
             cache[text] = prefix + _digest(text, k)
         result.append(cache[text])

@@ -31,6 +31,7 @@ The same from a shell::
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import dataclasses
 import datetime as dt
@@ -48,24 +49,35 @@ import uuid
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path, PurePath
+from types import SimpleNamespace
 from typing import Any
 
+from tqdm.auto import tqdm
+
+from crm_analysis._inputs import caller, read_as_of
 from crm_analysis.config import DEFAULT_DATA_DIR, LANGUAGES, NOTEBOOKS_DIR, REPORTS_DIR
+from crm_analysis.context import clear_cache, load_data
+from crm_analysis.narrative import METRICS_MIME
+from crm_analysis.schema import _read_table
 
 __all__ = [
     "KERNEL_ENV",
     "NotebookExecutionError",
+    "RUNNER_PARAMETERS",
     "ReportResult",
     "build_index",
+    "coerce_parameter",
     "discover_notebooks",
     "execute_notebook",
     "kill_kernels",
     "list_stores",
     "main",
     "notebook_parameters",
+    "parse_parameter_args",
     "read_metrics",
     "run_reports",
     "to_html",
+    "validate_parameter_types",
     "validate_parameters",
 ]
 
@@ -271,21 +283,15 @@ def _load_dataset(data_dir: str | os.PathLike[str]) -> Any:
     Only ``stores`` and ``meta`` are used: for a folder partitioned by store (a very large
     group, ``crm-analysis synth --partitioned``) just those two are read, not the orders.
     """
-    from crm_analysis.context import load_data
-
     folder = Path(data_dir) if data_dir is not None else None
     if folder is not None and (folder / "repair_orders").is_dir():
-        from types import SimpleNamespace
-
-        from crm_analysis.schema import _read_table
-
         stores = _read_table(folder, "stores", None)
         if stores is not None:
             meta_file = folder / "meta.json"
             meta = json.loads(meta_file.read_text(encoding="utf-8")) \
                 if meta_file.is_file() else {}
             return SimpleNamespace(stores=stores, meta=meta)
-    return load_data(data_dir)[0]
+    return load_data(data_dir).dataset
 
 
 # --------------------------------------------------------------------------- parameters
@@ -336,6 +342,19 @@ def _to_plain(value: Any, name: str = "parameter") -> Any:
         f"parameter {name!r}: cannot pass a {type(value).__name__} to a notebook; "
         "use str, int, float, bool, None, list or dict"
     )
+
+
+def _as_of_parameter(as_of: Any) -> str | None:
+    """The ``as_of`` notebook parameter: an ISO day, or ``None`` (the data's own date).
+
+    A string must be ISO (``"30/06/2026"`` is a ValueError: day and month are ambiguous).
+    """
+    if as_of is None:
+        return None
+    day = read_as_of(as_of).date().isoformat()
+    if isinstance(as_of, str) and not as_of.strip().startswith(day):
+        raise ValueError(f"{caller()}: as_of must be an ISO date (YYYY-MM-DD), got {as_of!r}")
+    return day
 
 
 def notebook_parameters(
@@ -393,6 +412,167 @@ def validate_parameters(
             f"{Path(notebook).name}; valid parameters: {valid}"
         )
     return {str(name): _to_plain(value, str(name)) for name, value in parameters.items()}
+
+
+def _declared_type(info: Mapping[str, Any]) -> type | None:
+    """The type of a declared parameter: its annotation, else the type of its default.
+
+    ``None`` when unknown (no annotation and a ``None`` or non-literal default).
+    """
+    name = str(info.get("inferred_type_name") or "None")
+    by_name = {"str": str, "int": int, "float": float, "bool": bool, "list": list,
+               "dict": dict, "tuple": list}
+    if name in by_name:
+        return by_name[name]
+    try:
+        default = ast.literal_eval(str(info.get("default", "None")))
+    except (ValueError, SyntaxError):
+        return None
+    if default is None:
+        return None
+    return list if isinstance(default, tuple) else type(default)
+
+
+_INT_RE = re.compile(r"^[+-]?(0|[1-9][0-9]*)$")
+_FLOAT_RE = re.compile(r"^[+-]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$")
+
+
+def coerce_parameter(name: str, text: str, info: Mapping[str, Any] | None) -> Any:
+    """Turn the text of a command-line ``-p name=value`` into the notebook's type.
+
+    The type is the one the notebook declares (see :func:`papermill.inspect_notebook`:
+    the annotation, else the type of the default). A ``str`` (or unknown) parameter keeps
+    the text as it is, so ``"007"`` stays ``"007"``; ``int``, ``float`` and ``bool``
+    parameters are converted (``true``/``false``/``yes``/``no``/``1``/``0``), lists and
+    dicts are read as Python / JSON literals, and ``None`` gives ``None`` for any
+    non-string type. A parameter whose default is ``None`` takes an integer written
+    without leading zeros as ``int`` (``year=2024``), ``None`` as ``None``, and anything
+    else as text. Raises ``ValueError`` naming the parameter and the expected type.
+
+    Example
+    -------
+    >>> coerce_parameter("store_id", "007", {"default": '"001"'})
+    '007'
+    >>> coerce_parameter("window_months", "12", {"default": "24"})
+    12
+    >>> coerce_parameter("year", "2024", {"default": "None"})
+    2024
+    >>> coerce_parameter("pyramid_cuts", "[0.05, 0.2, 0.5]", {"default": "[0.01, 0.2, 0.5]"})
+    [0.05, 0.2, 0.5]
+    """
+    kind = _declared_type(info or {})
+    if kind is str:
+        return text
+    stripped = text.strip()
+    if stripped in ("None", "none", "null"):
+        return None
+    if kind is None:
+        if _INT_RE.match(stripped) and not re.match(r"^[+-]?0[0-9]", stripped):
+            return int(stripped)
+        return text
+    expected = kind.__name__
+    default = (info or {}).get("default")
+    try:
+        if kind is bool:
+            low = stripped.lower()
+            if low in ("true", "yes", "1", "on"):
+                return True
+            if low in ("false", "no", "0", "off"):
+                return False
+            raise ValueError(text)
+        if kind is int:
+            return int(stripped)
+        if kind is float:
+            return float(stripped)
+        value = ast.literal_eval(stripped)
+        if kind is list and isinstance(value, tuple):
+            value = list(value)
+        if not isinstance(value, kind):
+            raise ValueError(text)
+        return value
+    except (ValueError, SyntaxError):
+        raise ValueError(
+            f"parameter {name!r} expects {expected} (default {default}), got {text!r}"
+        ) from None
+
+
+#: Notebook parameters the runners set from their own options (never with ``-p``).
+RUNNER_PARAMETERS = frozenset({"data_dir", "store_id", "as_of", "lang", "stores", "metrics_dir"})
+
+
+def _settable_parameters(notebooks: Iterable[Path]) -> dict[str, dict[str, Any]]:
+    """Parameters a user may set with ``-p`` (first declaration of each name wins)."""
+    declared: dict[str, dict[str, Any]] = {}
+    for nb in notebooks:
+        for name, info in notebook_parameters(nb).items():
+            if name not in RUNNER_PARAMETERS:
+                declared.setdefault(name, info)
+    return declared
+
+
+def parse_parameter_args(
+    pairs: Iterable[str], declared: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Parse ``name=value`` strings (the CLI's ``-p``) with the notebooks' declared types.
+
+    ``declared`` maps parameter names to papermill's description (the union over the
+    notebooks that will run). Raises ``ValueError`` for a malformed pair, an unknown name
+    (listing the valid ones) or a value of the wrong type.
+
+    Example
+    -------
+    >>> decl = {"window_months": {"default": "24"}, "store_id": {"default": '"001"'}}
+    >>> parse_parameter_args(["window_months=12", "store_id=007"], decl)
+    {'window_months': 12, 'store_id': '007'}
+    """
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = str(pair).partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ValueError(f"-p expects name=value, got {pair!r}")
+        if name not in declared:
+            raise ValueError(
+                f"unknown parameter {name!r}; valid parameters: {', '.join(sorted(declared))}"
+            )
+        out[name] = coerce_parameter(name, text, declared[name])
+    return out
+
+
+def validate_parameter_types(
+    notebook: str, parameters: Mapping[str, Any], declared: Mapping[str, Mapping[str, Any]]
+) -> None:
+    """Check each value against the type of the notebook's default; ``TypeError`` if wrong.
+
+    ``int`` parameters take ints (not bools), ``float`` ones ints or floats, ``bool`` ones
+    bools, ``str`` ones strings, lists lists; ``None`` is accepted everywhere and a
+    parameter with a ``None`` default takes anything.
+
+    Example
+    -------
+    >>> validate_parameter_types("02_value_grading", {"window_months": 12},
+    ...                          {"window_months": {"default": "24"}})
+    >>> validate_parameter_types("02_value_grading", {"window_months": "12"},
+    ...                          {"window_months": {"default": "24"}})
+    Traceback (most recent call last):
+    ...
+    TypeError: parameter 'window_months' of 02_value_grading expects int (default 24), got str '12'
+    """
+    for name, value in parameters.items():
+        kind = _declared_type(declared.get(name, {}))
+        if kind is None or value is None:
+            continue
+        good = {
+            int: isinstance(value, int) and not isinstance(value, bool),
+            float: isinstance(value, int | float) and not isinstance(value, bool),
+            bool: isinstance(value, bool),
+        }.get(kind, isinstance(value, kind))
+        if not good:
+            default = declared[name].get("default")
+            raise TypeError(
+                f"parameter {name!r} of {notebook} expects {kind.__name__} (default "
+                f"{default}), got {type(value).__name__} {value!r}"
+            )
 
 
 # --------------------------------------------------------------------------- execution
@@ -653,7 +833,6 @@ def to_html(
     ipynb_path = Path(ipynb_path)
     html_path = Path(html_path) if html_path is not None else ipynb_path.with_suffix(".html")
     nb = nbformat.read(ipynb_path, as_version=4)
-    from crm_analysis.narrative import METRICS_MIME
 
     # cells tagged "remove-cell" speak to the notebook's reader only (e.g. a title in one
     # language); the report shows the rest
@@ -781,6 +960,7 @@ def build_index(
     >>> build_index("/tmp/rep", [r], data_dir="data/sample")  # doctest: +SKIP
     PosixPath('/tmp/rep/index.html')
     """
+    as_of = None if as_of is None else read_as_of(as_of).date().isoformat()
     reports_dir = Path(reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
     labels = _LABELS.get(lang, _LABELS["en"])
@@ -922,7 +1102,7 @@ def run_reports(
     stores: Iterable[str] | None = None,
     notebooks: Iterable[str] | None = None,
     lang: str = "en",
-    as_of: str | dt.date | None = None,
+    as_of: Any = None,
     extra_parameters: Mapping[str, Any] | None = None,
     notebooks_dir: str | os.PathLike[str] = NOTEBOOKS_DIR,
     timeout: float | None = 600,
@@ -959,16 +1139,9 @@ def run_reports(
     >>> [(r.store_id, r.notebook, r.status) for r in results]  # doctest: +SKIP
     [('001', '01_value_grading', 'ok')]
     """
-    from tqdm.auto import tqdm
-
+    as_of_str = _as_of_parameter(as_of)
     if lang not in LANGUAGES:
         raise ValueError(f"unknown language {lang!r}; valid: {', '.join(LANGUAGES)}")
-    as_of_str = None if as_of is None else _to_plain(as_of, "as_of")
-    if as_of_str is not None:
-        try:
-            dt.date.fromisoformat(str(as_of_str))
-        except ValueError:
-            raise ValueError(f"as_of must be an ISO date (YYYY-MM-DD), got {as_of!r}") from None
     data_path = Path(data_dir).resolve()
     out_path = Path(out_dir).resolve()
 
@@ -1019,8 +1192,6 @@ def run_reports(
         mine = {k: v for k, v in extra.items() if k in declared_by[nb_path]}
         params = {**base_params, **mine}
         validate_parameters(nb_path, {**params, "store_id": ""}, declared=declared_by[nb_path])
-        from crm_analysis.batch import validate_parameter_types
-
         validate_parameter_types(nb_path.stem, mine, declared_by[nb_path])
         nb_params[nb_path] = params
 
@@ -1048,8 +1219,6 @@ def run_reports(
                 bar.update(1)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-        from crm_analysis.context import clear_cache
-
         clear_cache()
 
     shown = {k: v for k, v in {**base_params, **extra}.items() if k not in ("data_dir", "as_of")}
@@ -1078,7 +1247,6 @@ def read_metrics(ipynb_path: str | os.PathLike[str]) -> dict[str, Any]:
     """
     import nbformat
 
-    from crm_analysis.narrative import METRICS_MIME
 
     nb = nbformat.read(str(ipynb_path), as_version=4)
     metrics: dict[str, Any] = {}
@@ -1254,15 +1422,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     try:
         extra = None
         if getattr(args, "params", None):
-            from crm_analysis.batch import parse_parameter_args
-
-            declared: dict[str, dict[str, Any]] = {}
-            for nb in _select_notebooks(discover_notebooks(args.notebooks_dir), args.notebooks):
-                for name, info in notebook_parameters(nb).items():
-                    declared.setdefault(name, info)
-            for name in ("data_dir", "store_id", "as_of", "lang"):
-                declared.pop(name, None)  # set by their own options
-            extra = parse_parameter_args(args.params, declared)
+            selected = _select_notebooks(discover_notebooks(args.notebooks_dir), args.notebooks)
+            extra = parse_parameter_args(args.params, _settable_parameters(selected))
         results = run_reports(
             args.data,
             args.out,

@@ -60,7 +60,7 @@ Example
 ...     "open_date": pd.to_datetime(["2023-09-01", "2024-08-01", "2024-03-01",
 ...                                  "2023-05-01"])})
 >>> r = retention_by_vehicle_age({"vehicles": vehicles, "repair_orders": orders},
-...                              "2024-12-31", store_id="001")
+...                              as_of="2024-12-31", store_id="001")
 >>> r[["age_band", "base_vehicles", "retained", "retention_rate", "active",
 ...    "active_ratio"]]
    age_band  base_vehicles  retained  retention_rate  active  active_ratio
@@ -73,7 +73,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from functools import reduce
 from statistics import NormalDist
 from typing import Any, NamedTuple
@@ -83,19 +83,33 @@ import numpy as np
 import pandas as pd
 
 from crm_analysis._frames import (
-    _as_of,
     _datetime,
-    _frame,
     _like,
-    _positive,
-    _require,
+    _nw_frame,
     _schema,
     _small_table,
     _string,
 )
 from crm_analysis._frames import _seconds_since as _frames_seconds_since
+from crm_analysis._inputs import (
+    caller,
+    check_choice,
+    check_confidence,
+    check_int,
+    check_number,
+    read_as_of,
+    require_columns,
+    tables,
+)
 from crm_analysis.overview import DAYS_PER_YEAR, window_start
 from crm_analysis.schema import Dataset
+from crm_analysis.survival import (
+    compare_survival,
+    defection_drivers,
+    defection_table,
+    survival_by_vehicle_age,
+    warranty_cliff,
+)
 
 __all__ = [
     "BASES",
@@ -146,56 +160,40 @@ class _Tables(NamedTuple):
     customers: nw.LazyFrame | None
     eager: bool
     known_stores: tuple[str, ...]  # from a Dataset's stores table
-    meta_as_of: Any
+    as_of: _dt.datetime  # T: as_of, or the data's own
 
 
-def _tables(data: Any, where: str, *, need_ro_type: bool = False,
+def _tables(data: Any, as_of: Any, *, need_ro_type: bool = False,
             need_customer: bool = False) -> _Tables:
-    """The orders, vehicles and (optional) customers of ``data``, normalized and lazy."""
+    """The orders, vehicles and (optional) customers of ``data``, normalized and lazy,
+    and the analysis date (``as_of``, or the data's own)."""
+    got = tables(data, ("repair_orders", "vehicles"), ("customers",))
     known: tuple[str, ...] = ()
-    meta_as_of = None
-    if isinstance(data, Dataset):
-        orders, vehicles, customers = data.repair_orders, data.vehicles, data.customers
-        if "store_id" in data.stores.columns:
-            known = tuple(data.store_ids)
-        meta_as_of = data.meta.get("as_of")
-    elif isinstance(data, Mapping):
-        missing = [k for k in ("vehicles", "repair_orders") if k not in data]
-        if missing:
-            raise KeyError(
-                f"{where}: data must hold the tables 'vehicles' and 'repair_orders' "
-                f"(and optionally 'customers'); missing {missing}, got {sorted(data)}"
-            )
-        orders, vehicles, customers = (data["repair_orders"], data["vehicles"],
-                                       data.get("customers"))
-    else:
-        raise TypeError(
-            f"{where}: data must be a crm_analysis.schema.Dataset or a mapping of tables "
-            f"{{'vehicles': ..., 'repair_orders': ..., 'customers': ...}}, "
-            f"got {type(data).__name__}"
-        )
-    o_in = _frame(orders, where, "repair_orders")
+    if isinstance(data, Dataset) and "store_id" in data.stores.columns:
+        known = tuple(data.store_ids)
+    o_in = _nw_frame(got["repair_orders"], "repair_orders")
+    T = read_as_of(as_of, data).to_pydatetime()
     eager = isinstance(o_in, nw.DataFrame)
     o = o_in.lazy()
 
     osch = _schema(o)
     ocols = ["vin", "store_id", "open_date"] + (["ro_type"] if need_ro_type else [])
-    _require(osch, ocols, where, "repair_orders")
+    require_columns(osch, ocols, "repair_orders")
     o = o.select(
         _string(osch, "vin"), _string(osch, "store_id"),
-        _datetime(osch, "open_date", where, "repair_orders"),
+        _datetime(osch, "open_date", "repair_orders"),
         *([_string(osch, "ro_type")] if need_ro_type else []),
     )
 
-    v = _like(vehicles, o, where, "vehicles")
+    v = _like(got["vehicles"], o, "vehicles")
     vsch = _schema(v)
-    _require(vsch, ["vin", "store_id", "sold_here", "sale_date"]
-             + (["customer_id"] if need_customer else []), where, "vehicles")
+    require_columns(vsch, ["vin", "store_id", "sold_here", "sale_date"]
+                    + (["customer_id"] if need_customer else []), "vehicles")
     sold = nw.col("sold_here")
     if vsch["sold_here"] != nw.Boolean:
         sold = sold.cast(nw.Boolean)
     o_dtype = _schema(o)["open_date"]
-    sale = _datetime(vsch, "sale_date", where, "vehicles")
+    sale = _datetime(vsch, "sale_date", "vehicles")
     if vsch["sale_date"] != o_dtype:  # one time unit for the two date columns
         sale = sale.cast(o_dtype)
     rest = [c for c in vsch if c not in ("vin", "store_id", "sold_here", "sale_date")]
@@ -205,15 +203,15 @@ def _tables(data: Any, where: str, *, need_ro_type: bool = False,
     )
 
     c = None
-    if customers is not None:
-        c = _like(customers, o, where, "customers")
+    if got["customers"] is not None:
+        c = _like(got["customers"], o, "customers")
         csch = _schema(c)
-        _require(csch, ["customer_id"], where, "customers")
+        require_columns(csch, ["customer_id"], "customers")
         c = c.with_columns(_string(csch, "customer_id"))
-    return _Tables(o, v, c, eager, known, meta_as_of)
+    return _Tables(o, v, c, eager, known, T)
 
 
-def _check_store(t: _Tables, store_id: Any, where: str) -> str | None:
+def _check_store(t: _Tables, store_id: Any) -> str | None:
     """``store_id`` as a string, after checking the data know it."""
     if store_id is None:
         return None
@@ -228,23 +226,7 @@ def _check_store(t: _Tables, store_id: Any, where: str) -> str | None:
     for frame in (t.vehicles, t.orders):
         stores |= set(frame.select("store_id").unique().collect()["store_id"].to_list())
     listed = sorted(s for s in stores if s is not None)
-    raise ValueError(f"{where}: unknown store {store_id!r}; the data hold stores {listed}")
-
-
-def _resolve_as_of(as_of: Any, t: _Tables, where: str) -> _dt.datetime:
-    if as_of is None:
-        if t.meta_as_of is None:
-            raise TypeError(f"{where}: as_of is required")
-        as_of = t.meta_as_of
-    return _as_of(as_of, where)
-
-
-def _positive_int(value: Any, name: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{where}: {name} must be a positive integer, got {value!r}")
-    if value <= 0:
-        raise ValueError(f"{where}: {name} must be > 0, got {value!r}")
-    return int(value)
+    raise ValueError(f"{caller()}: unknown store {store_id!r}; the data hold stores {listed}")
 
 
 # Ages are computed from whole seconds: the band is an integer floor division and the
@@ -294,13 +276,10 @@ def _finish(out: nw.LazyFrame, t: _Tables, int_nullable: Sequence[str] = ()):
 # --------------------------------------------------------------------------- Wilson
 
 
-def _z(confidence: Any, where: str) -> float:
-    if isinstance(confidence, bool) or not isinstance(confidence, int | float | np.number) \
-            or not 0 < confidence < 1:
-        raise ValueError(f"{where}: confidence must be in (0, 1), got {confidence!r}")
+def _z(confidence: Any) -> float:
     # the two-sided normal quantile from the standard library (Wichura's AS241, accurate
     # to about 1e-16): no scipy needed for a closed-form interval
-    return NormalDist().inv_cdf(0.5 + float(confidence) / 2)
+    return NormalDist().inv_cdf(0.5 + check_confidence(confidence) / 2)
 
 
 def wilson_interval(successes: Any, trials: Any, confidence: float = 0.95):
@@ -334,12 +313,11 @@ def wilson_interval(successes: Any, trials: Any, confidence: float = 0.95):
     >>> [round(b, 4) for b in wilson_interval(0, 10)]
     [0.0, 0.2775]
     """
-    where = "wilson_interval"
-    z = _z(confidence, where)
+    z = _z(confidence)
     x = np.asarray(successes, dtype=float)
     n = np.asarray(trials, dtype=float)
     if np.any(x < 0) or np.any(n < 0) or np.any(x > n):
-        raise ValueError(f"{where}: need 0 <= successes <= trials, got {successes!r} of "
+        raise ValueError(f"{caller()}: need 0 <= successes <= trials, got {successes!r} of "
                          f"{trials!r}")
     with np.errstate(divide="ignore", invalid="ignore"):
         p = x / n
@@ -375,8 +353,8 @@ def _wilson_exprs(x: str, n: str, z: float) -> tuple[nw.Expr, nw.Expr]:
 
 def status(
     data: Any,
-    as_of: Any = None,
     *,
+    as_of: Any = None,
     store_id: str | None = None,
     active_months: int = 6,
     lost_months: int = 12,
@@ -426,19 +404,18 @@ def status(
     Example
     -------
     >>> from crm_analysis.schema import example_dataset
-    >>> s = status(example_dataset(), "2021-06-30")
+    >>> s = status(example_dataset(), as_of="2021-06-30")
     >>> s[["vin", "store_id", "status"]].to_numpy().tolist()
     [['LSVAA4180E2000001', '001', 'lost'], ['LSVAA4180E2000002', '001', 'active'], \
 ['LSVAA4180E2000003', '007', 'active']]
     """
-    where = "status"
-    t = _tables(data, where, need_customer=True)
-    T = _resolve_as_of(as_of, t, where)
-    sid = _check_store(t, store_id, where)
-    active_months = _positive_int(active_months, "active_months", where)
-    lost_months = _positive_int(lost_months, "lost_months", where)
+    t = _tables(data, as_of, need_customer=True)
+    T = t.as_of
+    sid = _check_store(t, store_id)
+    active_months = check_int(active_months, "active_months")
+    lost_months = check_int(lost_months, "lost_months")
     if active_months > lost_months:
-        raise ValueError(f"{where}: active_months ({active_months}) must not exceed "
+        raise ValueError(f"{caller()}: active_months ({active_months}) must not exceed "
                          f"lost_months ({lost_months})")
 
     o = t.orders.filter(nw.col("open_date") <= T)
@@ -468,8 +445,8 @@ def status(
                                    | (last_ > nw.col("sale_date")))
     state = (
         nw.when(nw.col("sold_here") & ~returned).then(nw.lit("never_returned"))
-        .when(last_ > window_start(T, active_months)).then(nw.lit("active"))
-        .when(last_ > window_start(T, lost_months)).then(nw.lit("dormant"))
+        .when(last_ > window_start(active_months, as_of=T)).then(nw.lit("active"))
+        .when(last_ > window_start(lost_months, as_of=T)).then(nw.lit("dormant"))
         .otherwise(nw.lit("lost"))
     )
     out = rel.with_columns(
@@ -485,20 +462,20 @@ def status(
 # --------------------------------------------------------------------------- retention
 
 
-def _by_list(by: Any, where: str) -> list[str]:
+def _by_list(by: Any) -> list[str]:
     if by is None:
         return []
     cols = [by] if isinstance(by, str) else list(by)
     if not all(isinstance(c, str) for c in cols) or len(set(cols)) != len(cols):
-        raise TypeError(f"{where}: by must be a column name or a list of distinct names, "
+        raise TypeError(f"{caller()}: by must be a column name or a list of distinct names, "
                         f"got {by!r}")
     clash = [c for c in cols if c in _RETENTION_COLUMNS or c in ("month_end", "months")]
     if clash:
-        raise ValueError(f"{where}: by column(s) {clash} clash with output columns")
+        raise ValueError(f"{caller()}: by column(s) {clash} clash with output columns")
     return cols
 
 
-def _attach_by(rel: nw.LazyFrame, t: _Tables, by: list[str], where: str) -> nw.LazyFrame:
+def _attach_by(rel: nw.LazyFrame, t: _Tables, by: list[str]) -> nw.LazyFrame:
     """Join the ``by`` columns (vehicles first, then customers) onto relationships."""
     vsch = _schema(t.vehicles)
     csch = _schema(t.customers) if t.customers is not None else {}
@@ -509,11 +486,11 @@ def _attach_by(rel: nw.LazyFrame, t: _Tables, by: list[str], where: str) -> nw.L
         tables = "vehicles" + (" or customers" if t.customers is not None else
                                " (no customers table given)")
         raise KeyError(
-            f"{where}: by column(s) {missing} are in neither {tables}; vehicles has "
+            f"{caller()}: by column(s) {missing} are in neither {tables}; vehicles has "
             f"{list(vsch)}" + (f", customers has {list(csch)}" if csch else "")
         )
     if from_c and "customer_id" not in vsch:
-        raise KeyError(f"{where}: by column(s) {from_c} come from customers, which needs "
+        raise KeyError(f"{caller()}: by column(s) {from_c} come from customers, which needs "
                        "vehicles.customer_id")
     if not from_v and not from_c:
         return rel
@@ -529,7 +506,7 @@ def _attach_by(rel: nw.LazyFrame, t: _Tables, by: list[str], where: str) -> nw.L
 
 def _monthly(t: _Tables, ends: list[_dt.datetime], *, sid: str | None, base: str,
              window_months: int, active_months: int, service_months: int, max_age: float,
-             by: list[str], where: str) -> nw.LazyFrame:
+             by: list[str]) -> nw.LazyFrame:
     """[*by, month_end, age_band, base_vehicles, retained, active] for each month-end.
 
     One pass over the orders: each order is flagged for every month-end whose windows
@@ -539,7 +516,7 @@ def _monthly(t: _Tables, ends: list[_dt.datetime], *, sid: str | None, base: str
     windows = {"ret": window_months, "act": active_months}
     if base == "service":
         windows["svc"] = service_months
-    starts = {k: [window_start(e, m) for e in ends] for k, m in windows.items()}
+    starts = {k: [window_start(m, as_of=e) for e in ends] for k, m in windows.items()}
     lo = min(s[0] for s in starts.values())
     o = t.orders.filter((nw.col("open_date") > lo) & (nw.col("open_date") <= ends[-1]))
     if sid is not None:
@@ -570,7 +547,7 @@ def _monthly(t: _Tables, ends: list[_dt.datetime], *, sid: str | None, base: str
             sold_here=(nw.col("_home_sold") & (nw.col("_home") == nw.col("store_id")))
             .fill_null(False)
         ).drop("_home", "_home_sold")
-    rel = _attach_by(rel, t, by, where)
+    rel = _attach_by(rel, t, by)
 
     date_type = _schema(t.orders)["open_date"]
     parts = []
@@ -596,26 +573,22 @@ def _monthly(t: _Tables, ends: list[_dt.datetime], *, sid: str | None, base: str
 
 
 def _common_args(t: _Tables, *, store_id, base, window_months, active_months, max_age,
-                 by, service_months, where) -> dict:
-    if base not in BASES:
-        raise ValueError(f"{where}: base must be one of {list(BASES)}, got {base!r}")
-    by_ = _by_list(by, where)
+                 by, service_months) -> dict:
     return dict(
-        sid=_check_store(t, store_id, where),
-        base=base,
-        window_months=_positive_int(window_months, "window_months", where),
-        active_months=_positive_int(active_months, "active_months", where),
-        service_months=_positive_int(service_months, "service_months", where),
-        max_age=_positive(max_age, "max_age", where),
-        by=by_,
-        where=where,
+        base=check_choice(base, "base", BASES),
+        by=_by_list(by),
+        sid=_check_store(t, store_id),
+        window_months=check_int(window_months, "window_months"),
+        active_months=check_int(active_months, "active_months"),
+        service_months=check_int(service_months, "service_months"),
+        max_age=check_number(max_age, "max_age", minimum=0, strict=True),
     )
 
 
 def retention_by_vehicle_age(
     data: Any,
-    as_of: Any = None,
     *,
+    as_of: Any = None,
     store_id: str | None = None,
     base: str = "sold",
     window_months: int = 12,
@@ -681,21 +654,19 @@ def retention_by_vehicle_age(
     Example
     -------
     >>> from crm_analysis.schema import example_dataset
-    >>> r = retention_by_vehicle_age(example_dataset(), "2021-06-30", store_id="001",
+    >>> r = retention_by_vehicle_age(example_dataset(), as_of="2021-06-30", store_id="001",
     ...                              base="service")
     >>> r[["age_band", "base_vehicles", "retained", "active"]]
        age_band  base_vehicles  retained  active
     0         2              1         0       0
     1      <NA>              1         1       1
     """
-    where = "retention_by_vehicle_age"
-    t = _tables(data, where)
-    T = _resolve_as_of(as_of, t, where)
+    t = _tables(data, as_of)
     args = _common_args(t, store_id=store_id, base=base, window_months=window_months,
                         active_months=active_months, max_age=max_age, by=by,
-                        service_months=service_months, where=where)
-    z = _z(confidence, where)
-    m = _monthly(t, [T], **args)
+                        service_months=service_months)
+    z = _z(confidence)
+    m = _monthly(t, [t.as_of], **args)
     r_lo, r_hi = _wilson_exprs("retained", "base_vehicles", z)
     a_lo, a_hi = _wilson_exprs("active", "base_vehicles", z)
     n = nw.col("base_vehicles").cast(nw.Float64)
@@ -713,11 +684,9 @@ def retention_by_vehicle_age(
     return _finish(out, t, ["age_band"])
 
 
-def _month_ends(year: Any, where: str) -> list[_dt.datetime]:
-    if isinstance(year, bool) or not isinstance(year, int | np.integer) \
-            or not 1900 <= int(year) <= 2200:
-        raise TypeError(f"{where}: year must be an integer year such as 2024, got {year!r}")
-    return [ts.to_pydatetime() for ts in pd.date_range(f"{int(year)}-01-31", periods=12,
+def _month_ends(year: Any) -> list[_dt.datetime]:
+    year = check_int(year, "year", minimum=1900, maximum=2200)
+    return [ts.to_pydatetime() for ts in pd.date_range(f"{year}-01-31", periods=12,
                                                        freq="ME")]
 
 
@@ -754,7 +723,7 @@ def annual_average(
         The calendar year.
     as_of:
         End of the data: month-ends after it are left out (a year-to-date average).
-        Default: a Dataset's ``meta["as_of"]``; with a mapping, none are left out.
+        Default: the data's own (a Dataset's ``meta["as_of"]``, else the last order).
     monthly:
         Return the month-end figures instead of their averages: ``*by``,
         ``month_end``, ``age_band``, ``base_vehicles``, ``retained``, ``active``,
@@ -777,20 +746,14 @@ def annual_average(
     >>> int(a["months"].max())
     12
     """
-    where = "annual_average"
-    t = _tables(data, where)
-    ends = _month_ends(year, where)
-    if as_of is None:
-        as_of = t.meta_as_of
-    if as_of is not None:
-        last = _as_of(as_of, where)
-        ends = [e for e in ends if e <= last]
-        if not ends:
-            raise ValueError(f"{where}: no month-end of {int(year)} is on or before "
-                             f"as_of {last.date()}")
+    t = _tables(data, as_of)
+    ends = [e for e in _month_ends(year) if e <= t.as_of]
+    if not ends:
+        raise ValueError(f"{caller()}: no month-end of {int(year)} is on or before "
+                         f"as_of {t.as_of.date()}")
     args = _common_args(t, store_id=store_id, base=base, window_months=window_months,
                         active_months=active_months, max_age=max_age, by=by,
-                        service_months=service_months, where=where)
+                        service_months=service_months)
     by_ = args["by"]
     m = _monthly(t, ends, **args)
     n = nw.col("base_vehicles").cast(nw.Float64)
@@ -855,7 +818,7 @@ def _full_years(date: nw.Expr) -> nw.Expr:
     return y - nw.col("_sale_year") - nw.when(passed).then(0).otherwise(1)
 
 
-def cohort_retention(data: Any, as_of: Any = None, *, store_id: str, max_age: float = 10):
+def cohort_retention(data: Any, *, as_of: Any = None, store_id: str, max_age: float = 10):
     """Sale-year cohort × age-year retention: the heatmap behind the age curve.
 
     For the cars the store sold (home store, ``sold_here``) in each calendar year, and
@@ -887,18 +850,17 @@ def cohort_retention(data: Any, as_of: Any = None, *, store_id: str, max_age: fl
     Example
     -------
     >>> from crm_analysis.schema import example_dataset
-    >>> cohort_retention(example_dataset(), "2021-06-30", store_id="001")
+    >>> cohort_retention(example_dataset(), as_of="2021-06-30", store_id="001")
        sale_year  age_band  vehicles  retained  retention_rate
     0       2019         0         1         1             1.0
     1       2019         1         1         1             1.0
     """
-    where = "cohort_retention"
-    t = _tables(data, where)
-    T = _resolve_as_of(as_of, t, where)
-    sid = _check_store(t, store_id, where)
+    t = _tables(data, as_of)
+    T = t.as_of
+    sid = _check_store(t, store_id)
     if sid is None:
-        raise TypeError(f"{where}: store_id is required")
-    max_age = _positive(max_age, "max_age", where)
+        raise TypeError(f"{caller()}: store_id is required")
+    max_age = check_number(max_age, "max_age", minimum=1)
     n_years = math.floor(max_age)  # age years k = 0 .. n_years - 1
 
     sale = nw.col("sale_date")
@@ -912,8 +874,6 @@ def cohort_retention(data: Any, as_of: Any = None, *, store_id: str, max_age: fl
     )
     # cars with age year k fully observed: _full >= k + 1
     base = v.group_by("_sale_year", "_full").agg(nw.len().alias("_n"))
-    if n_years == 0:
-        raise ValueError(f"{where}: max_age must be >= 1, got {max_age}")
     ks = _small_table({"age_band": list(range(n_years))}, t.orders)
     cells = (
         base.join(ks, how="cross").filter(nw.col("_full") >= nw.col("age_band") + 1)
@@ -955,8 +915,8 @@ def cohort_retention(data: Any, as_of: Any = None, *, store_id: str, max_age: fl
 
 def service_funnel(
     data: Any,
-    as_of: Any = None,
     *,
+    as_of: Any = None,
     store_id: str,
     ro_types: Sequence[str] = ("maintenance", "warranty"),
     max_visits: int = 10,
@@ -997,30 +957,30 @@ def service_funnel(
     Example
     -------
     >>> from crm_analysis.schema import example_dataset
-    >>> f = service_funnel(example_dataset(), "2021-06-30", store_id="007", max_visits=3)
+    >>> f = service_funnel(example_dataset(), as_of="2021-06-30", store_id="007", max_visits=3)
     >>> f[["visit", "vehicles", "share", "conditional_share"]]
        visit  vehicles  share  conditional_share
     0      1         1    1.0                1.0
     1      2         0    0.0                0.0
     2      3         0    0.0                NaN
     """
-    where = "service_funnel"
-    t = _tables(data, where, need_ro_type=True)
-    T = _resolve_as_of(as_of, t, where)
-    sid = _check_store(t, store_id, where)
+    t = _tables(data, as_of, need_ro_type=True)
+    T = t.as_of
+    sid = _check_store(t, store_id)
     if sid is None:
-        raise TypeError(f"{where}: store_id is required")
-    max_visits = _positive_int(max_visits, "max_visits", where)
+        raise TypeError(f"{caller()}: store_id is required")
+    max_visits = check_int(max_visits, "max_visits")
     if isinstance(ro_types, str) or not all(isinstance(r, str) for r in ro_types) \
             or not len(ro_types):
-        raise TypeError(f"{where}: ro_types must be a non-empty list of order types, "
+        raise TypeError(f"{caller()}: ro_types must be a non-empty list of order types, "
                         f"got {ro_types!r}")
     sale = nw.col("sale_date")
     v = t.vehicles.filter((nw.col("store_id") == sid) & nw.col("sold_here")
                           & ~sale.is_null() & (sale <= T))
     if min_age_years is not None:
         v = v.filter(_seconds_since(T, "sale_date", t.orders.implementation)
-                     >= float(min_age_years) * _YEAR_SECONDS)
+                     >= check_number(min_age_years, "min_age_years", minimum=0)
+                     * _YEAR_SECONDS)
     v = v.select("vin", "sale_date")
     o = t.orders.filter((nw.col("store_id") == sid) & (nw.col("open_date") <= T)
                         & nw.col("ro_type").is_in(list(ro_types))).select("vin", "open_date")
@@ -1066,16 +1026,3 @@ def service_funnel(
     )
     return _finish(out, t)
 
-
-# --------------------------------------------------------------------------- survival
-# The survival side of the issue (crm_analysis.survival), re-exported so that every
-# function of the issue is reachable as crm_analysis.retention.<name>. survival.py does
-# not import this module, so the plain import at the end cannot be circular.
-
-from crm_analysis.survival import (  # noqa: E402
-    compare_survival,
-    defection_drivers,
-    defection_table,
-    survival_by_vehicle_age,
-    warranty_cliff,
-)

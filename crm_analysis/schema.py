@@ -320,7 +320,7 @@ def _check_allowed(values: tuple[str, ...]):
     return check
 
 
-def _check_non_negative(s: pd.Series) -> pd.Series:
+def _non_negative_mask(s: pd.Series) -> pd.Series:
     # Wrong dtypes are reported by the dtype check; here only real negatives fail.
     num = pd.to_numeric(s, errors="coerce") if s.dtype == object else s
     try:
@@ -366,7 +366,7 @@ def _build_schema(table: str) -> pa.DataFrameSchema:
                 pa.Check(_check_allowed(spec.allowed), name="allowed_values", ignore_na=True)
             )
         if spec.min_check is not None:
-            checks.append(pa.Check(_check_non_negative, name=spec.min_check, ignore_na=True))
+            checks.append(pa.Check(_non_negative_mask, name=spec.min_check, ignore_na=True))
         if spec.length is not None:
             checks.append(pa.Check(_check_length(spec.length), name="vin_length", ignore_na=True))
         columns[name] = pa.Column(

@@ -49,7 +49,8 @@ Example
 ...     "vin": ["A", "A", "C", "C", "D"], "store_id": "001",
 ...     "open_date": pd.to_datetime(["2018-07-01", "2020-01-01", "2019-01-01", "2024-03-01",
 ...                                  "2024-05-01"])})
->>> tab = defection_table({"vehicles": vehicles, "repair_orders": orders}, "2024-06-30")
+>>> tab = defection_table({"vehicles": vehicles, "repair_orders": orders},
+...                       as_of="2024-06-30")
 >>> tab[["vin", "sold_here", "entry_age", "exit_age", "event"]].round(2)
   vin  sold_here  entry_age  exit_age  event
 0   A       True        0.0      2.00   True
@@ -71,10 +72,10 @@ age 3 and D are still customers: censored at the horizon 2023-06-30.
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import narwhals as nw
@@ -84,17 +85,25 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import stats
 
-from crm_analysis._frames import _as_of as _frames_as_of
 from crm_analysis._frames import (
     _datetime,
     _finish,
-    _frame,
     _like,
-    _positive,
-    _require,
+    _nw_frame,
     _schema,
     _seconds_between,
     _string,
+)
+from crm_analysis._inputs import (
+    caller,
+    check_bool,
+    check_confidence,
+    check_int,
+    check_number,
+    read_as_of,
+    require_columns,
+    tables,
+    to_pandas,
 )
 from crm_analysis.overview import DAYS_PER_YEAR, window_start
 from crm_analysis.schema import Dataset
@@ -156,45 +165,10 @@ _MISSING = "(missing)"
 # =========================================================================== inputs
 
 
-def _as_of(value: Any, where: str) -> _dt.datetime:
-    """The analysis date: required here, otherwise as :func:`crm_analysis._frames._as_of`
-    (a number such as ``20240630`` is refused, not read as nanoseconds after 1970)."""
-    if value is None:
-        raise TypeError(f"{where}: as_of is required (the analysis date T)")
-    return _frames_as_of(value, where)
-
-
-def _unpack(data: Any, as_of: Any, where: str):
-    """(vehicles, orders, customers, as_of) from a Dataset or a mapping of tables."""
-    if isinstance(data, Dataset):
-        if as_of is None:
-            as_of = data.meta.get("as_of")
-        return data.vehicles, data.repair_orders, data.customers, as_of
-    if isinstance(data, Mapping):
-        missing = [k for k in ("vehicles", "repair_orders") if k not in data]
-        if missing:
-            raise KeyError(
-                f"{where}: data must hold the tables 'vehicles' and 'repair_orders' (and "
-                f"optionally 'customers'); missing {missing}, got {sorted(data)}"
-            )
-        return data["vehicles"], data["repair_orders"], data.get("customers"), as_of
-    raise TypeError(
-        f"{where}: data must be a crm_analysis.schema.Dataset or a mapping "
-        "{'vehicles': ..., 'repair_orders': ..., 'customers': ...} of pandas or Polars "
-        f"frames, got {type(data).__name__}"
-    )
-
-
 def _years(later: nw.Expr, earlier: nw.Expr, impl: Any) -> nw.Expr:
     # + 0.0 turns the -0.0 pandas can give for a zero span into 0.0
     return (_seconds_between(later, earlier, impl).cast(nw.Float64) / _SECONDS_PER_YEAR
             + 0.0)
-
-
-def _positive_int(value: Any, name: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-        raise ValueError(f"{where}: {name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 class _Keys:
@@ -339,8 +313,8 @@ def _sorted_codes(values: pd.Series, *, few: bool = False) -> tuple[np.ndarray, 
 
 def defection_table(
     data: Any,
-    as_of: Any = None,
     *,
+    as_of: Any = None,
     store_id: str | None = None,
     lapse_months: int = 12,
     warranty_years: float = 3.0,
@@ -410,8 +384,9 @@ def defection_table(
         ``sold_here``, ``sale_date`` (optionally ``customer_id``, ``usage``, ``grade``,
         ``model``), one row per VIN.
     as_of:
-        The analysis date T (default: a Dataset's ``meta["as_of"]``). Orders after T are
-        ignored, so the table can be built at any past date.
+        The analysis date T (default: the data's own, ``meta["as_of"]`` of a Dataset or
+        the last order). Orders after T are ignored, so the table can be built at any
+        past date.
     store_id:
         Keep one store's relationships.
     lapse_months:
@@ -428,34 +403,33 @@ def defection_table(
     Example
     -------
     >>> from crm_analysis.schema import example_dataset
-    >>> t = defection_table(example_dataset(), "2022-06-30")
+    >>> t = defection_table(example_dataset(), as_of="2022-06-30")
     >>> t[["store_id", "sold_here", "entry_age", "exit_age", "event", "age_known"]]
       store_id  sold_here  entry_age  exit_age  event  age_known
     0      001       True        0.0  1.029432   True       True
     1      001      False        NaN       NaN   True      False
     2      007       True        0.0  0.758385   True       True
     """
-    where = "defection_table"
-    vehicles, orders, customers, as_of = _unpack(data, as_of, where)
-    t = _as_of(as_of, where)
-    lapse_months = _positive_int(lapse_months, "lapse_months", where)
-    warranty_years = _positive(warranty_years, "warranty_years", where)
-    horizon = window_start(t, lapse_months)
+    got = tables(data, ("repair_orders", "vehicles"), ("customers",))
+    o_in = _nw_frame(got["repair_orders"], "repair_orders")
+    t = read_as_of(as_of, data).to_pydatetime()
+    lapse_months = check_int(lapse_months, "lapse_months")
+    warranty_years = check_number(warranty_years, "warranty_years", minimum=0, strict=True)
+    horizon = window_start(lapse_months, as_of=t)
 
-    o_in = _frame(orders, where, "repair_orders")
     eager = isinstance(o_in, nw.DataFrame)
     o = o_in.lazy()
     impl = o.implementation
     osch = _schema(o)
-    _require(osch, ["vin", "store_id", "open_date"], where, "repair_orders")
+    require_columns(osch, ["vin", "store_id", "open_date"], "repair_orders")
     has_ocust = "customer_id" in osch
     has_km = "mileage_km" in osch
     if has_km and not osch["mileage_km"].is_numeric():
-        raise TypeError(f"{where}: column repair_orders.mileage_km must be numeric, got "
+        raise TypeError(f"{caller()}: column repair_orders.mileage_km must be numeric, got "
                         f"{osch['mileage_km']}")
     o = o.select(
         _string(osch, "vin"), _string(osch, "store_id"),
-        _datetime(osch, "open_date", where, "repair_orders"),
+        _datetime(osch, "open_date", "repair_orders"),
         *([_string(osch, "customer_id")] if has_ocust else []),
         *([nw.col("mileage_km").cast(nw.Float64)] if has_km else []),
     )
@@ -464,12 +438,12 @@ def defection_table(
     if store_id is not None:
         keep = keep & (nw.col("store_id") == str(store_id))
 
-    v = _like(vehicles, o, where, "vehicles")
+    v = _like(got["vehicles"], o, "vehicles")
     vsch = _schema(v)
-    _require(vsch, ["vin", "store_id", "sold_here", "sale_date"], where, "vehicles")
+    require_columns(vsch, ["vin", "store_id", "sold_here", "sale_date"], "vehicles")
     sold = nw.col("sold_here") if vsch["sold_here"] == nw.Boolean \
         else nw.col("sold_here").cast(nw.Boolean)
-    sale = _datetime(vsch, "sale_date", where, "vehicles")
+    sale = _datetime(vsch, "sale_date", "vehicles")
     if vsch["sale_date"] != date_type:
         sale = sale.cast(date_type)
     vattr = ("usage", "grade", "model")
@@ -486,7 +460,7 @@ def defection_table(
     dup = (v.group_by("vin").agg(nw.len().alias("n")).filter(nw.col("n") > 1)
            .select("vin").head(5).collect())
     if len(dup):
-        raise ValueError(f"{where}: table 'vehicles' must have one row per vin; duplicated: "
+        raise ValueError(f"{caller()}: table 'vehicles' must have one row per vin; duplicated: "
                          f"{dup['vin'].to_list()}")
 
     # ---- relationships: one group-by of the orders for the dates and counts (and the
@@ -561,10 +535,10 @@ def defection_table(
         .otherwise(nw.col("_vehicle_customer")).alias("customer_id")
     )
     cattr = ("customer_type", "region", "occupation")
-    if customers is not None:
-        c = _like(customers, o, where, "customers")
+    if got["customers"] is not None:
+        c = _like(got["customers"], o, "customers")
         csch = _schema(c)
-        _require(csch, ["customer_id"], where, "customers")
+        require_columns(csch, ["customer_id"], "customers")
         c = c.select(
             _string(csch, "customer_id"),
             *((_string(csch, k) if k in csch else nw.lit(None, dtype=nw.String)).alias(k)
@@ -637,32 +611,19 @@ def defection_table(
 # =========================================================================== helpers
 
 
-def _to_pandas(table: Any, where: str) -> pd.DataFrame:
-    if isinstance(table, pd.DataFrame):
-        return table.reset_index(drop=True)
-    try:
-        frame = nw.from_native(table)
-    except TypeError as exc:
-        raise TypeError(f"{where}: expected a defection table (pandas or Polars frame), a "
-                        f"Dataset or a mapping of tables, got {type(table).__name__}") from exc
-    if isinstance(frame, nw.LazyFrame):
-        frame = frame.collect()
-    return frame.to_pandas().reset_index(drop=True)
-
-
-def _table(table_or_data: Any, as_of: Any, store_id: Any, lapse_months: int,
-           where: str) -> pd.DataFrame:
+def _table(table_or_data: Any, as_of: Any, store_id: Any, lapse_months: int
+           ) -> pd.DataFrame:
     """A pandas defection table from a table, or built from the data."""
-    if isinstance(table_or_data, Dataset | Mapping):
-        table_or_data = defection_table(table_or_data, as_of, store_id=store_id,
-                                        lapse_months=lapse_months)
+    if isinstance(table_or_data, Dataset | Mapping):  # checked here: errors name the caller
+        table_or_data = defection_table(
+            table_or_data, as_of=read_as_of(as_of, table_or_data), store_id=store_id,
+            lapse_months=check_int(lapse_months, "lapse_months"))
     elif as_of is not None or store_id is not None:
-        raise TypeError(f"{where}: as_of and store_id apply when data (a Dataset or a "
+        raise TypeError(f"{caller()}: as_of and store_id apply when data (a Dataset or a "
                         "mapping of tables) is passed, not a defection table; filter the "
                         "table instead")
-    df = _to_pandas(table_or_data, where)
-    _require(dict.fromkeys(df.columns), ["entry_age", "exit_age", "event"], where,
-             "defection table")
+    df = to_pandas(table_or_data, "table_or_data")
+    require_columns(df, ["entry_age", "exit_age", "event"], "defection table")
     return df
 
 
@@ -689,14 +650,14 @@ def _usable(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     return out.reset_index(drop=True), excluded
 
 
-def _group_labels(df: pd.DataFrame, by: Any, where: str) -> tuple[pd.Series, list[str]]:
+def _group_labels(df: pd.DataFrame, by: Any) -> tuple[pd.Series, list[str]]:
     """A string label per row ('all' without ``by``) and the ``by`` columns."""
     if by is None:
         return pd.Series("all", index=df.index), []
     cols = [by] if isinstance(by, str) else list(by)
     missing = [c for c in cols if c not in df.columns]
     if missing:
-        raise KeyError(f"{where}: by={by!r}: the defection table has no column(s) {missing}; "
+        raise KeyError(f"{caller()}: by={by!r}: the defection table has no column(s) {missing}; "
                        f"it has {list(df.columns)}")
     parts = [df[c].astype(object).where(df[c].notna(), _MISSING).astype(str) for c in cols]
     label = parts[0]
@@ -729,8 +690,8 @@ class SurvivalResult:
 
     Parameters
     ----------
-    alpha:
-        1 − confidence level of the bands (lifelines' exponential Greenwood intervals).
+    confidence:
+        Level of the bands (lifelines' exponential Greenwood intervals).
     min_at_risk:
         Left truncation makes the earliest risk sets of cars bought elsewhere tiny: the
         first walk-ins enter one by one at different ages, and one early departure out
@@ -769,23 +730,21 @@ class SurvivalResult:
         before a group's ``a0``).
     """
 
-    def __init__(self, alpha: float = 0.05, min_at_risk: int = 10) -> None:
-        if not 0 < alpha < 1:
-            raise ValueError(f"SurvivalResult: alpha must be in (0, 1), got {alpha!r}")
-        self.alpha = float(alpha)
-        self.min_at_risk = _positive_int(min_at_risk, "min_at_risk", "SurvivalResult")
+    def __init__(self, confidence: float = 0.95, min_at_risk: int = 10) -> None:
+        self.confidence = confidence
+        self.min_at_risk = min_at_risk
 
     def fit(self, table: Any, by: str | Sequence[str] | None = None) -> SurvivalResult:
         """Fit the curves on a defection table (pandas or Polars); returns ``self``."""
         from lifelines import KaplanMeierFitter
         from lifelines.utils import median_survival_times
 
-        where = "SurvivalResult.fit"
-        df = _to_pandas(table, where)
-        _require(dict.fromkeys(df.columns), ["entry_age", "exit_age", "event"], where,
-                 "defection table")
+        alpha = 1.0 - check_confidence(self.confidence)
+        min_at_risk = check_int(self.min_at_risk, "min_at_risk")
+        df = to_pandas(table, "table")
+        require_columns(df, ["entry_age", "exit_age", "event"], "defection table")
         df, excluded = _usable(df)
-        labels, by_cols = _group_labels(df, by, where)
+        labels, by_cols = _group_labels(df, by)
         self.by_ = by_cols
         excluded["before_conditioning_age"] = 0
         self.fitters_: dict[str, Any] = {}
@@ -795,14 +754,14 @@ class SurvivalResult:
             g = df.loc[labels == group]
             entry, exit_ = g["entry_age"].to_numpy(), g["exit_age"].to_numpy()
             event = g["event"].to_numpy(bool)
-            a0 = _conditioning_age(entry, exit_, event, self.min_at_risk)
+            a0 = _conditioning_age(entry, exit_, event, min_at_risk)
             if a0 > 0:
                 keep = exit_ >= a0
                 excluded["before_conditioning_age"] += int((~keep).sum())
                 entry, exit_, event = np.maximum(entry[keep], a0), exit_[keep], event[keep]
             if len(entry) == 0:
                 continue
-            kmf = KaplanMeierFitter(alpha=self.alpha, label=str(group))
+            kmf = KaplanMeierFitter(alpha=alpha, label=str(group))
             kmf.fit(exit_, event, entry=entry)
             self.fitters_[group] = kmf
             self._spans[group] = (entry, exit_)
@@ -827,7 +786,7 @@ class SurvivalResult:
                                       "at_risk": _at_risk(entry, exit_, ages)
                                       .astype("int64")}))
         if not self.fitters_:
-            raise ValueError(f"{where}: no relationship can be placed on the age axis "
+            raise ValueError(f"{caller()}: no relationship can be placed on the age axis "
                              f"(left out: {excluded})")
         self.curve_ = pd.concat(curves, ignore_index=True)
         self.median_ci_ = pd.DataFrame(medians)
@@ -849,6 +808,8 @@ class SurvivalResult:
         Before a group's first age the survival is 1; after its last exit it is NaN
         (not observed). Returns ``group, age, survival, lo, hi, at_risk``.
         """
+        if not hasattr(self, "fitters_"):
+            raise AttributeError(f"{caller()}: call fit() first")
         a = np.atleast_1d(np.asarray(list(ages) if not np.isscalar(ages) else [ages],
                                      dtype=float))
         rows = []
@@ -865,33 +826,9 @@ class SurvivalResult:
                                       "at_risk": _at_risk(entry, exit_, a).astype("int64")}))
         return pd.concat(rows, ignore_index=True)
 
-    def plot_survival(self, ax: Any = None, *, ci: bool = True, groups: Sequence[str] |
-                      None = None, **kwargs: Any) -> Any:
-        """Step plot of the curves (with bands); returns the matplotlib axes."""
-        import matplotlib.pyplot as plt
-
-        if ax is None:
-            _, ax = plt.subplots()
-        for group in groups or self.groups_:
-            c = self.curve_[self.curve_["group"] == group]
-            a0 = float(self.conditional_on_.get(group, 0.0))
-            x = np.r_[a0, c["age"].to_numpy()]
-            (line,) = ax.step(x, np.r_[1.0, c["survival"].to_numpy()], where="post",
-                              label=group, **kwargs)
-            if ci:
-                ax.fill_between(x, np.r_[1.0, c["lo"].to_numpy()],
-                                np.r_[1.0, c["hi"].to_numpy()], step="post", alpha=0.2,
-                                color=line.get_color(), linewidth=0)
-        ax.set_xlabel("vehicle age (years)")
-        ax.set_ylabel("still a customer")
-        ax.set_ylim(0, 1.02)
-        if len(self.groups_) > 1:
-            ax.legend()
-        return ax
-
     def __repr__(self) -> str:
         if not hasattr(self, "fitters_"):
-            return f"SurvivalResult(alpha={self.alpha}, unfitted)"
+            return f"SurvivalResult(confidence={self.confidence}, unfitted)"
         n = int(self.counts_["relationships"].sum())
         return (f"SurvivalResult(groups={self.groups_}, relationships={n}, "
                 f"excluded={sum(self.excluded_.values())})")
@@ -931,7 +868,7 @@ def survival_by_vehicle_age(
     store_id: str | None = None,
     lapse_months: int = 12,
     by: str | Sequence[str] | None = None,
-    alpha: float = 0.05,
+    confidence: float = 0.95,
     min_at_risk: int = 10,
 ) -> SurvivalResult:
     """Kaplan–Meier survival of the relationship by vehicle age, with left truncation.
@@ -952,7 +889,7 @@ def survival_by_vehicle_age(
         ``lapse_months``.
     by:
         Column(s) of the table defining groups (``"sold_here"``, ``"usage"``, …).
-    alpha, min_at_risk:
+    confidence, min_at_risk:
         See :class:`SurvivalResult`.
 
     Returns
@@ -970,8 +907,8 @@ def survival_by_vehicle_age(
     >>> float(km.median_["all"])
     1.5
     """
-    table = _table(table_or_data, as_of, store_id, lapse_months, "survival_by_vehicle_age")
-    return SurvivalResult(alpha=alpha, min_at_risk=min_at_risk).fit(table, by=by)
+    table = _table(table_or_data, as_of, store_id, lapse_months)
+    return SurvivalResult(confidence=confidence, min_at_risk=min_at_risk).fit(table, by=by)
 
 
 # =========================================================================== log-rank
@@ -1045,13 +982,12 @@ def compare_survival(
     >>> round(float(res["p_value"].iloc[0]), 4)
     0.0067
     """
-    where = "compare_survival"
-    df = _table(table_or_data, as_of, store_id, lapse_months, where)
-    df, _ = _usable(df)
-    labels, _ = _group_labels(df, by, where)
+    pairwise = check_bool(pairwise, "pairwise")
+    df, _ = _usable(_table(table_or_data, as_of, store_id, lapse_months))
+    labels, _ = _group_labels(df, by)
     groups = sorted(labels.unique())
     if len(groups) < 2:
-        raise ValueError(f"{where}: by={by!r} needs at least two groups with usable rows, "
+        raise ValueError(f"{caller()}: by={by!r} needs at least two groups with usable rows, "
                          f"got {groups}")
     entry, exit_ = df["entry_age"].to_numpy(float), df["exit_age"].to_numpy(float)
     event = df["event"].to_numpy(bool)
@@ -1081,6 +1017,7 @@ def compare_survival(
 # =========================================================================== Cox
 
 
+@dataclass(frozen=True, repr=False, eq=False)
 class CoxResult:
     """A fitted Cox model of defection (see :func:`defection_drivers`).
 
@@ -1111,36 +1048,17 @@ class CoxResult:
         covariate (empty otherwise).
     """
 
-    def __init__(self, model, hazard_ratios, episodes, reference, warranty_ages, landmark,
-                 n_relationships, n_events, excluded, caught):
-        self.model_ = model
-        self.hazard_ratios_ = hazard_ratios
-        self.episodes_ = episodes
-        self.reference_ = reference
-        self.warranty_ages_ = warranty_ages
-        self.landmark_ = landmark
-        self.n_relationships_ = n_relationships
-        self.n_events_ = n_events
-        self.excluded_ = excluded
-        self.warnings_ = caught
-        self.pooled_levels_: dict[str, list[str]] = {}
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Hazard ratios with their intervals on a log axis; returns the axes."""
-        import matplotlib.pyplot as plt
-
-        hr = self.hazard_ratios_.iloc[::-1]
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 0.35 * len(hr) + 1))
-        y = np.arange(len(hr))
-        ax.errorbar(hr["hazard_ratio"], y, xerr=[hr["hazard_ratio"] - hr["lo"],
-                                                 hr["hi"] - hr["hazard_ratio"]],
-                    fmt="o", capsize=3, **kwargs)
-        ax.axvline(1.0, color="grey", linewidth=1, linestyle="--")
-        ax.set_xscale("log")
-        ax.set_yticks(y, hr["label"])
-        ax.set_xlabel("hazard ratio of defection")
-        return ax
+    model_: Any
+    hazard_ratios_: pd.DataFrame
+    episodes_: pd.DataFrame
+    reference_: dict[str, str]
+    warranty_ages_: pd.Series
+    landmark_: float
+    n_relationships_: int
+    n_events_: int
+    excluded_: dict[str, int]
+    warnings_: list[str]
+    pooled_levels_: dict[str, list[str]] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return (f"CoxResult(relationships={self.n_relationships_}, events={self.n_events_}, "
@@ -1148,7 +1066,7 @@ class CoxResult:
 
 
 def _design(df: pd.DataFrame, covariates: Sequence[str], reference: Mapping[str, Any],
-            min_level_size: int, where: str, pooled: dict[str, list[str]] | None = None):
+            min_level_size: int, pooled: dict[str, list[str]] | None = None):
     """Model columns (one-hot with a reference level), term metadata, reference levels.
 
     With ``pooled`` (a dict, filled in here), rare categories are counted with the
@@ -1194,7 +1112,7 @@ def _design(df: pd.DataFrame, covariates: Sequence[str], reference: Mapping[str,
         if cov in reference:
             ref = str(reference[cov])
             if ref not in size.index:
-                raise ValueError(f"{where}: reference level {ref!r} of {cov!r} does not "
+                raise ValueError(f"{caller()}: reference level {ref!r} of {cov!r} does not "
                                  f"occur; levels: {sorted(size.index)}")
         else:  # the most frequent level, ties by name
             ref = sorted(size.index, key=lambda lv: (-size[lv], lv))[0]
@@ -1220,13 +1138,13 @@ def _design(df: pd.DataFrame, covariates: Sequence[str], reference: Mapping[str,
                          "label": f"{label}: {level} vs {ref}", "term": term})
     if constant:
         raise ValueError(
-            f"{where}: constant covariate(s) {constant} among the {len(df)} relationships "
+            f"{caller()}: constant covariate(s) {constant} among the {len(df)} relationships "
             "modelled: a Cox model cannot estimate an effect that does not vary; drop them "
             "from covariates= (or widen the data, e.g. all stores or both own sales and cars "
             "bought elsewhere)")
     if tiny:
         raise ValueError(
-            f"{where}: categories with fewer than min_level_size={min_level_size} "
+            f"{caller()}: categories with fewer than min_level_size={min_level_size} "
             f"relationships or without any defection: {tiny}. Their hazard ratios cannot be "
             "estimated reliably (lifelines would fail to converge or report an infinite "
             "ratio); merge them into a larger level, drop those rows, or lower "
@@ -1263,7 +1181,7 @@ def defection_drivers(
     warranty_lead: float = 1.0,
     reference: Mapping[str, Any] | None = None,
     penalizer: float = 0.01,
-    alpha: float = 0.05,
+    confidence: float = 0.95,
     min_level_size: int = 20,
     pool_rare: bool = False,
 ) -> CoxResult:
@@ -1327,8 +1245,8 @@ def defection_drivers(
         Reference level per categorical covariate.
     penalizer:
         lifelines' L2 penalizer (stabilises rare levels; raise it if fitting fails).
-    alpha:
-        1 − confidence level of the intervals.
+    confidence:
+        Level of the intervals.
     min_level_size:
         Smallest category size accepted.
     pool_rare:
@@ -1356,17 +1274,17 @@ def defection_drivers(
     from lifelines import CoxTimeVaryingFitter
     from lifelines.exceptions import ConvergenceError, ConvergenceWarning
 
-    where = "defection_drivers"
-    df = _table(table_or_data, as_of, store_id, lapse_months, where)
+    df = _table(table_or_data, as_of, store_id, lapse_months)
     covariates = list(covariates)
     missing = [c for c in covariates if c not in df.columns]
     if missing:
-        raise KeyError(f"{where}: covariate(s) {missing} are not columns of the defection "
+        raise KeyError(f"{caller()}: covariate(s) {missing} are not columns of the defection "
                        f"table; it has {list(df.columns)}")
     if "warranty" in covariates:
-        raise ValueError(f"{where}: warranty is added by warranty_split=, not covariates=")
+        raise ValueError(f"{caller()}: warranty is added by warranty_split=, not covariates=")
     reference = dict(reference or {})
-    min_level_size = _positive_int(min_level_size, "min_level_size", where)
+    min_level_size = check_int(min_level_size, "min_level_size")
+    z = stats.norm.ppf(0.5 + check_confidence(confidence) / 2)
     df, excluded = _usable(df)
 
     # ---- missing numbers
@@ -1376,7 +1294,7 @@ def defection_drivers(
         na = df[c].isna()
         if na.any():
             excluded[f"missing_{c}"] = int(na.sum())
-            warnings.warn(f"{where}: {int(na.sum())} relationship(s) without {c} are left "
+            warnings.warn(f"{caller()}: {int(na.sum())} relationship(s) without {c} are left "
                           "out of the model", UserWarning, stacklevel=2)
             df = df.loc[~na]
     bools = [c for c in covariates if df[c].dtype == object
@@ -1401,15 +1319,15 @@ def defection_drivers(
         landmark = 1.0
     stop = np.where(stop <= start, start + _ONE_DAY, stop)
     if len(df) == 0:
-        raise ValueError(f"{where}: no relationship left to model (left out: {excluded})")
+        raise ValueError(f"{caller()}: no relationship left to model (left out: {excluded})")
 
     pooled: dict[str, list[str]] = {}
-    x, meta, refs = _design(df, covariates, reference, min_level_size, where,
+    x, meta, refs = _design(df, covariates, reference, min_level_size,
                             pooled if pool_rare else None)
     groups = _collinear(x)
     if groups:
         raise ValueError(
-            f"{where}: collinear covariate columns (the design matrix with the constant "
+            f"{caller()}: collinear covariate columns (the design matrix with the constant "
             f"has rank below its {x.shape[1] + 1} columns): {groups}; each group is a "
             "linear combination, so their effects cannot be told apart. Drop one "
             "covariate of each group (e.g. customer_type when usage is in) or merge levels")
@@ -1419,22 +1337,22 @@ def defection_drivers(
     x = x.reset_index(drop=True)
     event = df["event"].to_numpy(bool)
     if warranty_split is not None:
-        wy = _positive(warranty_split, "warranty_split", where)
+        wy = check_number(warranty_split, "warranty_split", minimum=0, strict=True)
         w_age = np.full(len(df), wy)
         if warranty_km is not None and "annual_km" in df:
             km = pd.to_numeric(df["annual_km"], errors="coerce").to_numpy(float)
-            by_km = _positive(warranty_km, "warranty_km", where) / km
+            by_km = check_number(warranty_km, "warranty_km", minimum=0, strict=True) / km
             w_age = np.where(np.isfinite(by_km) & (by_km < wy), by_km, wy)
         lead = float(warranty_lead)
         if not 0 <= lead < wy:
-            raise ValueError(f"{where}: warranty_lead must be in [0, warranty_split), got "
+            raise ValueError(f"{caller()}: warranty_lead must be in [0, warranty_split), got "
                              f"{warranty_lead!r}")
         phases = ([("in", -np.inf, w_age - lead), ("ending", w_age - lead, w_age)]
                   if lead > 0 else [("in", -np.inf, w_age)]) + [("out", w_age, np.inf)]
         spans = [(start < hi_e) & (np.maximum(lo_e, start) < stop) for _, lo_e, hi_e in phases]
         if np.ptp(w_age) == 0 or sum(sp.any() for sp in spans) < 2:
             raise ValueError(
-                f"{where}: the warranty covariate is not identifiable: every vehicle's "
+                f"{caller()}: the warranty covariate is not identifiable: every vehicle's "
                 f"warranty ends at the same age ({w_age[0]:g} years) or no relationship "
                 "changes warranty phase, and on the vehicle-age time scale an effect of "
                 "age alone is part of the baseline hazard. Pass warranty_km= with an "
@@ -1462,7 +1380,7 @@ def defection_drivers(
     ep = ep.sort_values(["id", "start"], kind="mergesort").reset_index(drop=True)
     ep["event"] = ep["event"].astype(bool)
 
-    model = CoxTimeVaryingFitter(penalizer=penalizer, alpha=alpha)
+    model = CoxTimeVaryingFitter(penalizer=penalizer, alpha=1.0 - confidence)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         try:
@@ -1470,14 +1388,13 @@ def defection_drivers(
                       id_col="id")
         except ConvergenceError as exc:
             raise ConvergenceError(
-                f"{where}: the Cox model did not converge ({str(exc).splitlines()[0]}). "
+                f"{caller()}: the Cox model did not converge ({str(exc).splitlines()[0]}). "
                 f"Usual causes: a level in which nobody (or everybody) defects, nearly "
                 f"collinear covariates, or a covariate that separates events perfectly. "
                 f"Try a larger penalizer (now {penalizer}; e.g. {max(penalizer * 10, 0.1):g}), "
                 "drop or merge rare levels (min_level_size=), or remove covariates"
             ) from exc
     s = model.summary
-    z = stats.norm.ppf(1 - alpha / 2)
     rows = []
     for m in meta:
         coef, se = float(s.loc[m["term"], "coef"]), float(s.loc[m["term"], "se(coef)"])
@@ -1485,17 +1402,16 @@ def defection_drivers(
                      "hi": math.exp(coef + z * se), "p": float(s.loc[m["term"], "p"])})
     hr = pd.DataFrame(rows, columns=["covariate", "level", "reference", "label", "term",
                                      "hazard_ratio", "lo", "hi", "p"])
-    result = CoxResult(model, hr, ep, refs, warranty_ages, landmark, len(df),
-                       int(event.sum()), excluded,
-                       [str(w.message) for w in caught
-                        if issubclass(w.category, ConvergenceWarning)])
-    result.pooled_levels_ = pooled
-    return result
+    return CoxResult(model, hr, ep, refs, warranty_ages, landmark, len(df),
+                     int(event.sum()), excluded,
+                     [str(w.message) for w in caught
+                      if issubclass(w.category, ConvergenceWarning)], pooled)
 
 
 # =========================================================================== hazard
 
 
+@dataclass(frozen=True, repr=False, eq=False)
 class WarrantyCliffResult:
     """Defection hazard by vehicle-age band and the band where it jumps most.
 
@@ -1520,28 +1436,11 @@ class WarrantyCliffResult:
         Rows left out as in :func:`survival_by_vehicle_age`.
     """
 
-    def __init__(self, hazard, cliff_age, cliff_increase, never_returned, excluded):
-        self.hazard_ = hazard
-        self.cliff_age_ = cliff_age
-        self.cliff_increase_ = cliff_increase
-        self.never_returned_ = never_returned
-        self.excluded_ = excluded
-
-    def plot_hazard(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Hazard by age band with its interval, the cliff band marked; returns the axes."""
-        import matplotlib.pyplot as plt
-
-        if ax is None:
-            _, ax = plt.subplots()
-        h = self.hazard_
-        ax.errorbar(h["age_band"] + 0.5, h["hazard"],
-                    yerr=[h["hazard"] - h["hazard_lo"], h["hazard_hi"] - h["hazard"]],
-                    fmt="o-", capsize=3, **kwargs)
-        if self.cliff_age_ is not None:
-            ax.axvspan(self.cliff_age_, self.cliff_age_ + 1, color="tab:red", alpha=0.1)
-        ax.set_xlabel("vehicle age (years)")
-        ax.set_ylabel("defections per vehicle-year")
-        return ax
+    hazard_: pd.DataFrame
+    cliff_age_: int | None
+    cliff_increase_: float
+    never_returned_: int
+    excluded_: dict[str, int]
 
     def __repr__(self) -> str:
         return (f"WarrantyCliffResult(cliff_age={self.cliff_age_}, "
@@ -1556,7 +1455,7 @@ def warranty_cliff(
     store_id: str | None = None,
     lapse_months: int = 12,
     max_age: int = 10,
-    alpha: float = 0.05,
+    confidence: float = 0.95,
     include_never_returned: bool = False,
     min_exposure: float = 50.0,
 ) -> WarrantyCliffResult:
@@ -1566,7 +1465,7 @@ def warranty_cliff(
     band between its entry and exit ages (a car bought elsewhere counts from its entry
     age only), events = relationships whose exit (departure) age falls in the band, and
     hazard = events / exposure, with the exact Poisson (Garwood) interval
-    [χ²(α/2; 2e)/2, χ²(1−α/2; 2e+2)/2] / exposure.
+    [χ²(α/2; 2e)/2, χ²(1−α/2; 2e+2)/2] / exposure, with α = 1 − ``confidence``.
 
     The cliff is the band with the largest **increase** of the hazard over the previous
     band. Band 0 is never a candidate (it has no previous band), and by default the own
@@ -1590,8 +1489,8 @@ def warranty_cliff(
         ``event``), or the data to build it from.
     max_age:
         Bands 0 … max_age − 1.
-    alpha:
-        1 − confidence level.
+    confidence:
+        Level of the intervals.
     include_never_returned:
         Keep the departures at age 0.
     min_exposure:
@@ -1617,9 +1516,9 @@ def warranty_cliff(
     >>> wc.cliff_age_, wc.never_returned_
     (2, 1)
     """
-    where = "warranty_cliff"
-    max_age = _positive_int(max_age, "max_age", where)
-    df = _table(table_or_data, as_of, store_id, lapse_months, where)
+    max_age = check_int(max_age, "max_age")
+    alpha = 1.0 - check_confidence(confidence)
+    df = _table(table_or_data, as_of, store_id, lapse_months)
     df, excluded = _usable(df)
     entry, exit_ = df["entry_age"].to_numpy(float), df["exit_age"].to_numpy(float)
     event = df["event"].to_numpy(bool)
@@ -1657,9 +1556,9 @@ def warranty_cliff(
 # =========================================================================== truth
 
 
-def _truth_frame(ds: Dataset, store_id: Any, where: str) -> pd.DataFrame:
+def _truth_frame(ds: Dataset, store_id: Any) -> pd.DataFrame:
     if not isinstance(ds, Dataset) or ds.truth is None:
-        raise TypeError(f"{where}: needs a generated Dataset with a truth table "
+        raise TypeError(f"{caller()}: needs a generated Dataset with a truth table "
                         "(crm_analysis.synth.generate)")
     tr = ds.truth.merge(ds.vehicles[["vin", "sale_date", "usage", "grade"]], on="vin",
                         how="left")
@@ -1689,8 +1588,7 @@ def truth_table(ds: Dataset, *, store_id: str | None = None, horizon: Any = None
     generator's end of life (scrapped, no more orders) without defecting ends at its
     last order, as the orders show it.
     """
-    where = "truth_table"
-    tr = _truth_frame(ds, store_id, where)
+    tr = _truth_frame(ds, store_id)
     t = pd.Timestamp(ds.meta["as_of"])
     sale = tr["sale_date"]
     eol = tr["end_of_life_date"].notna() & (tr["end_of_life_date"] <= t) & ~tr["defected"]
@@ -1728,8 +1626,7 @@ def true_survival(ds: Dataset, ages: Iterable[float], *, store_id: str | None = 
 
     Returns ``age``, ``survival``, ``vehicles`` (the cohort size behind it).
     """
-    where = "true_survival"
-    tr = _truth_frame(ds, store_id, where)
+    tr = _truth_frame(ds, store_id)
     tr = tr[tr["sold_here"]]
     t = pd.Timestamp(ds.meta["as_of"])
     age_t = ((t - tr["sale_date"]).dt.days / DAYS_PER_YEAR).to_numpy(float)

@@ -4,13 +4,8 @@ This module answers "what is each customer worth to the store, how unequal is th
 which customers deserve which treatment?" (DOMAIN.md section 3; the 4S-store thesis and
 the customer-classification course, seeds 000 and 003).
 
-Order level (written with narwhals; pandas or Polars in, the same kind out):
-
-- :class:`Margins` — gross margins by component (labour, parts, other) and payer, used when
-  an export has no cost columns;
-- :func:`order_profit` — gross profit per order from ``labor_cost``/``parts_cost`` when
-  present, otherwise from :class:`Margins`; cost to serve (a fixed handling cost per order)
-  and net value.
+Gross profit, cost to serve and net value of each order come from
+:mod:`crm_analysis.margins`.
 
 Concentration (any 1-d numbers: list, numpy, pandas or Polars series):
 
@@ -18,7 +13,7 @@ Concentration (any 1-d numbers: list, numpy, pandas or Polars series):
 
 Grades over the per-customer features table (``crm_analysis.features.customer_features``;
 pandas, or Polars converted with narwhals). Each returns a :class:`GradeResult`
-``(labels, summary)`` with extra frames in ``.details``:
+(``labels``, ``summary`` and extra frames in ``details``):
 
 - :func:`pyramid` — important / secondary / normal / small (key = important + secondary);
 - :func:`abc` — A / B / C by cumulative value share or by count;
@@ -35,15 +30,10 @@ dimensions (vehicle-age segment, usage, value grade, occupation, region, vehicle
 Example
 -------
 >>> import pandas as pd
->>> from crm_analysis.value import order_profit
->>> o = pd.DataFrame({"payer": ["customer", "warranty"], "labor_amount": [100.0, 100.0],
-...                   "parts_amount": [200.0, 200.0], "other_amount": [0.0, 0.0]})
->>> order_profit(o)[["gross_profit", "net_value"]].round(2).to_numpy().tolist()
-[[125.0, 65.0], [64.0, 4.0]]
 >>> from crm_analysis.value import pyramid
 >>> f = pd.DataFrame({"customer_id": [f"C{i:02d}" for i in range(10)],
 ...                   "net_value": [900.0, 50, 40, 30, 20, 10, 5, 0, -5, -10]})
->>> labels, summary = pyramid(f)
+>>> summary = pyramid(f).summary
 >>> summary[["grade", "customers", "value"]].to_numpy().tolist()
 [['important', 0, 0.0], ['secondary', 2, 950.0], ['normal', 3, 90.0], ['small', 5, 0.0]]
 """
@@ -53,28 +43,35 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import narwhals as nw
 import numpy as np
 import pandas as pd
-from narwhals.typing import IntoFrameT
 
-if TYPE_CHECKING:
-    from crm_analysis.schema import Dataset
+from crm_analysis._inputs import (
+    caller,
+    check_choice,
+    check_int,
+    check_number,
+    read_as_of,
+    require_columns,
+    select_store,
+    tables,
+    to_pandas,
+)
+from crm_analysis.features import customer_features
+from crm_analysis.margins import DEFAULT_COST_PER_ORDER, Margins, order_profit
+from crm_analysis.schema import Dataset
 
 __all__ = [
     "AGE_SEGMENTS",
     "ABC_CLASSES",
-    "COMPONENTS",
-    "DEFAULT_COST_PER_ORDER",
     "DIMENSIONS",
     "FREQUENCY_EDGES",
     "GradeResult",
     "KEY_TIERS",
     "MAX_AGE_BAND",
-    "Margins",
     "PYRAMID_TIERS",
     "RECENCY_EDGES_MONTHS",
     "RFM_SEGMENTS",
@@ -85,7 +82,6 @@ __all__ = [
     "gini",
     "lorenz",
     "mvc_mgc_bz",
-    "order_profit",
     "potential_value",
     "profile",
     "pyramid",
@@ -95,171 +91,6 @@ __all__ = [
     "spend_curve",
     "top_share",
 ]
-
-#: Revenue components of an order: (component name, amount column, cost column or None).
-COMPONENTS: tuple[tuple[str, str, str | None], ...] = (
-    ("labor", "labor_amount", "labor_cost"),
-    ("parts", "parts_amount", "parts_cost"),
-    ("other", "other_amount", None),
-)
-
-#: Handling cost of one order in RMB (reception, wash, follow-up call): DOMAIN.md §3.
-DEFAULT_COST_PER_ORDER = 60.0
-
-
-def _frozen(d: Mapping[str, Mapping[str, float]]) -> Mapping[str, Mapping[str, float]]:
-    return MappingProxyType({k: MappingProxyType(dict(v)) for k, v in d.items()})
-
-
-@dataclass(frozen=True)
-class Margins:
-    """Gross margin by revenue component, with overrides by payer.
-
-    Used only where an order has no cost for a component: gross profit of the component
-    = amount × margin. Defaults are DOMAIN.md section 3 (labour 0.65, parts 0.30, other
-    0.20). Warranty work paid by the maker earns less: the maker reimburses labour at a
-    contract rate and parts near cost, so ``by_payer["warranty"]`` defaults to labour
-    0.40, parts 0.12, other 0.10 (the synthetic generator's warranty margins, which follow
-    the same reasoning).
-
-    Parameters
-    ----------
-    labor, parts, other:
-        Margins (0..1) for every payer without an override.
-    by_payer:
-        ``{payer: {component: margin}}``; components left out use the defaults above.
-
-    Example
-    -------
-    >>> m = Margins(labor=0.6)
-    >>> m.margin("labor", "customer"), m.margin("parts", "warranty")
-    (0.6, 0.12)
-    """
-
-    labor: float = 0.65
-    parts: float = 0.30
-    other: float = 0.20
-    by_payer: Mapping[str, Mapping[str, float]] = field(
-        default_factory=lambda: _frozen({"warranty": {"labor": 0.40, "parts": 0.12,
-                                                      "other": 0.10}})
-    )
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "by_payer", _frozen(self.by_payer))
-        for payer, comps in {"*": self._base(), **self.by_payer}.items():
-            for comp, m in comps.items():
-                if comp not in self._base():
-                    raise ValueError(
-                        f"Margins.by_payer[{payer!r}]: unknown component {comp!r}; "
-                        f"use one of {list(self._base())}"
-                    )
-                if not 0.0 <= float(m) <= 1.0:
-                    raise ValueError(
-                        f"Margins: margin for {comp!r} (payer {payer!r}) must be within "
-                        f"0..1, got {m!r}"
-                    )
-
-    def _base(self) -> dict[str, float]:
-        return {"labor": float(self.labor), "parts": float(self.parts),
-                "other": float(self.other)}
-
-    def margin(self, component: str, payer: str | None = None) -> float:
-        """The margin of ``component`` for ``payer`` (defaults when no override)."""
-        base = self._base()
-        if component not in base:
-            raise KeyError(f"unknown component {component!r}; use one of {list(base)}")
-        return float(self.by_payer.get(payer, {}).get(component, base[component]))
-
-    def expr(self, component: str) -> nw.Expr:
-        """A narwhals expression giving the margin of ``component`` for each row's payer."""
-        out = nw.lit(self.margin(component))
-        for payer in sorted(self.by_payer):
-            m = self.margin(component, payer)
-            if m != self.margin(component):
-                out = nw.when(nw.col("payer") == payer).then(nw.lit(m)).otherwise(out)
-        return out
-
-
-def order_profit(
-    orders: IntoFrameT,
-    *,
-    margins: Margins | None = None,
-    cost_per_order: float = DEFAULT_COST_PER_ORDER,
-    use_costs: bool | None = None,
-) -> IntoFrameT:
-    """Add gross profit, cost to serve and net value to every order.
-
-    For each component (labour, parts, other): gross profit = amount − cost when the
-    order carries that cost (``labor_cost``, ``parts_cost``), else amount × the margin of
-    the component and the order's payer (:class:`Margins`). A row whose cost is missing
-    falls back to the margin for that component only, so partly costed exports still give
-    one consistent total. ``other_amount`` never has a cost column and always uses the
-    margin.
-
-    Cost to serve is ``cost_per_order`` per order; net value = gross profit − cost to
-    serve (DOMAIN.md section 3).
-
-    Parameters
-    ----------
-    orders:
-        Repair orders (pandas or Polars, eager or lazy) with ``labor_amount``,
-        ``parts_amount``, ``other_amount`` and, for payer-specific margins, ``payer``.
-    margins:
-        Margins used where costs are absent; default :class:`Margins()`.
-    cost_per_order:
-        Handling cost of one order in RMB (default 60).
-    use_costs:
-        ``None`` (default) uses cost columns when present; ``False`` ignores them (e.g.
-        to see what margins alone would say); ``True`` requires them.
-
-    Returns
-    -------
-    The orders with ``gp_labor``, ``gp_parts``, ``gp_other``, ``gross_profit``,
-    ``cost_to_serve`` and ``net_value`` (Float64) appended.
-
-    Example
-    -------
-    >>> import pandas as pd
-    >>> o = pd.DataFrame({"payer": ["customer"], "labor_amount": [100.0],
-    ...                   "parts_amount": [200.0], "other_amount": [10.0],
-    ...                   "labor_cost": [30.0], "parts_cost": [None]})
-    >>> order_profit(o)[["gp_labor", "gp_parts", "gp_other", "net_value"]].to_numpy().tolist()
-    [[70.0, 60.0, 2.0, 72.0]]
-    """
-    m = margins if margins is not None else Margins()
-    if not isinstance(m, Margins):
-        raise TypeError(f"margins must be a Margins, got {type(margins).__name__}")
-    if not cost_per_order >= 0:
-        raise ValueError(f"cost_per_order must be >= 0, got {cost_per_order!r}")
-    o = nw.from_native(orders)
-    cols = list(o.columns)
-    missing = [a for _, a, _ in COMPONENTS if a not in cols]
-    if missing:
-        raise KeyError(f"order_profit(orders): missing column(s) {missing}; "
-                       f"the frame has {cols}")
-    has_payer = "payer" in cols
-    if use_costs is True:
-        absent = [c for _, _, c in COMPONENTS if c and c not in cols]
-        if absent:
-            raise KeyError(f"order_profit(use_costs=True): no cost column(s) {absent}")
-
-    exprs = {}
-    for comp, amount, cost in COMPONENTS:
-        amt = nw.col(amount).cast(nw.Float64)
-        margin = m.expr(comp) if has_payer else nw.lit(m.margin(comp))
-        by_margin = amt * margin
-        if cost is not None and cost in cols and use_costs is not False:
-            gp = nw.when(nw.col(cost).is_null()).then(by_margin).otherwise(
-                amt - nw.col(cost).cast(nw.Float64))
-        else:
-            gp = by_margin
-        exprs[f"gp_{comp}"] = gp
-    out = o.with_columns(**exprs).with_columns(
-        gross_profit=nw.col("gp_labor") + nw.col("gp_parts") + nw.col("gp_other"),
-        cost_to_serve=nw.lit(float(cost_per_order)),
-    ).with_columns(net_value=nw.col("gross_profit") - nw.col("cost_to_serve"))
-    return out.to_native()
-
 
 # ---------------------------------------------------------------------------------------
 # Grading: shared machinery
@@ -288,18 +119,9 @@ UNKNOWN = "unknown"
 _EPS = 1e-9
 
 
-class _GradeFields(NamedTuple):
-    labels: pd.DataFrame
-    summary: pd.DataFrame
-
-
-class GradeResult(_GradeFields):
+@dataclass(frozen=True, eq=False)
+class GradeResult:
     """Result of a grading function: per-customer ``labels`` and a per-grade ``summary``.
-
-    A named tuple of two fields, so ``labels, summary = pyramid(f)`` works. Extra tables
-    travel in the attribute ``details`` (a ``dict`` of DataFrames, empty when a grade has
-    none). It is an attribute and not a third tuple field precisely so that two-name
-    unpacking keeps working; ``_replace``/``_make`` do not carry it.
 
     ``labels``
         pandas DataFrame in the input's row order (fresh ``RangeIndex``): ``customer_id``,
@@ -313,88 +135,69 @@ class GradeResult(_GradeFields):
         ``gross_profit`` sums when those columns exist, then function-specific columns.
         Both shares sum to 1. ``share_value`` is NaN when the total value is 0; with
         negative values (net value) a grade's share can be negative or above 1.
+    ``details``
+        extra tables of a grade (a ``dict`` of DataFrames, empty when it has none).
 
     Example
     -------
     >>> import pandas as pd
     >>> r = GradeResult(pd.DataFrame(), pd.DataFrame(), {"extra": pd.DataFrame()})
-    >>> labels, summary = r
-    >>> sorted(r.details)
-    ['extra']
+    >>> sorted(r.details), GradeResult(r.labels, r.summary).details
+    (['extra'], {})
     """
 
-    details: dict[str, pd.DataFrame] | None = None
-
-    def __new__(cls, labels: pd.DataFrame, summary: pd.DataFrame,
-                details: Mapping[str, pd.DataFrame] | None = None) -> GradeResult:
-        self = super().__new__(cls, labels, summary)
-        self.details = dict(details) if details is not None else {}
-        return self
+    labels: pd.DataFrame
+    summary: pd.DataFrame
+    details: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
-def _frame(data: Any, what: str) -> pd.DataFrame:
-    """A pandas copy-free view of a pandas/Polars (eager or lazy) frame; not empty."""
-    if isinstance(data, pd.DataFrame):
-        df = data
-    else:
-        try:
-            f = nw.from_native(data)
-        except TypeError:
-            raise TypeError(f"{what}: expected a pandas or Polars data frame, got "
-                            f"{type(data).__name__}") from None
-        if isinstance(f, nw.LazyFrame):
-            f = f.collect()
-        if not isinstance(f, nw.DataFrame):
-            raise TypeError(f"{what}: expected a data frame, got {type(data).__name__}")
-        df = f.to_pandas()
+def _customers(data: Any, name: str = "features") -> pd.DataFrame:
+    """A per-customer table as pandas (any frame kind); not empty."""
+    df = to_pandas(data, name)
     if len(df) == 0:
-        raise ValueError(f"{what}: the table is empty (no customers)")
+        raise ValueError(f"{caller()}: the table {name!r} is empty (no customers)")
     return df
 
 
-def _require(df: pd.DataFrame, columns: Iterable[str], what: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise KeyError(f"{what}: missing column(s) {missing}; the table has {list(df.columns)}")
-
-
-def _ids(df: pd.DataFrame, what: str) -> np.ndarray:
-    _require(df, ["customer_id"], what)
+def _ids(df: pd.DataFrame, name: str = "features") -> np.ndarray:
+    require_columns(df, ["customer_id"], name)
     s = df["customer_id"]
     if s.isna().any():
-        raise ValueError(f"{what}: column 'customer_id' has {int(s.isna().sum())} missing "
+        raise ValueError(f"{caller()}: column 'customer_id' has {int(s.isna().sum())} missing "
                          "value(s)")
     ids = s.astype(str).to_numpy(dtype=object)
     dup = pd.Series(ids).duplicated()
     if dup.any():
-        raise ValueError(f"{what}: column 'customer_id' must be unique (one row per "
+        raise ValueError(f"{caller()}: column 'customer_id' must be unique (one row per "
                          f"customer); e.g. {ids[dup.to_numpy()][0]!r} appears twice")
     return ids
 
 
-def _num(df: pd.DataFrame, col: str, what: str, *, allow_missing: bool = False) -> np.ndarray:
-    _require(df, [col], what)
+def _num(df: pd.DataFrame, col: str, *, allow_missing: bool = False,
+         name: str = "features") -> np.ndarray:
+    require_columns(df, [col], name)
     s = df[col]
     if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
-        raise TypeError(f"{what}: column {col!r} must be numeric, got dtype {s.dtype}")
+        raise TypeError(f"{caller()}: column {col!r} must be numeric, got dtype {s.dtype}")
     arr = s.to_numpy(dtype=float, na_value=np.nan)
     if not allow_missing and np.isnan(arr).any():
-        raise ValueError(f"{what}: column {col!r} has {int(np.isnan(arr).sum())} missing "
+        raise ValueError(f"{caller()}: column {col!r} has {int(np.isnan(arr).sum())} missing "
                          "value(s)")
     return arr
 
 
-def _check_cuts(cuts: Sequence[float], k: int, what: str) -> tuple[float, ...]:
+def _check_cuts(cuts: Sequence[float], k: int) -> tuple[float, ...]:
     try:
         c = tuple(float(x) for x in cuts)
     except (TypeError, ValueError):
-        raise TypeError(f"{what}: cuts must be {k} numbers, got {cuts!r}") from None
+        raise TypeError(f"{caller()}: cuts must be {k} numbers, got {cuts!r}") from None
     if len(c) != k:
-        raise ValueError(f"{what}: cuts must have {k} values, got {len(c)} ({cuts!r})")
+        raise ValueError(f"{caller()}: cuts must have {k} values, got {len(c)} ({cuts!r})")
     if not all(0.0 < x < 1.0 for x in c):
-        raise ValueError(f"{what}: every cut must be strictly between 0 and 1, got {cuts!r}")
+        raise ValueError(f"{caller()}: every cut must be strictly between 0 and 1, got "
+                         f"{cuts!r}")
     if any(b <= a for a, b in zip(c, c[1:], strict=False)):
-        raise ValueError(f"{what}: cuts must be strictly increasing, got {cuts!r}")
+        raise ValueError(f"{caller()}: cuts must be strictly increasing, got {cuts!r}")
     return c
 
 
@@ -423,20 +226,20 @@ def _categorical(codes: np.ndarray, categories: Sequence[Any]) -> pd.Categorical
                                      categories=list(categories), ordered=True)
 
 
-def _summary(df: pd.DataFrame, grades: pd.Categorical, value: str, what: str, *,
+def _summary(df: pd.DataFrame, grades: pd.Categorical, value: str, *,
              sums: Sequence[str] = (), means: Sequence[str] = ()) -> pd.DataFrame:
     """The per-grade summary of the contract (see :class:`GradeResult`)."""
     n = len(df)
     cats = list(grades.categories)
-    work = pd.DataFrame({"grade": grades, "value": _num(df, value, what)})
-    work["opy"] = (_num(df, "visits_per_year", what, allow_missing=True)
+    work = pd.DataFrame({"grade": grades, "value": _num(df, value)})
+    work["opy"] = (_num(df, "visits_per_year", allow_missing=True)
                    if "visits_per_year" in df.columns else np.nan)
     extra_sums = [c for c in ("revenue", "gross_profit") if c in df.columns]
     extra_sums += [c for c in sums if c not in extra_sums]
     for c in extra_sums:
-        work[f"sum_{c}"] = _num(df, c, what, allow_missing=True)
+        work[f"sum_{c}"] = _num(df, c, allow_missing=True)
     for c in means:
-        work[f"mean_{c}"] = _num(df, c, what, allow_missing=True)
+        work[f"mean_{c}"] = _num(df, c, allow_missing=True)
     g = work.groupby("grade", observed=False, sort=True)
     customers = g.size().reindex(cats).fillna(0).astype(np.int64).to_numpy()
     value_sum = g["value"].sum().reindex(cats).fillna(0.0).to_numpy()
@@ -457,17 +260,20 @@ def _summary(df: pd.DataFrame, grades: pd.Categorical, value: str, what: str, *,
     return out
 
 
-def _as_array(values: Any, what: str, clip_negative: bool = False) -> np.ndarray:
+def _as_array(values: Any, clip_negative: bool = False) -> np.ndarray:
+    """The values sorted ascending, with a positive total."""
     try:
         arr = np.asarray(values, dtype=float).ravel()
     except (TypeError, ValueError):
-        raise TypeError(f"{what}: values must be numbers") from None
+        raise TypeError(f"{caller()}: values must be numbers") from None
     if arr.size == 0:
-        raise ValueError(f"{what}: no values")
+        raise ValueError(f"{caller()}: no values")
     if np.isnan(arr).any():
-        raise ValueError(f"{what}: {int(np.isnan(arr).sum())} missing value(s)")
-    if clip_negative:
-        arr = np.clip(arr, 0.0, None)
+        raise ValueError(f"{caller()}: {int(np.isnan(arr).sum())} missing value(s)")
+    arr = np.sort(np.clip(arr, 0.0, None) if clip_negative else arr)
+    if not arr.sum() > 0:
+        raise ValueError(f"{caller()}: the total value is {arr.sum():g}; shares of the "
+                         "total need a positive total")
     return arr
 
 
@@ -505,11 +311,8 @@ def lorenz(values: Any, *, clip_negative: bool = False) -> pd.DataFrame:
     >>> lorenz([1, 1, 2]).round(3).to_numpy().tolist()
     [[0.0, 0.0], [0.333, 0.25], [0.667, 0.5], [1.0, 1.0]]
     """
-    v = np.sort(_as_array(values, "lorenz", clip_negative))
+    v = _as_array(values, clip_negative)
     total = v.sum()
-    if not total > 0:
-        raise ValueError(f"lorenz: the total value is {total:g}; a Lorenz curve needs a "
-                         "positive total")
     n = v.size
     return pd.DataFrame({
         "share_customers": np.arange(n + 1) / n,
@@ -545,11 +348,8 @@ def gini(values: Any, *, clip_negative: bool = False) -> float:
     >>> gini([5, 5, 5, 5]), gini([0, 0, 0, 1]), round(gini([-1, 0, 3]), 2)
     (0.0, 0.75, 1.33)
     """
-    v = np.sort(_as_array(values, "gini", clip_negative))
+    v = _as_array(values, clip_negative)
     total = v.sum()
-    if not total > 0:
-        raise ValueError(f"gini: the total value is {total:g}; the Gini coefficient needs a "
-                         "positive total")
     n = v.size
     g = 2.0 * float(np.arange(1, n + 1) @ v) / (n * total) - (n + 1) / n
     return 0.0 if abs(g) < 1e-12 else float(g)
@@ -582,13 +382,10 @@ def top_share(values: Any, x: float = 0.2, *, clip_negative: bool = False) -> fl
     >>> top_share([10, 0, 0, 0, 0, 30, 20, 20, 10, 10], 0.2)
     0.5
     """
-    if not 0.0 < float(x) <= 1.0:
-        raise ValueError(f"top_share: x must be within (0, 1], got {x!r}")
-    v = np.sort(_as_array(values, "top_share", clip_negative))[::-1]
+    if not 0.0 < check_number(x, "x") <= 1.0:
+        raise ValueError(f"{caller()}: x must be within (0, 1], got {x!r}")
+    v = _as_array(values, clip_negative)[::-1]
     total = v.sum()
-    if not total > 0:
-        raise ValueError(f"top_share: the total value is {total:g}; shares need a positive "
-                         "total")
     k = _round_count(v.size, float(x))
     return float(v[:k].sum() / total)
 
@@ -636,17 +433,16 @@ def pyramid(
     >>> import pandas as pd
     >>> f = pd.DataFrame({"customer_id": [f"C{i:03d}" for i in range(100)],
     ...                   "net_value": [float(100 - i) for i in range(100)]})
-    >>> labels, summary = pyramid(f)
-    >>> summary["customers"].tolist()
+    >>> r = pyramid(f)
+    >>> r.summary["customers"].tolist()
     [1, 19, 30, 50]
-    >>> labels.loc[labels["key"], "customer_id"].iloc[[0, -1]].tolist()
+    >>> r.labels.loc[r.labels["key"], "customer_id"].iloc[[0, -1]].tolist()
     ['C000', 'C019']
     """
-    what = "pyramid(features)"
-    df = _frame(features, what)
-    c = _check_cuts(cuts, 3, "pyramid")
-    ids = _ids(df, what)
-    vals = _num(df, value, what)
+    df = _customers(features)
+    c = _check_cuts(cuts, 3)
+    ids = _ids(df)
+    vals = _num(df, value)
     n = len(df)
     order = _rank_order(vals, ids)
     tier = _scatter(order, np.searchsorted(_bounds(n, c), np.arange(n), side="right"))
@@ -654,8 +450,8 @@ def pyramid(
     grades = _categorical(tier, PYRAMID_TIERS)
     labels = pd.DataFrame({"customer_id": df["customer_id"].to_numpy(), "value_grade": grades,
                            "key": tier < 2, "rank": rank})
-    summary = _summary(df, grades, value, what)
-    key = _summary(df, _categorical(np.maximum(tier - 1, 0), KEY_TIERS), value, what)
+    summary = _summary(df, grades, value)
+    key = _summary(df, _categorical(np.maximum(tier - 1, 0), KEY_TIERS), value)
     return GradeResult(labels, summary, {"key": key})
 
 
@@ -705,15 +501,13 @@ def abc(
     >>> abc(f).labels["abc_class"].tolist()
     ['A', 'A', 'B', 'C', 'C']
     """
-    what = f"abc(features, by={by!r})"
-    if by not in ("value", "count"):
-        raise ValueError(f"abc: by must be 'value' or 'count', got {by!r}")
+    check_choice(by, "by", ("value", "count"))
     if cuts is None:
         cuts = (0.70, 0.90) if by == "value" else (0.05, 0.20)
-    c = _check_cuts(cuts, 2, "abc")
-    df = _frame(features, what)
-    ids = _ids(df, what)
-    vals = _num(df, value, what)
+    c = _check_cuts(cuts, 2)
+    df = _customers(features)
+    ids = _ids(df)
+    vals = _num(df, value)
     n = len(df)
     order = _rank_order(vals, ids)
     sv = vals[order]
@@ -721,7 +515,7 @@ def abc(
     cum = np.cumsum(sv) / total if total != 0 else np.full(n, np.nan)
     if by == "value":
         if not total > 0:
-            raise ValueError(f"abc(by='value'): the total of {value!r} is {total:g}; shares "
+            raise ValueError(f"{caller()}: the total of {value!r} is {total:g}; shares "
                              "of value need a positive total (use by='count')")
         before = np.maximum.accumulate(np.concatenate([[0.0], cum[:-1]]))
         pos = np.where(before < c[0] - _EPS, 0, np.where(before < c[1] - _EPS, 1, 2))
@@ -732,7 +526,7 @@ def abc(
     labels = pd.DataFrame({"customer_id": df["customer_id"].to_numpy(), "abc_class": grades,
                            "rank": _scatter(order, np.arange(1, n + 1)),
                            "cum_share": _scatter(order, cum)})
-    return GradeResult(labels, _summary(df, grades, value, what))
+    return GradeResult(labels, _summary(df, grades, value))
 
 
 # ---------------------------------------------------------------------------------------
@@ -803,13 +597,11 @@ def rfm_segments(
     >>> rfm_segments(f).labels["rfm_segment"].tolist()
     ['important_value', 'important_develop', 'general_retain', 'general_win_back']
     """
-    what = "rfm_segments(features)"
-    if against not in ("mean", "median"):
-        raise ValueError(f"rfm_segments: against must be 'mean' or 'median', got {against!r}")
-    df = _frame(features, what)
-    _ids(df, what)
-    _require(df, [recency, frequency, monetary], what)
-    r, f, m = (_num(df, c, what) for c in (recency, frequency, monetary))
+    check_choice(against, "against", ("mean", "median"))
+    df = _customers(features)
+    _ids(df)
+    require_columns(df, [recency, frequency, monetary], "features")
+    r, f, m = (_num(df, c) for c in (recency, frequency, monetary))
     ref = np.mean if against == "mean" else np.median
     thr = [float(ref(x)) for x in (r, f, m)]
     r_high, f_high, m_high = r < thr[0], f > thr[1], m > thr[2]
@@ -817,7 +609,7 @@ def rfm_segments(
     grades = _categorical(code, RFM_SEGMENTS)
     labels = pd.DataFrame({"customer_id": df["customer_id"].to_numpy(), "rfm_segment": grades,
                            "r_high": r_high, "f_high": f_high, "m_high": m_high})
-    summary = _summary(df, grades, _rfm_value(df, value, monetary), what,
+    summary = _summary(df, grades, _rfm_value(df, value, monetary),
                        means=[recency, frequency, monetary])
     thresholds = pd.DataFrame({"dimension": ["R", "F", "M"],
                                "column": [recency, frequency, monetary],
@@ -883,14 +675,11 @@ def rfm_scores(
     >>> rfm_scores(f).labels["rfm_code"].tolist()
     ['551', '445', '333', '222', '114']
     """
-    what = "rfm_scores(features)"
-    if not isinstance(bins, int | np.integer) or not 2 <= int(bins) <= 9:
-        raise ValueError(f"rfm_scores: bins must be an integer in 2..9, got {bins!r}")
-    bins = int(bins)
-    df = _frame(features, what)
-    _ids(df, what)
-    _require(df, [recency, frequency, monetary], what)
-    r, f, m = (_num(df, c, what) for c in (recency, frequency, monetary))
+    bins = check_int(bins, "bins", minimum=2, maximum=9)
+    df = _customers(features)
+    _ids(df)
+    require_columns(df, [recency, frequency, monetary], "features")
+    r, f, m = (_num(df, c) for c in (recency, frequency, monetary))
     rs, fs, ms = _quantile_score(-r, bins), _quantile_score(f, bins), _quantile_score(m, bins)
     total = rs + fs + ms
     code = np.char.add(np.char.add(rs.astype(str), fs.astype(str)), ms.astype(str)).astype(object)
@@ -898,10 +687,10 @@ def rfm_scores(
                            "r_score": rs, "f_score": fs, "m_score": ms, "rfm_total": total})
     val = _rfm_value(df, value, monetary)
     totals = list(range(3 * bins, 2, -1))
-    summary = _summary(df, _categorical(3 * bins - total, totals), val, what)
+    summary = _summary(df, _categorical(3 * bins - total, totals), val)
     summary["grade"] = summary["grade"].astype(np.int64)
     codes = sorted(set(code), reverse=True)
-    by_code = _summary(df, _categorical(pd.Index(codes).get_indexer(code), codes), val, what)
+    by_code = _summary(df, _categorical(pd.Index(codes).get_indexer(code), codes), val)
     by_code["grade"] = by_code["grade"].astype(str)
     for i, letter in enumerate("rfm"):
         by_code[f"{letter}_score"] = by_code["grade"].str[i].astype(np.int64)
@@ -939,52 +728,32 @@ _RECENCY_LABELS = _edge_labels(RECENCY_EDGES_MONTHS)
 _FREQUENCY_LABELS = _edge_labels(FREQUENCY_EDGES, closed_int=True)
 
 
-def _as_of(dataset: Any, as_of: Any, what: str) -> pd.Timestamp:
-    from crm_analysis.overview import _ts
-
-    if as_of is None:
-        as_of = getattr(dataset, "meta", {}).get("as_of")
-        if as_of is None:
-            raise ValueError(f"{what}: give as_of (the dataset's meta has no 'as_of')")
-    return pd.Timestamp(_ts(as_of, "as_of"))
-
-
 def _months_back(t: pd.Timestamp, months: int) -> pd.Timestamp:
-    from crm_analysis.overview import window_start
+    """``t`` minus ``months`` calendar months (as ``overview.window_start``, 0 allowed)."""
+    return t - pd.DateOffset(months=months)
 
-    return pd.Timestamp(window_start(t, months))
 
-
-def _store_orders(dataset: Any, store_id: str | None, as_of: pd.Timestamp, what: str,
-                  margins: Margins | None, cost_per_order: float) -> pd.DataFrame:
-    """The store's orders on or before ``as_of`` with ``net_value`` (pandas)."""
-    for attr in ("repair_orders", "vehicles"):
-        if not hasattr(dataset, attr):
-            raise TypeError(f"{what}: expected a crm_analysis.schema.Dataset, got "
-                            f"{type(dataset).__name__}")
-    o = _frame(dataset.repair_orders, f"{what}: repair_orders")
-    _require(o, ["vin", "customer_id", "open_date"], f"{what}: repair_orders")
-    if store_id is not None:
-        _require(o, ["store_id"], f"{what}: repair_orders")
-        have = sorted(o["store_id"].dropna().astype(str).unique())
-        o = o[o["store_id"].astype(str) == str(store_id)]
-        if o.empty:
-            raise ValueError(f"{what}: no orders of store {store_id!r}; stores: {have}")
+def _store_orders(data: Any, store_id: str | None, as_of: pd.Timestamp,
+                  margins: Margins | None,
+                  cost_per_order: float) -> tuple[pd.DataFrame, pd.Series]:
+    """The store's orders on or before ``as_of`` with ``net_value`` (pandas), and the
+    vehicles' sale dates by VIN."""
+    tab = tables(data, ("repair_orders",), ("vehicles",))
+    o = to_pandas(tab["repair_orders"], "repair_orders")
+    require_columns(o, ["vin", "customer_id", "open_date"], "repair_orders")
+    o = select_store(o, store_id)
     o = o.assign(open_date=pd.to_datetime(o["open_date"]))
     o = o[o["open_date"] <= as_of]
     if o.empty:
-        raise ValueError(f"{what}: no orders on or before {as_of.date()}")
+        raise ValueError(f"{caller()}: no orders on or before {as_of.date()}")
     o = order_profit(o, margins=margins, cost_per_order=cost_per_order)
-    return o[["vin", "customer_id", "open_date", "net_value"]].reset_index(drop=True)
-
-
-def _sale_dates(dataset: Any) -> pd.Series:
-    v = dataset.vehicles
-    if v is None or "sale_date" not in v.columns or "vin" not in v.columns:
-        return pd.Series(dtype="datetime64[ns]")
-    v = _frame(v, "vehicles") if len(v) else v
-    return (v.drop_duplicates("vin").set_index("vin")["sale_date"]
-            .pipe(pd.to_datetime).astype("datetime64[ns]"))
+    o = o[["vin", "customer_id", "open_date", "net_value"]].reset_index(drop=True)
+    v = tab["vehicles"]
+    if v is None or not {"vin", "sale_date"} <= set(nw.from_native(v).columns):
+        return o, pd.Series(dtype="datetime64[ns]")
+    v = to_pandas(v, "vehicles")
+    return o, (v.drop_duplicates("vin").set_index("vin")["sale_date"]
+               .pipe(pd.to_datetime).astype("datetime64[ns]"))
 
 
 def _age_band(age_years: pd.Series | np.ndarray) -> np.ndarray:
@@ -1024,12 +793,12 @@ class _RetentionModel(NamedTuple):
 
 
 def _fit_retention(o: pd.DataFrame, sale: pd.Series, as_of: pd.Timestamp, horizon: int,
-                   frequency_months: int, prior_strength: float, by_age: bool,
-                   what: str) -> _RetentionModel:
+                   frequency_months: int, prior_strength: float,
+                   by_age: bool) -> _RetentionModel:
     t0 = _months_back(as_of, horizon)
     st = _vehicle_state(o, sale, t0, frequency_months)
     if st.empty:
-        raise ValueError(f"{what}: no orders on or before {t0.date()} (as_of − "
+        raise ValueError(f"{caller()}: no orders on or before {t0.date()} (as_of − "
                          f"{horizon} months) to learn return rates from")
     came = o.loc[(o["open_date"] > t0) & (o["open_date"] <= as_of), "vin"].unique()
     st["returned"] = st["vin"].isin(came).astype(float)
@@ -1061,9 +830,9 @@ def _apply_retention(model: _RetentionModel, st: pd.DataFrame) -> np.ndarray:
 
 
 def retention_table(
-    dataset: Dataset,
-    as_of: Any = None,
+    data: Dataset | Mapping[str, Any],
     *,
+    as_of: Any = None,
     horizon_months: int = 12,
     store_id: str | None = None,
     frequency_months: int = 24,
@@ -1089,14 +858,15 @@ def retention_table(
 
     Parameters
     ----------
-    dataset:
-        A :class:`~crm_analysis.schema.Dataset` (orders and vehicles' sale dates).
+    data:
+        A :class:`~crm_analysis.schema.Dataset` or a mapping of tables
+        (``repair_orders``, optionally ``vehicles`` for the sale dates).
     as_of:
-        End of the observed outcome window (default ``dataset.meta["as_of"]``).
+        End of the observed outcome window (default: the data's own as-of date).
     horizon_months, frequency_months, prior_strength, by_age:
         As above.
     store_id:
-        Use one store's orders (``None``: all orders in the dataset, pooled).
+        Use one store's orders (``None``: all orders in the data, pooled).
     margins, cost_per_order:
         Unused here (accepted so the same keywords work as for :func:`potential_value`).
 
@@ -1116,11 +886,11 @@ def retention_table(
     >>> bool(r["0-3"] > r["12-18"])
     True
     """
-    what = "retention_table"
-    t = _as_of(dataset, as_of, what)
-    o = _store_orders(dataset, store_id, t, what, margins, cost_per_order)
-    model = _fit_retention(o, _sale_dates(dataset), t, int(horizon_months),
-                           int(frequency_months), prior_strength, by_age, what)
+    t = read_as_of(as_of, data)
+    o, sale = _store_orders(data, store_id, t, margins, cost_per_order)
+    model = _fit_retention(o, sale, t, check_int(horizon_months, "horizon_months"),
+                           check_int(frequency_months, "frequency_months"),
+                           check_number(prior_strength, "prior_strength", minimum=0), by_age)
     out = model.tables[-1].copy()
     out.insert(0, "recency_bucket", [_RECENCY_LABELS[i] for i in out.pop("r_bucket")])
     out.insert(1, "frequency_bucket", [_FREQUENCY_LABELS[i] for i in out.pop("f_bucket")])
@@ -1128,7 +898,7 @@ def retention_table(
 
 
 def _fit_curve(o: pd.DataFrame, sale: pd.Series, as_of: pd.Timestamp, horizon: int,
-               windows: int, prior_strength: float, what: str) -> tuple[pd.DataFrame, float]:
+               windows: int, prior_strength: float) -> tuple[pd.DataFrame, float]:
     first = o["open_date"].min()
     rows = []
     for j in range(1, int(windows) + 1):
@@ -1152,7 +922,7 @@ def _fit_curve(o: pd.DataFrame, sale: pd.Series, as_of: pd.Timestamp, horizon: i
         rows.append(pd.DataFrame({"age_band": _age_band(age), "value": g["value"].to_numpy(),
                                   "orders": g["orders"].to_numpy()}))
     if not rows:
-        raise ValueError(f"{what}: the spend curve needs {horizon} months of orders before "
+        raise ValueError(f"{caller()}: the spend curve needs {horizon} months of orders before "
                          f"as_of={as_of.date()}; the orders start on {first.date()}")
     d = pd.concat(rows, ignore_index=True)
     overall = float(d["value"].mean())
@@ -1166,9 +936,9 @@ def _fit_curve(o: pd.DataFrame, sale: pd.Series, as_of: pd.Timestamp, horizon: i
 
 
 def spend_curve(
-    dataset: Dataset,
-    as_of: Any = None,
+    data: Dataset | Mapping[str, Any],
     *,
+    as_of: Any = None,
     horizon_months: int = 12,
     windows: int = 3,
     store_id: str | None = None,
@@ -1195,10 +965,10 @@ def spend_curve(
 
     Parameters
     ----------
-    dataset:
-        A :class:`~crm_analysis.schema.Dataset`.
+    data:
+        A :class:`~crm_analysis.schema.Dataset` or a mapping of tables.
     as_of:
-        End of the last window (default ``dataset.meta["as_of"]``).
+        End of the last window (default: the data's own as-of date).
     horizon_months, windows:
         Window length and number of windows.
     store_id:
@@ -1221,18 +991,18 @@ def spend_curve(
     >>> bool((c["value_per_vehicle"] > 0).all()), int(c["vehicle_years"].sum()) > 100
     (True, True)
     """
-    what = "spend_curve"
-    t = _as_of(dataset, as_of, what)
-    o = _store_orders(dataset, store_id, t, what, margins, cost_per_order)
-    curve, _ = _fit_curve(o, _sale_dates(dataset), t, int(horizon_months), windows,
-                          prior_strength, what)
+    t = read_as_of(as_of, data)
+    o, sale = _store_orders(data, store_id, t, margins, cost_per_order)
+    curve, _ = _fit_curve(o, sale, t, check_int(horizon_months, "horizon_months"),
+                          check_int(windows, "windows"),
+                          check_number(prior_strength, "prior_strength", minimum=0))
     return curve
 
 
 def potential_value(
-    dataset: Dataset,
-    as_of: Any = None,
+    data: Dataset | Mapping[str, Any],
     *,
+    as_of: Any = None,
     features: Any = None,
     horizon_months: int = 12,
     store_id: str | None = None,
@@ -1283,18 +1053,18 @@ def potential_value(
 
     Parameters
     ----------
-    dataset:
-        A :class:`~crm_analysis.schema.Dataset`.
+    data:
+        A :class:`~crm_analysis.schema.Dataset` or a mapping of tables.
     as_of:
-        Date of the forecast (default ``dataset.meta["as_of"]``); later orders are ignored.
+        Date of the forecast (default: the data's own as-of date); later orders are ignored.
     features:
-        The customers to score (``customer_features`` output); computed from ``dataset``
+        The customers to score (``customer_features`` output); computed from ``data``
         with ``window_months``/``store_id``/``margins``/``cost_per_order`` when ``None``.
         When given, it must have been built with the same ``window_months``.
     horizon_months:
         Forecast horizon (also the length of the training and spend-curve windows).
     store_id:
-        The store whose orders are used (``None``: every order in the dataset, pooled).
+        The store whose orders are used (``None``: every order in the data, pooled).
     window_months, value:
         Window and column of the actual value.
     curve_windows, frequency_months, prior_strength, by_age:
@@ -1317,26 +1087,24 @@ def potential_value(
     >>> bool((pot["potential_value"] >= 0).all()), list(pot.columns[:3])
     (True, ['customer_id', 'actual_value', 'potential_value'])
     """
-    what = "potential_value"
-    t = _as_of(dataset, as_of, what)
-    h = int(horizon_months)
-    if h < 1 or int(window_months) < 1:
-        raise ValueError(f"{what}: horizon_months and window_months must be >= 1")
-    o = _store_orders(dataset, store_id, t, what, margins, cost_per_order)
+    t = read_as_of(as_of, data)
+    h = check_int(horizon_months, "horizon_months")
+    window_months = check_int(window_months, "window_months")
+    frequency_months = check_int(frequency_months, "frequency_months")
+    prior_strength = check_number(prior_strength, "prior_strength", minimum=0)
+    o, sale = _store_orders(data, store_id, t, margins, cost_per_order)
     if features is None:
-        from crm_analysis.features import customer_features
-
-        features = customer_features(dataset, as_of=t, window_months=window_months,
+        features = customer_features(data, as_of=t, window_months=window_months,
                                      store_id=store_id, margins=margins,
                                      cost_per_order=cost_per_order)
-    df = _frame(features, f"{what}(features)")
-    ids = _ids(df, f"{what}(features)")
-    actual = _num(df, value, f"{what}(features)") * h / int(window_months)
+    df = _customers(features)
+    ids = _ids(df)
+    actual = _num(df, value) * h / window_months
 
-    sale = _sale_dates(dataset)
-    model = _fit_retention(o, sale, t, h, int(frequency_months), prior_strength, by_age, what)
-    curve, overall = _fit_curve(o, sale, t, h, curve_windows, prior_strength, what)
-    st = _vehicle_state(o, sale, t, int(frequency_months))
+    model = _fit_retention(o, sale, t, h, frequency_months, prior_strength, by_age)
+    curve, overall = _fit_curve(o, sale, t, h, check_int(curve_windows, "curve_windows"),
+                                prior_strength)
+    st = _vehicle_state(o, sale, t, frequency_months)
     st["p"] = _apply_retention(model, st)
     mid_age = st["age_years"] + h / 24.0
     band = _age_band(mid_age)
@@ -1412,20 +1180,19 @@ def mvc_mgc_bz(
     >>> mvc_mgc_bz(f, pot).labels["value_group"].tolist()
     ['mvc', 'other', 'mgc', 'other', 'bz']
     """
-    what = "mvc_mgc_bz(features)"
     for name, s in (("mvc_share", mvc_share), ("mgc_share", mgc_share)):
-        if not 0.0 < float(s) < 1.0:
-            raise ValueError(f"mvc_mgc_bz: {name} must be strictly between 0 and 1, got {s!r}")
-    df = _frame(features, what)
-    ids = _ids(df, what)
-    vals = _num(df, value, what)
-    pot = _frame(potential, "mvc_mgc_bz(potential)")
-    _require(pot, ["customer_id", "actual_value", "potential_value"], "mvc_mgc_bz(potential)")
+        if not 0.0 < check_number(s, name) < 1.0:
+            raise ValueError(f"{caller()}: {name} must be strictly between 0 and 1, got {s!r}")
+    df = _customers(features)
+    ids = _ids(df)
+    vals = _num(df, value)
+    pot = _customers(potential, "potential")
+    require_columns(pot, ["customer_id", "actual_value", "potential_value"], "potential")
     pot = pot.assign(customer_id=pot["customer_id"].astype(str)).drop_duplicates("customer_id")
     pot = pot.set_index("customer_id").reindex(ids)
     if pot["potential_value"].isna().any():
         missing = [i for i, m in zip(ids, pot["potential_value"].isna(), strict=True) if m]
-        raise ValueError(f"mvc_mgc_bz: potential has no row for {len(missing)} customer(s) of "
+        raise ValueError(f"{caller()}: potential has no row for {len(missing)} customer(s) of "
                          f"features, e.g. {missing[:3]}")
     actual = pot["actual_value"].to_numpy(dtype=float)
     potv = pot["potential_value"].to_numpy(dtype=float)
@@ -1445,7 +1212,7 @@ def mvc_mgc_bz(
     labels = pd.DataFrame({"customer_id": df["customer_id"].to_numpy(), "value_group": grades,
                            "actual_value": actual, "potential_value": potv, "growth": growth})
     work = df.assign(actual_value=actual, potential_value=potv)
-    summary = _summary(work, grades, value, what, sums=["actual_value", "potential_value"])
+    summary = _summary(work, grades, value, sums=["actual_value", "potential_value"])
     return GradeResult(labels, summary)
 
 
@@ -1535,9 +1302,8 @@ def clusters(
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
-    what = "clusters(features)"
-    df = _frame(features, what)
-    ids = _ids(df, what)
+    df = _customers(features)
+    ids = _ids(df)
     if columns is None:
         cols = ["recency_days", "orders", "revenue"]
         if ("main_vehicle_age" in df.columns
@@ -1546,14 +1312,14 @@ def clusters(
     else:
         cols = list(columns)
         if not 3 <= len(cols) <= 4:
-            raise ValueError("clusters: columns must be (recency, frequency, monetary[, age]), "
+            raise ValueError(f"{caller()}: columns must be (recency, frequency, monetary[, age]), "
                              f"got {columns!r}")
-    _require(df, cols, what)
-    x = np.column_stack([np.log1p(np.clip(_num(df, c, what), 0.0, None)) for c in cols[:3]])
+    require_columns(df, cols, "features")
+    x = np.column_stack([np.log1p(np.clip(_num(df, c), 0.0, None)) for c in cols[:3]])
     if len(cols) == 4:
-        age = _num(df, cols[3], what, allow_missing=True)
+        age = _num(df, cols[3], allow_missing=True)
         if np.isnan(age).all():
-            raise ValueError(f"clusters: column {cols[3]!r} has no known value")
+            raise ValueError(f"{caller()}: column {cols[3]!r} has no known value")
         age = np.where(np.isnan(age), np.nanmedian(age), age)
         x = np.column_stack([x, age])
     sd = x.std(axis=0)
@@ -1564,7 +1330,7 @@ def clusters(
     distinct = len(np.unique(zs.round(12), axis=0))
     ks = sorted({int(k) for k in k_range if 2 <= int(k) < n and int(k) <= distinct})
     if not ks:
-        raise ValueError(f"clusters: no usable k in {list(k_range)} for {n} customers "
+        raise ValueError(f"{caller()}: no usable k in {list(k_range)} for {n} customers "
                          f"({distinct} distinct points); k must satisfy 2 <= k < n")
     rng = np.random.default_rng(random_state)
     sample = np.sort(rng.choice(n, size=min(n, int(sample_size)), replace=False))
@@ -1583,7 +1349,7 @@ def clusters(
     raw[order] = km.labels_
     val_col = value if value is not None else ("net_value" if "net_value" in df.columns
                                                else cols[2])
-    vals = _num(df, val_col, what)
+    vals = _num(df, val_col)
     means = pd.Series(vals).groupby(raw).mean()
     rank = sorted(range(best), key=lambda c: (-means.get(c, -np.inf), c))
     new_of = {old: new for new, old in enumerate(rank)}
@@ -1609,7 +1375,7 @@ def clusters(
     labels = pd.DataFrame({"customer_id": df["customer_id"].to_numpy(), "cluster": cl,
                            "cluster_name_en": [en[c] for c in cl],
                            "cluster_name_zh": [zh[c] for c in cl]})
-    summary = _summary(df, grades, val_col, what, means=cols)
+    summary = _summary(df, grades, val_col, means=cols)
     summary["grade"] = summary["grade"].astype(np.int64)
     summary["cluster_name_en"] = en
     summary["cluster_name_zh"] = zh
@@ -1633,15 +1399,14 @@ def _age_segment(age: np.ndarray) -> pd.Categorical:
     return _categorical(idx, [*AGE_SEGMENTS, UNKNOWN])
 
 
-def _dimension(df: pd.DataFrame, dim: str, what: str, value: str,
+def _dimension(df: pd.DataFrame, dim: str, value: str,
                cuts: Sequence[float]) -> pd.Categorical:
     if dim == "age_segment" and dim not in df.columns:
-        _require(df, ["main_vehicle_age"], f"{what} (for 'age_segment')")
-        return _age_segment(_num(df, "main_vehicle_age", what, allow_missing=True))
+        return _age_segment(_num(df, "main_vehicle_age", allow_missing=True))
     if dim == "value_grade" and dim not in df.columns:
         return pyramid(df, value=value, cuts=cuts).labels["value_grade"].array
     if dim not in df.columns:
-        raise KeyError(f"{what}: unknown dimension {dim!r}: not a column of the table and not "
+        raise KeyError(f"{caller()}: unknown dimension {dim!r}: not a column of the table and not "
                        f"one of the derived dimensions ('age_segment', 'value_grade'); the "
                        f"table has {list(df.columns)}")
     s = df[dim]
@@ -1692,7 +1457,7 @@ def profile(
     by:
         One dimension or a list of them.
     as_of:
-        Date for the retention rate (default: the dataset's ``meta["as_of"]``; for a table,
+        Date for the retention rate (default: the Dataset's own as-of date; for a table,
         ``last_order_date + recency_days``).
     value:
         Column for the pyramid and ``share_value``.
@@ -1722,28 +1487,26 @@ def profile(
     ...                                                "retention_rate"]].to_numpy().tolist()
     [['in_warranty', 1, 1.0], ['post_warranty', 1, 1.0], ['old', 1, 1.0], ['unknown', 1, 0.0]]
     """
-    what = "profile(data)"
-    if hasattr(data, "repair_orders") and hasattr(data, "meta"):
-        from crm_analysis.features import customer_features
-
-        t = _as_of(data, as_of, "profile")
-        data = customer_features(data, as_of=t, window_months=window_months,
+    if isinstance(data, Dataset):
+        as_of = read_as_of(as_of, data)
+        data = customer_features(data, as_of=as_of, window_months=window_months,
                                  store_id=store_id)
-        as_of = t
-    df = _frame(data, what).reset_index(drop=True)
+    elif as_of is not None:
+        as_of = read_as_of(as_of)
+    df = _customers(data, "data")
     dims = [by] if isinstance(by, str) else list(by)
     if not dims:
-        raise ValueError("profile: by must name at least one dimension")
+        raise ValueError(f"{caller()}: by must name at least one dimension")
     if len(set(dims)) != len(dims):
-        raise ValueError(f"profile: by has repeated dimensions {dims}")
-    work = pd.DataFrame({d: _dimension(df, d, what, value, cuts) for d in dims})
-    work["_v"] = _num(df, value, what)
+        raise ValueError(f"{caller()}: by has repeated dimensions {dims}")
+    work = pd.DataFrame({d: _dimension(df, d, value, cuts) for d in dims})
+    work["_v"] = _num(df, value)
     sums = [c for c in ("revenue", "gross_profit", "net_value") if c in df.columns]
     for c in sums:
-        work[c] = _num(df, c, what, allow_missing=True)
-    work["_vpy"] = (_num(df, "visits_per_year", what, allow_missing=True)
+        work[c] = _num(df, c, allow_missing=True)
+    work["_vpy"] = (_num(df, "visits_per_year", allow_missing=True)
                     if "visits_per_year" in df.columns else np.nan)
-    work["_ret"] = _retained(df, as_of, what)
+    work["_ret"] = _retained(df, as_of)
     g = work.groupby(dims, observed=True, sort=True)
     out = g.size().rename("customers").reset_index()
     out["customers"] = out["customers"].astype(np.int64)
@@ -1758,20 +1521,16 @@ def profile(
     return out
 
 
-def _retained(df: pd.DataFrame, as_of: Any, what: str) -> np.ndarray:
-    """1.0 if the customer's last order is in (as_of − 12 months, as_of], else 0.0."""
-    if as_of is not None:
-        t = _as_of(None, as_of, what)
-    elif "last_order_date" in df.columns and "recency_days" in df.columns:
+def _retained(df: pd.DataFrame, t: pd.Timestamp | None) -> np.ndarray:
+    """1.0 if the customer's last order is in (t − 12 months, t], else 0.0."""
+    if t is None and "last_order_date" in df.columns and "recency_days" in df.columns:
         last = pd.to_datetime(df["last_order_date"])
-        t = (last + pd.to_timedelta(_num(df, "recency_days", what, allow_missing=True), "D")).max()
-    else:
-        t = None
+        t = (last + pd.to_timedelta(_num(df, "recency_days", allow_missing=True), "D")).max()
     if "last_order_date" in df.columns and t is not None:
         last = pd.to_datetime(df["last_order_date"])
         return np.where(last.isna(), np.nan, (last > _months_back(t, 12)).astype(float))
     if "recency_days" in df.columns:
-        rec = _num(df, "recency_days", what, allow_missing=True)
+        rec = _num(df, "recency_days", allow_missing=True)
         limit = (t - _months_back(t, 12)).days if t is not None else 365.0
         return np.where(np.isnan(rec), np.nan, (rec < limit).astype(float))
     return np.full(len(df), np.nan)

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -48,10 +48,10 @@ from crm_analysis.overview import (
 plotting.setup(lang)
 n = Narrator(lang)
 
-ctx = open_store(data_dir, store_id, as_of)
+ctx = open_store(data_dir, store_id=store_id, as_of=as_of)
 dataset, ds, store_id, T, store = ctx.dataset, ctx.data, ctx.store_id, ctx.as_of, ctx.store
 orders = ds.repair_orders
-year_ago = window_start(T, 12)
+year_ago = window_start(12, as_of=T)
 last12 = orders[(orders["open_date"] > year_ago) & (orders["open_date"] <= T)]
 
 # %%
@@ -214,7 +214,7 @@ fig.suptitle(f"{store['store_name']} ({store_id})")
 fig.tight_layout()
 plt.show()
 
-prev12 = orders[(orders["open_date"] > window_start(T, 24)) & (orders["open_date"] <= year_ago)]
+prev12 = orders[(orders["open_date"] > window_start(24, as_of=T)) & (orders["open_date"] <= year_ago)]
 per_month = len(last12) / 12
 aov = last12["total_amount"].mean()
 growth = (len(last12) / len(prev12) - 1) if len(prev12) else float("nan")
@@ -299,7 +299,7 @@ n.say(
     "两个口径：**保有车辆**指本店销售、车龄不超过十年的车辆；**基盘**指近24个月内在本店有过工单的全部车辆，"
     "无论在哪里购买。按车龄对比两者，可以看出客户在哪个阶段流失。",
 )
-profile = vehicle_age_profile(ds.vehicles, orders, T, store_id=store_id)
+profile = vehicle_age_profile(orders, ds.vehicles, as_of=T, store_id=store_id)
 known = profile.dropna(subset=["age_band"]).copy()
 # cars over ten years old (only walk-ins in the service base) share one bar
 known["year"] = (known["age_band"] + 1).clip(upper=11).astype(int)

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -59,7 +59,7 @@ from crm_analysis.value import (
 plotting.setup(lang)
 n = Narrator(lang)
 
-ctx = open_store(data_dir, store_id, as_of)
+ctx = open_store(data_dir, store_id=store_id, as_of=as_of)
 dataset, ds, store_id, T, store = ctx.dataset, ctx.data, ctx.store_id, ctx.as_of, ctx.store
 window_months = int(window_months)
 cuts = tuple(float(c) for c in pyramid_cuts)
@@ -164,7 +164,8 @@ n.say(
     f"为**次要客户**（两者合计前 {n.pct(cuts[1], 0)}，即**关键客户**），再其后 "
     f"{n.pct(cuts[2] - cuts[1], 0)} 为**普通客户**，其余 {n.pct(1 - cuts[2], 0)} 为**小客户**。",
 )
-pyr_labels, pyr = pyramid(features, value="net_value", cuts=cuts)
+pyr_result = pyramid(features, value="net_value", cuts=cuts)
+pyr_labels, pyr = pyr_result.labels, pyr_result.summary
 summary_table(pyr, "pyramid")
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
 plots.customer_pyramid(pyr, value_label="net_value", ax=axes[0], lang=lang)
@@ -213,8 +214,8 @@ n.say(
     "ABC 分类沿用同一排序，在累计价值达到 70%（A 类）和 90%（B 类）处切分，其余为 C 类。"
     "教材中的另一种做法按人数切分：前 5%、其后 15%、其余 80%。",
 )
-abc_labels, abc_sum = abc(features, value="net_value")
-abc_count_labels, abc_count = abc(features, value="net_value", by="count")
+abc_sum = abc(features, value="net_value").summary
+abc_count = abc(features, value="net_value", by="count").summary
 summary_table(abc_sum, "abc")
 fig, ax = plt.subplots(figsize=(8, 5))
 plots.pareto_chart(features["net_value"], cuts=(0.70, 0.90), value_label="net_value", ax=ax,
@@ -247,7 +248,7 @@ n.say(
     "（分析期内的工单数）和**消费金额（M）**（分析期内的收入）。三项各与本店平均值比较，分高低，"
     "组合成国内教材中的八类客户。",
 )
-rfm_labels, rfm_sum = rfm_segments(features, against="mean")
+rfm_sum = rfm_segments(features, against="mean").summary
 scores = rfm_scores(features)
 summary_table(rfm_sum, "rfm")
 fig, ax = plt.subplots(figsize=(10, 5))
@@ -290,8 +291,9 @@ n.say(
     "**最具价值客户**（MVC）实际价值最高；**最具增长潜力客户**（MGC）的潜在价值明显高于当前贡献；"
     "**负价值客户**（BZ）带来的毛利低于服务成本。",
 )
-pot = potential_value(ds, T, features=features, store_id=store_id)
-vg_labels, vg_sum = mvc_mgc_bz(features, pot)
+pot = potential_value(ds, as_of=T, features=features, store_id=store_id)
+vg_result = mvc_mgc_bz(features, pot)
+vg_labels, vg_sum = vg_result.labels, vg_result.summary
 summary_table(vg_sum, "value_group")
 fig, ax = plt.subplots(figsize=(8, 6))
 plots.value_matrix(vg_labels, ax=ax, lang=lang)
@@ -417,7 +419,7 @@ n.say(
 )
 
 # %%
-advisors = ds.repair_orders.loc[ds.repair_orders["open_date"] > window_start(T, 12), "advisor"]
+advisors = ds.repair_orders.loc[ds.repair_orders["open_date"] > window_start(12, as_of=T), "advisor"]
 n_advisors = int(advisors.nunique()) if advisors.notna().any() else 0
 hours_per_advisor = 200  # hours a year each advisor spends on follow-up and care calls
 campaign_share = 0.03  # share of yearly after-sales gross profit spent on CRM campaigns

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -45,6 +45,7 @@ from IPython.display import display
 from crm_analysis import plots, plotting
 from crm_analysis.context import open_store
 from crm_analysis.i18n import t
+from crm_analysis.margins import order_profit
 from crm_analysis.narrative import Narrator
 from crm_analysis.overview import window_start
 from crm_analysis.retention import (
@@ -59,12 +60,11 @@ from crm_analysis.retention import (
     survival_by_vehicle_age,
     warranty_cliff,
 )
-from crm_analysis.value import order_profit
 
 plotting.setup(lang)
 n = Narrator(lang)
 
-ctx = open_store(data_dir, store_id, as_of)
+ctx = open_store(data_dir, store_id=store_id, as_of=as_of)
 dataset, ds, store_id, T, store = ctx.dataset, ctx.data, ctx.store_id, ctx.as_of, ctx.store
 if year is None:
     year = T.year if T.is_year_end else T.year - 1
@@ -112,7 +112,7 @@ n.say(
     "图中为十二个月的平均值，即一汽丰田图的形式，误差线为年末数值的 95% Wilson 区间。",
 )
 annual = annual_average(ds, year, window_months=lost_months, **common)
-year_end = retention_by_vehicle_age(ds, pd.Timestamp(f"{year}-12-31"),
+year_end = retention_by_vehicle_age(ds, as_of=pd.Timestamp(f"{year}-12-31"),
                                     window_months=lost_months, **common)
 chart = annual.merge(year_end[["age_band", "retention_lo", "retention_hi"]], on="age_band",
                      how="left")
@@ -180,7 +180,7 @@ n.say(
     f"**休眠**（{active_months}–{lost_months} 个月）、**流失**（超过 {lost_months} 个月）和"
     "**未回厂**（本店销售后从未回厂）。",
 )
-st = status(ds, T, store_id=store_id, active_months=active_months, lost_months=lost_months)
+st = status(ds, as_of=T, store_id=store_id, active_months=active_months, lost_months=lost_months)
 own = st[st["sold_here"] & st["age_years"].notna() & (st["age_years"] <= max_age)].copy()
 own["age_band"] = np.floor(own["age_years"].astype(float)).astype(int)
 counts = own.groupby(["age_band", "status"]).size().rename("vehicles").reset_index()
@@ -201,7 +201,7 @@ n.say(
 )
 
 # %%
-table = defection_table(ds, T, store_id=store_id, lapse_months=lapse_months)
+table = defection_table(ds, as_of=T, store_id=store_id, lapse_months=lapse_months)
 cliff = warranty_cliff(table, max_age=max_age)
 # The hazard is a rate (departures per customer-year) and can exceed 1 where owners leave
 # within months; 1 - exp(-rate) turns it into the share leaving within a year, which is
@@ -238,7 +238,7 @@ n.say(
 # %%
 segments = []
 for col in ("usage", "grade"):
-    r = retention_by_vehicle_age(ds, T, window_months=lost_months, by=[col], **common)
+    r = retention_by_vehicle_age(ds, as_of=T, window_months=lost_months, by=[col], **common)
     r = r[r["age_band"].isin([0, 2, 4, 7])]
     for _, row in r.iterrows():
         segments.append((col, row[col], int(row["age_band"]), row["retention_rate"],
@@ -282,13 +282,13 @@ n.say(
     f"A relationship ends at the last order that is not followed by another within "
     f"{lapse_months} months. Whether a relationship that had an order in the last "
     f"{lapse_months} months has ended cannot be known yet, so relationships are followed up to "
-    f"{n.date(window_start(T, lapse_months))} and censored there if still going. Time is the "
+    f"{n.date(window_start(lapse_months, as_of=T))} and censored there if still going. Time is the "
     "car's age, and a car bought elsewhere enters when it first visits (left truncation), so "
     "the Kaplan-Meier curve (lifelines) estimates the share of owners still customers at each "
     "age.",
     "## 3. 客户关系能维持多久\n\n"
     f"若最后一张工单之后 {lapse_months} 个月内没有新工单，客户关系在最后一张工单时结束；截至 "
-    f"{n.date(window_start(T, lapse_months))} 为止仍在持续的关系视为删失（近 {lapse_months} 个月内有工单的关系是否已结束，"
+    f"{n.date(window_start(lapse_months, as_of=T))} 为止仍在持续的关系视为删失（近 {lapse_months} 个月内有工单的关系是否已结束，"
     "目前还无法判断）。时间轴为车龄，他店销售的车辆从首次到店时进入观察（左截断），"
     "因此 Kaplan-Meier 曲线（lifelines）估计的是各车龄仍为本店客户的比例。",
 )
@@ -329,8 +329,8 @@ n.say(
     "热力图每一行是同一年售出的车辆，每一列是这些车辆在该车龄年度内回本店维修保养的比例。"
     "漏斗跟踪本店售出的每辆车从首次保养开始的回厂情况。",
 )
-cohorts = cohort_retention(ds, T, store_id=store_id, max_age=max_age)
-funnel = service_funnel(ds, T, store_id=store_id)
+cohorts = cohort_retention(ds, as_of=T, store_id=store_id, max_age=max_age)
+funnel = service_funnel(ds, as_of=T, store_id=store_id)
 fig, axes = plt.subplots(1, 2, figsize=(14, 5.5), gridspec_kw={"width_ratios": [3, 2]})
 plots.cohort_heatmap(cohorts, ax=axes[0], lang=lang)
 plots.service_funnel_chart(funnel, ax=axes[1], lang=lang)
@@ -398,7 +398,7 @@ n.say(
 )
 
 # %%
-lost_from, lost_to = window_start(T, lapse_months + 12), window_start(T, lapse_months)
+lost_from, lost_to = window_start(lapse_months + 12, as_of=T), window_start(lapse_months, as_of=T)
 n.say(
     "## 6. What the lost owners were worth\n\n"
     f"The relationships whose last order fell between {n.date(lost_from)} and "

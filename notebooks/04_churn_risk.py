@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import HTML, display
 
-from crm_analysis import plotting
+from crm_analysis import plots, plotting
 from crm_analysis.churn import ChurnModel, backtest
 from crm_analysis.config import DEFAULT_DATA_DIR
 from crm_analysis.context import open_store
@@ -56,7 +56,6 @@ from crm_analysis.five_classes import (
     action_list,
     five_classes,
     high_value_threshold,
-    plot_five_classes,
     write_action_list,
 )
 from crm_analysis.i18n import t
@@ -66,7 +65,7 @@ from crm_analysis.privacy import pseudonymize, store_key
 plotting.setup(lang)
 n = Narrator(lang)
 
-ctx = open_store(data_dir, store_id, as_of)
+ctx = open_store(data_dir, store_id=store_id, as_of=as_of)
 dataset, store_id, T, store = ctx.dataset, ctx.store_id, ctx.as_of, ctx.store
 horizon_months, window_months = int(horizon_months), int(window_months)
 train_snapshots, call_list_size, shown_rows = (int(train_snapshots), int(call_list_size),
@@ -110,7 +109,7 @@ n.say(
 requested_snapshots = train_snapshots
 while True:
     try:
-        res = backtest(dataset, T, train_snapshots=train_snapshots, **common)
+        res = backtest(dataset, as_of=T, train_snapshots=train_snapshots, **common)
         break
     except ValueError as err:
         if "training snapshot" not in str(err) or train_snapshots == 1:
@@ -123,7 +122,7 @@ if train_snapshots < requested_snapshots:
         f"*门店的工单历史不够 {requested_snapshots} 个年度训练快照，下文的模型只用历史所允许的 "
         f"{train_snapshots} 个快照训练。*",
     )
-m = res.metrics.set_index("model")
+m = res.metrics_.set_index("model")
 best = res.best_model_
 auc_best = float(m.loc[best, "roc_auc"])
 auc_recency = float(m.loc["recency_rule", "roc_auc"])
@@ -156,7 +155,7 @@ n.say(
     "两个基准方法作为对照：**最近进厂间隔规则**（与该客户距上次进厂时间相同的客户的流失率）和 "
     "**BG/NBD 模型**给出的客户已不再“存活”的概率。",
 )
-table = res.metrics.copy()
+table = res.metrics_.copy()
 shown = pd.DataFrame({
     n("Method", "方法"): [model_name(c) for c in table["model"]],
     n("Kind", "类型"): [t(f"churn_model.kind_{k}", lang) for k in table["kind"]],
@@ -168,7 +167,7 @@ shown = pd.DataFrame({
 n.table(shown, floats=["ROC-AUC", "PR-AUC", n("Brier score", "Brier分数"),
                        n("Top-decile lift", "前10%提升度")], digits=3)
 fig, ax = plt.subplots(figsize=(7, 6))
-res.plot_roc(ax=ax, lang=lang)
+plots.churn_roc(res, ax=ax, lang=lang)
 fig.tight_layout()
 plt.show()
 beats = auc_best > max(auc_recency, auc_bgnbd)
@@ -197,8 +196,8 @@ gap = float(np.average(np.abs(cal["mean_predicted"] - cal["observed_rate"]),
 imp = res.importance_[res.importance_["model"] == best].head(3)
 top_features = [t(f"churn_model.feature_{f}", lang) for f in imp["feature"]]
 fig, axes = plt.subplots(1, 2, figsize=(13, 5))
-res.plot_calibration(ax=axes[0], lang=lang)
-res.plot_importance(model=best, ax=axes[1], lang=lang)
+plots.churn_calibration(res, ax=axes[0], lang=lang)
+plots.churn_importance(res, model=best, ax=axes[1], lang=lang)
 fig.tight_layout()
 plt.show()
 n.say(
@@ -286,7 +285,7 @@ n.table(show5, ints=[n("Customers", "客户数")],
         money=[n("Net value (RMB)", "净价值（元）"),
                n("Expected value at risk (RMB)", "期望流失价值（元）")])
 fig, ax = plt.subplots(figsize=(10, 4.5))
-plot_five_classes(fc.summary, ax=ax, lang=lang)
+plots.grade_shares(fc.summary, kind="churn_class", value_label="net_value", ax=ax, lang=lang)
 fig.tight_layout()
 plt.show()
 hv_risk = rows.loc["high_value_at_risk"]

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -47,20 +47,19 @@ from crm_analysis.btyd import (
     BetaGeoModel,
     GammaGammaModel,
     calibration_holdout,
-    plot_calibration_purchases_vs_holdout,
-    plot_probability_alive_matrix,
 )
 from crm_analysis.context import open_store
 from crm_analysis.features import customer_features, rfm_summary
 from crm_analysis.i18n import t
+from crm_analysis.margins import order_profit
 from crm_analysis.narrative import Narrator
 from crm_analysis.overview import window_start
-from crm_analysis.value import gini, lorenz, order_profit, top_share
+from crm_analysis.value import gini, lorenz, top_share
 
 plotting.setup(lang)
 n = Narrator(lang)
 
-ctx = open_store(data_dir, store_id, as_of)
+ctx = open_store(data_dir, store_id=store_id, as_of=as_of)
 dataset, ds, store_id, T, store = ctx.dataset, ctx.data, ctx.store_id, ctx.as_of, ctx.store
 holdout_months, clv_months, max_age = int(holdout_months), int(clv_months), int(max_age)
 annual_discount_rate, lift_points = float(annual_discount_rate), float(lift_points)
@@ -70,7 +69,7 @@ WEEKS_PER_YEAR = 365.25 / 7
 
 orders = ds.repair_orders
 orders = order_profit(orders[(orders["store_id"] == store_id) & (orders["open_date"] <= T)])
-cal_end = window_start(T, holdout_months)
+cal_end = window_start(holdout_months, as_of=T)
 
 
 def year_label(band):
@@ -125,7 +124,7 @@ n.say(
     f"{holdout_months} 个月。",
 )
 fig, ax = plt.subplots(figsize=(8, 4.5))
-plot_calibration_purchases_vs_holdout(bg_cal, ch, ax=ax, lang=lang, freq="W")
+plots.calibration_purchases_vs_holdout(bg_cal, ch, ax=ax, lang=lang, freq="W")
 fig.tight_layout()
 plt.show()
 n.say(
@@ -191,8 +190,8 @@ n.table(params[["parameter", "coef", "se(coef)", "lower 95%", "upper 95%"]]
         floats=[n("Estimate", "估计值"), n("Std. error", "标准误"), n("95% low", "95%下限"),
                 n("95% high", "95%上限")], digits=3)
 fig, ax = plt.subplots(figsize=(8, 6))
-plot_probability_alive_matrix(bg, max_frequency=int(min(rfm["frequency"].max(), 30)),
-                              ax=ax, lang=lang, freq="W")
+plots.probability_alive_matrix(bg, max_frequency=int(min(rfm["frequency"].max(), 30)),
+                               ax=ax, lang=lang, freq="W")
 fig.tight_layout()
 plt.show()
 n.say(
@@ -306,7 +305,7 @@ if best_seg is not None:
 
 # %%
 deck = economics.StoreEconomics()
-pnl = economics.service_pnl(dataset, T, store_id=store_id, params=deck)
+pnl = economics.service_pnl(dataset, as_of=T, store_id=store_id, params=deck)
 line = pnl.set_index("line")["value"]
 n.say(
     "## 4. The store's monthly service P&L\n\n"
@@ -323,7 +322,7 @@ n.say(
     f"{n.date(T)} 的十二个月数据（工单量、客单价、毛利率和新车销量取自数据；费用和单车毛利沿用课件数值，均为参数）：",
 )
 fig, ax = plt.subplots(figsize=(9, 4.5))
-economics.plot_pnl(pnl, ax=ax, lang=lang)
+plots.pnl_waterfall(pnl, ax=ax, lang=lang)
 fig.tight_layout()
 plt.show()
 service_gp = float(line["service_gross"])
@@ -347,7 +346,7 @@ n.say(
 )
 
 # %%
-curve = economics.service_by_age(ds, T, store_id=store_id, max_age=max_age)
+curve = economics.service_by_age(ds, as_of=T, store_id=store_id, max_age=max_age)
 # a young store has not sold cars of every age yet: value the years it has observed
 years = economics.observed_years(curve, max_age)
 ltv = economics.new_car_lifetime_value(curve, discount_rate=annual_discount_rate,
@@ -373,7 +372,7 @@ n.say(
        if years < max_age else ""),
 )
 fig, ax = plt.subplots(figsize=(10, 4.5))
-economics.plot_lifetime_value(ltv, ax=ax, lang=lang)
+plots.lifetime_value(ltv, ax=ax, lang=lang)
 fig.tight_layout()
 plt.show()
 n.say(
@@ -416,7 +415,7 @@ n.say(
     f"每年的新车销售将多带来 **{n.rmb(lift.gain_per_year)}** 的折现毛利。",
 )
 fig, ax = plt.subplots(figsize=(10, 4.5))
-economics.plot_retention_lift(lift, ax=ax, lang=lang)
+plots.retention_lift(lift, ax=ax, lang=lang)
 fig.tight_layout()
 plt.show()
 

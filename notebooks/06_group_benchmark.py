@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -39,7 +39,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from crm_analysis import config, economics, plotting
+from crm_analysis import config, economics, plots, plotting
 from crm_analysis.context import load_data
 from crm_analysis.group import (
     analysis_date,
@@ -47,9 +47,6 @@ from crm_analysis.group import (
     largest_gap,
     last_full_year,
     metric_label,
-    plot_gap_heatmap,
-    plot_retention_overlay,
-    plot_store_bars,
     rank_stores,
     read_store_metrics,
     retention_by_store,
@@ -67,10 +64,10 @@ data_path = Path(data_dir) if data_dir else config.DEFAULT_DATA_DIR
 if not data_path.is_absolute() and not data_path.exists():
     data_path = config.PROJECT_ROOT / data_path
 as_of = as_of or None
-dataset, load_result = load_data(data_path, as_of)
+dataset = load_data(data_path, as_of=as_of).dataset
 ids = select_stores(dataset, stores or None)
-T = analysis_date(dataset, as_of)
-year = last_full_year(T)
+T = analysis_date(dataset, as_of=as_of)
+year = last_full_year(as_of=T)
 names = dict(zip(dataset.stores["store_id"], dataset.stores["store_name"], strict=True))
 reports = read_store_metrics(metrics_dir, ids, lang) if metrics_dir else {}
 MIN_BASE = 30  # age bands with fewer cars (annual average) are too noisy to compare
@@ -109,7 +106,7 @@ n.say(
 )
 
 # %%
-curves = retention_by_store(dataset, ids, T, year=year)
+curves = retention_by_store(dataset, ids, as_of=T, year=year)
 compared = curves[curves["base_vehicles"] >= MIN_BASE]
 if compared.empty:  # a very small group: compare what there is
     compared = curves
@@ -134,7 +131,8 @@ n.say(
     f"某门店某车龄段车辆少于 {MIN_BASE} 辆时，不参与比较。",
 )
 fig, ax = plt.subplots(figsize=(10, 5.5))
-plot_retention_overlay(curves, ax=ax, lang=lang, names=names, highlight=top_gap["store_id"])
+plots.store_retention_overlay(curves, ax=ax, lang=lang, names=names,
+                              highlight=top_gap["store_id"])
 fig.tight_layout()
 plt.show()
 
@@ -165,7 +163,7 @@ else:
 # %%
 if len(ids) > 1 and not gaps.empty:
     fig, ax = plt.subplots(figsize=(10, 1.2 + 0.6 * len(ids)))
-    plot_gap_heatmap(gaps, ax=ax, lang=lang, names=names)
+    plots.store_gap_heatmap(gaps, ax=ax, lang=lang, names=names)
     fig.tight_layout()
     plt.show()
     table = pd.DataFrame({
@@ -194,7 +192,7 @@ if len(ids) > 1 and not gaps.empty:
 gap_value = float("nan")
 if top_gap["store_id"] is not None:
     sid, band = top_gap["store_id"], top_gap["age_band"]
-    by_age = economics.service_by_age(dataset.for_store(sid), T, store_id=sid)
+    by_age = economics.service_by_age(dataset.for_store(sid), as_of=T, store_id=sid)
     band_row = by_age.set_index("age_band").reindex([band]).iloc[0]
     cars = float(band_row["vehicles"])
     per_car = float(band_row["gross_profit_per_retained"])
@@ -215,7 +213,8 @@ if top_gap["store_id"] is not None:
     )
 
 # %%
-scorecard = store_scorecard(dataset, T, stores=ids, reports=reports, curves=curves, year=year)
+scorecard = store_scorecard(dataset, as_of=T, stores=ids, reports=reports, curves=curves,
+                            year=year)
 sc = scorecard.set_index("store_id")
 n_rep = int(scorecard["from_reports"].sum())
 if metrics_dir and n_rep:
@@ -287,8 +286,8 @@ n.say(
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-plot_store_bars(scorecard, "top20_share_gross_profit", ax=axes[0], lang=lang)
-plot_store_bars(scorecard, "high_value_at_risk_share", ax=axes[1], lang=lang)
+plots.store_bars(scorecard, metric="top20_share_gross_profit", ax=axes[0], lang=lang)
+plots.store_bars(scorecard, metric="high_value_at_risk_share", ax=axes[1], lang=lang)
 fig.tight_layout()
 plt.show()
 top20 = sc["top20_share_gross_profit"].dropna()
@@ -318,8 +317,8 @@ n.say(
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-plot_store_bars(scorecard, "new_car_lifetime_value", ax=axes[0], lang=lang)
-plot_store_bars(scorecard, "service_absorption", ax=axes[1], lang=lang)
+plots.store_bars(scorecard, metric="new_car_lifetime_value", ax=axes[0], lang=lang)
+plots.store_bars(scorecard, metric="service_absorption", ax=axes[1], lang=lang)
 fig.tight_layout()
 plt.show()
 ltv = sc["new_car_lifetime_value"].dropna()

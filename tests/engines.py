@@ -63,18 +63,18 @@ def cases(as_of: pd.Timestamp) -> dict[str, Callable[[dict[str, Any]], Any]]:
         "rfm_summary_weekly": lambda d: features.rfm_summary(
             d["repair_orders"], as_of=t, freq="W", include_first_transaction=True),
         "retention_by_vehicle_age": lambda d: retention.retention_by_vehicle_age(
-            d, t, store_id="001"),
+            d, as_of=t, store_id="001"),
         "retention_service_by_store": lambda d: retention.retention_by_vehicle_age(
-            d, t, base="service", by="store_id"),
+            d, as_of=t, base="service", by="store_id"),
         "annual_average": lambda d: retention.annual_average(d, year, store_id="001"),
-        "status": lambda d: retention.status(d, t),
-        "cohort_retention": lambda d: retention.cohort_retention(d, t, store_id="001"),
-        "service_funnel": lambda d: retention.service_funnel(d, t, store_id="001"),
-        "defection_table": lambda d: survival.defection_table(d, t),
+        "status": lambda d: retention.status(d, as_of=t),
+        "cohort_retention": lambda d: retention.cohort_retention(d, as_of=t, store_id="001"),
+        "service_funnel": lambda d: retention.service_funnel(d, as_of=t, store_id="001"),
+        "defection_table": lambda d: survival.defection_table(d, as_of=t),
         "monthly_activity": lambda d: overview.monthly_activity(d["repair_orders"]),
         "order_mix": lambda d: overview.order_mix(d["repair_orders"], store_id="002"),
         "vehicle_age_profile": lambda d: overview.vehicle_age_profile(
-            d["vehicles"], d["repair_orders"], t, store_id="001"),
+            d["repair_orders"], d["vehicles"], as_of=t, store_id="001"),
     }
 
 

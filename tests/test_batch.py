@@ -22,14 +22,9 @@ import pytest
 from raw_export import find_pii, pii_values
 
 from crm_analysis import cli
-from crm_analysis.batch import (
-    check_run_dir,
-    coerce_parameter,
-    hash_data,
-    parse_parameter_args,
-    run_batch,
-)
+from crm_analysis.batch import check_run_dir, hash_data, run_batch
 from crm_analysis.config import NOTEBOOKS_DIR
+from crm_analysis.reporting import coerce_parameter, parse_parameter_args
 from crm_analysis.synth import DEFAULT_STORES, generate
 
 AS_OF = "2023-12-31"

@@ -45,10 +45,12 @@ from crm_analysis.btyd import (  # noqa: E402
     ConvergenceError,
     GammaGammaModel,
     calibration_holdout,
-    plot_calibration_purchases_vs_holdout,
-    plot_probability_alive_matrix,
 )
 from crm_analysis.features import rfm_summary  # noqa: E402
+from crm_analysis.plots import (  # noqa: E402
+    calibration_purchases_vs_holdout,
+    probability_alive_matrix,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CDNOW = ROOT / "data" / "external" / "cdnow"
@@ -568,6 +570,8 @@ def test_calibration_holdout_hand_case():
         calibration_holdout(tx, "customer", "date", None, "2024-01-31")
     with pytest.raises(ValueError, match="no transactions on or before"):
         calibration_holdout(tx, "id", "date", None, "2023-01-31")
+    with pytest.raises(TypeError, match="^calibration_holdout: calibration_end must be a date"):
+        calibration_holdout(tx, "id", "date", None, 20240131)
 
 
 # ----------------------------------------------------------------------------- errors
@@ -596,8 +600,8 @@ def test_other_input_errors(bg_cdnow):
         BetaGeoModel().fit([1, 0], [1, 0], [2, 2], weights=[1, -1])
     with pytest.raises(ValueError, match="initial_params needs 4 values"):
         BetaGeoModel().fit([1, 0], [1, 0], [2, 2], initial_params=[1, 2])
-    with pytest.raises(ValueError, match="penalizer must be a number >= 0"):
-        BetaGeoModel(penalizer=-1)
+    with pytest.raises(ValueError, match="penalizer must be a finite number >= 0"):
+        BetaGeoModel(penalizer=-1).fit([1, 0], [1, 0], [2, 2])
     with pytest.raises(RuntimeError, match="not fitted"):
         BetaGeoModel().probability_alive(1, 1, 2)
     with pytest.raises(ValueError, match="t must be >= 0"):
@@ -607,7 +611,7 @@ def test_other_input_errors(bg_cdnow):
         bg_cdnow.customer_lifetime_value(gg, [1], [1], [2], [10.0], freq="Q")
     with pytest.raises(TypeError, match="fitted GammaGammaModel"):
         bg_cdnow.customer_lifetime_value(bg_cdnow, [1], [1], [2], [10.0])
-    with pytest.raises(ValueError, match="months must be an integer >= 1"):
+    with pytest.raises(ValueError, match="months must be >= 1"):
         bg_cdnow.customer_lifetime_value(gg, [1], [1], [2], [10.0], months=0)
     bad_q = with_params(GammaGammaModel, ["p", "q", "v"], [6.0, 0.9, 15.0])
     with pytest.raises(ValueError, match="q = 0.9 <= 1"):
@@ -677,8 +681,8 @@ def test_plots(bg_cdnow, cdnow_sample, lang):
                              "1998-06-30", freq="D", freq_multiplier=7)
     fig, (ax1, ax2) = plt.subplots(1, 2)
     try:
-        assert plot_probability_alive_matrix(bg_cdnow, ax=ax1, lang=lang, freq="W") is ax1
-        assert plot_calibration_purchases_vs_holdout(bg_cdnow, ch, ax=ax2, lang=lang,
+        assert probability_alive_matrix(bg_cdnow, ax=ax1, lang=lang, freq="W") is ax1
+        assert calibration_purchases_vs_holdout(bg_cdnow, ch, ax=ax2, lang=lang,
                                                      freq="W") is ax2
         image = ax1.get_images()[0].get_array()
         assert image.shape == (30, 40)                     # frequency 0..29 x recency 0..38.86
@@ -700,10 +704,10 @@ def test_plots(bg_cdnow, cdnow_sample, lang):
 
 def test_plot_errors(bg_cdnow):
     with pytest.raises(TypeError, match="must be a BetaGeoModel"):
-        plot_probability_alive_matrix(GammaGammaModel())
+        probability_alive_matrix(GammaGammaModel())
     with pytest.raises(RuntimeError, match="not fitted"):
-        plot_probability_alive_matrix(BetaGeoModel())
+        probability_alive_matrix(BetaGeoModel())
     with pytest.raises(KeyError, match="missing column"):
-        plot_calibration_purchases_vs_holdout(bg_cdnow, pd.DataFrame({"frequency_cal": [1]}))
+        calibration_purchases_vs_holdout(bg_cdnow, pd.DataFrame({"frequency_cal": [1]}))
     with pytest.raises(ValueError, match="unsupported language"):
-        plot_probability_alive_matrix(bg_cdnow, lang="fr")
+        probability_alive_matrix(bg_cdnow, lang="fr")

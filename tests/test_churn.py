@@ -21,7 +21,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score  # noqa: E402
 
-from crm_analysis import churn, plotting  # noqa: E402
+from crm_analysis import churn, plots, plotting  # noqa: E402
 from crm_analysis.btyd import BetaGeoModel  # noqa: E402
 from crm_analysis.churn import (  # noqa: E402
     FEATURES,
@@ -32,7 +32,6 @@ from crm_analysis.churn import (  # noqa: E402
 )
 from crm_analysis.i18n import LABELS, t  # noqa: E402
 from crm_analysis.schema import Dataset, example_dataset  # noqa: E402
-from crm_analysis.synth import generate  # noqa: E402
 
 STORE = "001"
 AS_OF = pd.Timestamp("2024-06-30")
@@ -44,8 +43,9 @@ ZH_ASCII_OK = {"ROC", "AUC", "BG", "NBD", "PR"}
 
 
 @pytest.fixture(scope="module")
-def ds() -> Dataset:
-    return generate(n_stores=1, seed=1, start="2016-01-01", as_of="2024-06-30", scale=0.3)
+def ds(datasets) -> Dataset:
+    """1 store, seed 1, 2016-01-01 to 2024-06-30, scale 0.3 (conftest.DATASETS["churn"])."""
+    return datasets.get("churn")
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def _plain_label(orders: pd.DataFrame, t: pd.Timestamp, window: int = 24,
 
 @pytest.mark.parametrize("t", [T_TEST, pd.Timestamp("2021-02-28")])
 def test_label_and_counts_equal_plain_pandas(ds, orders, t):
-    snap = churn_snapshot(ds, t, store_id=STORE)
+    snap = churn_snapshot(ds, as_of=t, store_id=STORE)
     expected = _plain_label(orders, t)
     assert snap["customer_id"].tolist() == expected.index.tolist()
     assert snap["churned"].tolist() == expected.tolist()
@@ -107,7 +107,7 @@ def test_snapshot_ignores_everything_after_as_of(ds, orders):
     """Features never use an order after T: appending future orders (old and new
     customers, new vehicles) changes only the label."""
     t = T_TEST
-    base = churn_snapshot(ds, t, store_id=STORE, label=False)
+    base = churn_snapshot(ds, as_of=t, store_id=STORE, label=False)
     rng = np.random.default_rng(0)
     fut = orders.sample(400, random_state=1).copy()
     fut["open_date"] = t + pd.to_timedelta(rng.integers(1, 360, len(fut)), unit="D")
@@ -118,26 +118,37 @@ def test_snapshot_ignores_everything_after_as_of(ds, orders):
     fut = pd.concat([fut, newcomers], ignore_index=True)
     changed = Dataset(ds.stores, ds.customers, ds.vehicles,
                       pd.concat([ds.repair_orders, fut], ignore_index=True), meta=ds.meta)
-    after = churn_snapshot(changed, t, store_id=STORE, label=False)
+    after = churn_snapshot(changed, as_of=t, store_id=STORE, label=False)
     pd.testing.assert_frame_equal(base, after)
     # with the label, only `churned` may differ, and it does for customers who came back
-    lab0 = churn_snapshot(ds, t, store_id=STORE)
-    lab1 = churn_snapshot(changed, t, store_id=STORE)
+    lab0 = churn_snapshot(ds, as_of=t, store_id=STORE)
+    lab1 = churn_snapshot(changed, as_of=t, store_id=STORE)
     pd.testing.assert_frame_equal(lab0.drop(columns="churned"), base)
     pd.testing.assert_frame_equal(lab1.drop(columns="churned"), base)
     back = lab1["customer_id"].isin(set(fut["customer_id"]))
     assert (lab1.loc[back, "churned"] == 0).all() and (lab0.loc[back, "churned"] == 1).any()
 
 
+def test_as_of_is_a_date_and_data_may_be_a_mapping_of_tables(ds):
+    with pytest.raises(TypeError, match=r"^churn_snapshot: as_of must be a date"):
+        churn_snapshot(ds, as_of=20230630, store_id=STORE)
+    with pytest.raises(TypeError, match=r"^ChurnModel.fit: as_of must be a date"):
+        ChurnModel().fit(ds, as_of=20230630, store_id=STORE)
+    tables = {"repair_orders": ds.repair_orders, "vehicles": ds.vehicles,
+              "customers": ds.customers, "meta": ds.meta}
+    pd.testing.assert_frame_equal(churn_snapshot(tables, as_of=T_TEST, store_id=STORE),
+                                  churn_snapshot(ds, as_of=T_TEST, store_id=STORE))
+
+
 def test_snapshot_needs_the_label_window(ds):
     with pytest.raises(ValueError, match=r"label=True.*2024-06-30.*2024-12-31"):
-        churn_snapshot(ds, "2023-12-31", store_id=STORE)
-    snap = churn_snapshot(ds, "2023-12-31", store_id=STORE, label=False)
+        churn_snapshot(ds, as_of="2023-12-31", store_id=STORE)
+    snap = churn_snapshot(ds, as_of="2023-12-31", store_id=STORE, label=False)
     assert "churned" not in snap.columns and len(snap) > 0
 
 
 def test_snapshot_features_and_extras(ds):
-    snap = churn_snapshot(ds, T_TEST, store_id=STORE)
+    snap = churn_snapshot(ds, as_of=T_TEST, store_id=STORE)
     assert set(FEATURES) <= set(snap.columns)
     assert snap["customer_id"].is_unique and snap["customer_id"].is_monotonic_increasing
     assert snap.attrs["dropped_orders"] == 0
@@ -152,7 +163,8 @@ def test_snapshot_features_and_extras(ds):
     km_true = truth.loc[s["main_vin"], "annual_km"].to_numpy()
     assert np.median(np.abs(s["annual_km"].to_numpy() / km_true - 1)) < 0.01
     # the warranty limits are parameters
-    longer = churn_snapshot(ds, T_TEST, store_id=STORE, warranty_years=4.0, warranty_km=150_000)
+    longer = churn_snapshot(ds, as_of=T_TEST, store_id=STORE, warranty_years=4.0,
+                            warranty_km=150_000)
     s4 = longer.dropna(subset=["annual_km", "main_vehicle_age"])
     end4 = np.minimum(4.0, 150_000 / s4["annual_km"])
     np.testing.assert_allclose(s4["months_to_warranty_end"], (end4 - s4["main_vehicle_age"]) * 12)
@@ -162,7 +174,7 @@ def test_snapshot_features_and_extras(ds):
 
 
 def test_snapshot_without_store_and_example_data():
-    snap = churn_snapshot(example_dataset(), "2021-03-31")
+    snap = churn_snapshot(example_dataset(), as_of="2021-03-31")
     # store None: the group as one store; C003's orders are at store 007
     assert snap["customer_id"].tolist() == ["C001", "C002", "C003"]
     assert snap["churned"].tolist() == [1, 1, 0]
@@ -174,8 +186,8 @@ def test_orders_without_customer_are_counted(ds, orders):
     o["ro_id"] = ["X1", "X2", "X3"]
     more = Dataset(ds.stores, ds.customers, ds.vehicles,
                    pd.concat([ds.repair_orders, o], ignore_index=True), meta=ds.meta)
-    base = churn_snapshot(ds, T_TEST, store_id=STORE)
-    snap = churn_snapshot(more, T_TEST, store_id=STORE)
+    base = churn_snapshot(ds, as_of=T_TEST, store_id=STORE)
+    snap = churn_snapshot(more, as_of=T_TEST, store_id=STORE)
     assert snap.attrs["dropped_orders"] == 3
     assert snap["customer_id"].tolist() == base["customer_id"].tolist()
 
@@ -201,11 +213,11 @@ def test_training_uses_nothing_after_the_test_date(ds, result):
     pd.testing.assert_frame_equal(res.predictions_[["customer_id", *cols]],
                                   result.predictions_[["customer_id", *cols]])
     assert (res.predictions_["churned"] == 1).all()
-    assert res.metrics["roc_auc"].isna().all()
+    assert res.metrics_["roc_auc"].isna().all()
 
 
 def test_best_model_beats_both_baselines(result):
-    auc = result.metrics.set_index("model")["roc_auc"]
+    auc = result.metrics_.set_index("model")["roc_auc"]
     best = result.best_model_
     assert best in churn.MODELS
     assert auc[best] == auc[list(churn.MODELS)].max()
@@ -228,7 +240,7 @@ def test_shuffled_labels_destroy_the_models(ds):
     for seed in range(4):
         res = backtest(ds, store_id=STORE, shuffle_labels=True, permutation_repeats=0,
                        random_state=seed)
-        aucs.append(res.metrics.set_index("model")["roc_auc"])
+        aucs.append(res.metrics_.set_index("model")["roc_auc"])
     aucs = pd.DataFrame(aucs)
     for m in churn.MODELS:
         assert abs(aucs[m].mean() - 0.5) <= 0.05, aucs[m].tolist()
@@ -238,9 +250,9 @@ def test_shuffled_labels_destroy_the_models(ds):
 def test_metrics_follow_their_definitions(result):
     p = result.predictions_
     y = p["churned"].to_numpy()
-    assert result.metrics["n_test"].eq(len(p)).all()
-    assert np.isclose(result.metrics["churn_rate"], y.mean()).all()
-    for row in result.metrics.itertuples():
+    assert result.metrics_["n_test"].eq(len(p)).all()
+    assert np.isclose(result.metrics_["churn_rate"], y.mean()).all()
+    for row in result.metrics_.itertuples():
         s = p[row.model].to_numpy()
         assert row.roc_auc == pytest.approx(roc_auc_score(y, s))
         assert row.pr_auc == pytest.approx(average_precision_score(y, s))
@@ -250,7 +262,7 @@ def test_metrics_follow_their_definitions(result):
         cut = np.sort(s)[::-1][k - 1]
         top = y[s > cut].sum() + (k - (s > cut).sum()) * y[s == cut].mean()
         assert row.top_decile_lift == pytest.approx(top / k / y.mean())
-    assert list(result.metrics["kind"]) == ["model", "model", "baseline", "baseline"]
+    assert list(result.metrics_["kind"]) == ["model", "model", "baseline", "baseline"]
 
 
 def test_top_decile_lift_ties_and_extremes():
@@ -262,14 +274,14 @@ def test_top_decile_lift_ties_and_extremes():
 
 
 def test_baselines_by_hand(ds, result):
-    train = pd.concat([churn_snapshot(ds, d, store_id=STORE) for d in TRAIN_DATES])
+    train = pd.concat([churn_snapshot(ds, as_of=d, store_id=STORE) for d in TRAIN_DATES])
     bucket = (train["months_since_last_order"] // 3).astype(int)
     rate = train.groupby(bucket)["churned"].mean()
     test = result.test_snapshot_
     want = (test["months_since_last_order"] // 3).astype(int).map(rate)
     want = want.fillna(train["churned"].mean())
     np.testing.assert_allclose(result.predictions_["recency_rule"], want)
-    assert result.metrics.set_index("model").loc["recency_rule", "n_train"] == len(train)
+    assert result.metrics_.set_index("model").loc["recency_rule", "n_train"] == len(train)
     bg = BetaGeoModel().fit(test["frequency"], test["recency"], test["T"])
     alive = bg.probability_alive(test["frequency"], test["recency"], test["T"])
     np.testing.assert_allclose(result.predictions_["bgnbd_p_alive"], 1 - alive.to_numpy())
@@ -312,19 +324,19 @@ def test_importance_ranks_recency_first(result):
 def test_backtest_is_deterministic(ds, result):
     # also across thread counts: the default runs gradient boosting on one thread
     again = backtest(ds, store_id=STORE, n_threads=None)
-    pd.testing.assert_frame_equal(again.metrics, result.metrics)
+    pd.testing.assert_frame_equal(again.metrics_, result.metrics_)
     pd.testing.assert_frame_equal(again.predictions_, result.predictions_)
     pd.testing.assert_frame_equal(again.importance_, result.importance_)
     pd.testing.assert_frame_equal(again.calibration_, result.calibration_)
 
 
 @pytest.mark.parametrize("calibration", ["sigmoid", None])
-def test_other_calibrations_run(calibration):
-    small = generate(n_stores=1, seed=5, start="2019-01-01", as_of="2023-12-31", scale=0.05)
+def test_other_calibrations_run(calibration, tiny_dataset):
+    small = tiny_dataset  # 1 store, seed 5, 2019-01-01 to 2023-12-31, scale 0.05
     res = backtest(small, store_id=STORE, calibration=calibration, permutation_repeats=0)
     for m in churn.MODELS:
         assert res.predictions_[m].between(0, 1).all()
-        assert res.metrics.set_index("model").loc[m, "roc_auc"] > 0.6
+        assert res.metrics_.set_index("model").loc[m, "roc_auc"] > 0.6
     assert res.importance_.empty and res.dropped_orders_ == 0
 
 
@@ -341,7 +353,7 @@ def test_churn_model_scores_at_as_of(ds, scored):
     cm, out = scored
     assert cm.train_dates_ == [pd.Timestamp(d) for d in ("2023-06-30", "2022-06-30",
                                                           "2021-06-30")]
-    snap = churn_snapshot(ds, AS_OF, store_id=STORE, label=False)
+    snap = churn_snapshot(ds, as_of=AS_OF, store_id=STORE, label=False)
     pd.testing.assert_frame_equal(out[snap.columns], snap)
     assert out["churn_probability"].between(0, 1).all()
     assert out["churn_probability"].to_numpy() == pytest.approx(cm.predict_proba(snap))
@@ -405,29 +417,29 @@ def test_every_reason_code_can_be_labelled(result):
 
 def test_errors(ds):
     with pytest.raises(ValueError, match="n_threads"):
-        ChurnModel(n_threads=0)
+        ChurnModel(n_threads=0).fit(ds, store_id=STORE)
     with pytest.raises(ValueError, match="n_threads"):
         backtest(ds, store_id=STORE, n_threads=0)
     with pytest.raises(ValueError, match="store '009'"):
-        churn_snapshot(ds, T_TEST, store_id="009")
+        churn_snapshot(ds, as_of=T_TEST, store_id="009")
     with pytest.raises(TypeError, match="store_id must be a string"):
-        churn_snapshot(ds, T_TEST, store_id=1)
+        churn_snapshot(ds, as_of=T_TEST, store_id=1)
     with pytest.raises(TypeError, match="Dataset"):
-        churn_snapshot(ds.repair_orders, T_TEST)
+        churn_snapshot(ds.repair_orders, as_of=T_TEST)
     with pytest.raises(ValueError, match="as_of"):
-        churn_snapshot(ds, "not a date")
-    with pytest.raises(ValueError, match="warranty_km must be a number > 0"):
-        churn_snapshot(ds, T_TEST, warranty_km=0)
+        churn_snapshot(ds, as_of="not a date")
+    with pytest.raises(ValueError, match="warranty_km must be a finite number > 0"):
+        churn_snapshot(ds, as_of=T_TEST, warranty_km=0)
     with pytest.raises(ValueError, match="models"):
         backtest(ds, store_id=STORE, models=["random_forest"])
     with pytest.raises(ValueError, match="calibration"):
         backtest(ds, store_id=STORE, calibration="platt")
     with pytest.raises(ValueError, match="after the data's as_of"):
-        backtest(ds, "2025-06-30", store_id=STORE)
+        backtest(ds, as_of="2025-06-30", store_id=STORE)
     with pytest.raises(ValueError, match="training snapshot at 2015-06-30"):
         backtest(ds, store_id=STORE, train_snapshots=8)
     with pytest.raises(ValueError, match="model must be one of"):
-        ChurnModel(model="svm")
+        ChurnModel(model="svm").fit(ds, store_id=STORE)
     with pytest.raises(RuntimeError, match="not fitted"):
         ChurnModel().predict(ds, store_id=STORE)
 
@@ -451,7 +463,7 @@ def test_plots_label_both_languages(result, kind, lang):
         with warnings.catch_warnings(record=True) as records:
             warnings.simplefilter("always")
             plotting.setup(lang)
-            out = getattr(result, f"plot_{kind}")(ax=ax, lang=lang)
+            out = getattr(plots, f"churn_{kind}")(result, ax=ax, lang=lang)
             fig.canvas.draw()
         assert out is ax
         missing = [str(w.message) for w in records if "Glyph" in str(w.message)
@@ -476,4 +488,4 @@ def test_plots_label_both_languages(result, kind, lang):
 
 def test_plot_importance_unknown_model(result):
     with pytest.raises(ValueError, match="no importance for model 'svm'"):
-        result.plot_importance(model="svm")
+        plots.churn_importance(result, model="svm")

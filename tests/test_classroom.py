@@ -252,6 +252,8 @@ def test_cli_usage_errors(tmp_path, capsys):
 L1_NOTEBOOKS = sorted((NOTEBOOKS_DIR / "lessons").glob("L1_*.ipynb"))
 
 
+# slow: the rehearsal test below runs the same class (real L1, five students) in English
+@pytest.mark.slow
 @pytest.mark.skipif(not L1_NOTEBOOKS, reason="lesson L1 not written yet")
 def test_prepare_and_grade_real_lesson_l1(tmp_path):
     roster = tmp_path / "roster.csv"

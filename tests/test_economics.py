@@ -22,11 +22,12 @@ import polars as pl  # noqa: E402
 import pytest  # noqa: E402
 
 from crm_analysis import economics as E  # noqa: E402
-from crm_analysis import plotting  # noqa: E402
+from crm_analysis import plots, plotting  # noqa: E402
+from crm_analysis.margins import Margins  # noqa: E402
+from crm_analysis.narrative import Narrator  # noqa: E402
 from crm_analysis.retention import retention_by_vehicle_age  # noqa: E402
 from crm_analysis.schema import Dataset  # noqa: E402
 from crm_analysis.synth import generate  # noqa: E402
-from crm_analysis.value import Margins  # noqa: E402
 
 T = pd.Timestamp("2026-06-30")
 HANZI = re.compile(r"[\u4e00-\u9fff]")
@@ -216,7 +217,7 @@ def test_pnl_backends_store_choice_and_errors(store, group):
     a = E.service_pnl(store)  # one store: store_id may be left out
     lazy = {"vehicles": pl.from_pandas(store.vehicles).lazy(),
             "repair_orders": pl.from_pandas(store.repair_orders).lazy()}
-    b = E.service_pnl(lazy, "2026-06-30", store_id="001")
+    b = E.service_pnl(lazy, as_of="2026-06-30", store_id="001")
     pd.testing.assert_frame_equal(a, b, check_exact=True)
     assert a.attrs["store_id"] == "001" and a.attrs["end"] == T
 
@@ -226,19 +227,19 @@ def test_pnl_backends_store_choice_and_errors(store, group):
         E.service_pnl(group, store_id="009")
     with pytest.raises(ValueError, match="start on 2018-01-0.*smaller months"):
         E.service_pnl(group, store_id="001", months=120)
-    with pytest.raises(ValueError, match="months must be a positive integer"):
+    with pytest.raises(ValueError, match="months must be >= 1"):
         E.service_pnl(group, store_id="001", months=0)
     o = group.repair_orders.copy()
     late = o.index[(o["store_id"] == "002") & (o["open_date"] > "2023-07-01")][:2]
     o.loc[late, "parts_amount"] = np.nan
     holes = {"vehicles": group.vehicles, "repair_orders": o}
     with pytest.raises(ValueError, match="2 order.*missing.*fill them"):
-        E.service_pnl(holes, "2023-12-31", store_id="002")
+        E.service_pnl(holes, as_of="2023-12-31", store_id="002")
     # an order after T changes nothing
     extra = o.iloc[:1].assign(open_date=pd.Timestamp("2024-03-01"), store_id="001")
     more = {"vehicles": group.vehicles,
             "repair_orders": pd.concat([group.repair_orders, extra], ignore_index=True)}
-    pd.testing.assert_frame_equal(E.service_pnl(more, "2023-12-31", store_id="001"),
+    pd.testing.assert_frame_equal(E.service_pnl(more, as_of="2023-12-31", store_id="001"),
                                   E.service_pnl(group, store_id="001"))
 
 
@@ -246,8 +247,8 @@ def test_pnl_backends_store_choice_and_errors(store, group):
 
 @pytest.mark.parametrize("as_of,window", [("2026-06-30", 12), ("2025-03-31", 6)])
 def test_service_by_age_retention_equals_retention_by_vehicle_age(store, as_of, window):
-    s = E.service_by_age(store, as_of, store_id="001", window_months=window)
-    r = retention_by_vehicle_age(store, as_of, store_id="001", base="sold",
+    s = E.service_by_age(store, as_of=as_of, store_id="001", window_months=window)
+    r = retention_by_vehicle_age(store, as_of=as_of, store_id="001", base="sold",
                                  window_months=window)
     assert s["age_band"].tolist() == r["age_band"].tolist()
     assert s["vehicles"].tolist() == r["base_vehicles"].tolist()
@@ -275,7 +276,7 @@ def test_service_by_age_money_equals_plain_pandas(store, curve):
 def test_service_by_age_custom_margins_and_cost(store):
     o = store.repair_orders.drop(columns=["labor_cost", "parts_cost"])
     data = {"vehicles": store.vehicles, "repair_orders": o}
-    s = E.service_by_age(data, T, store_id="001", margins=Margins(parts=0.25),
+    s = E.service_by_age(data, as_of=T, store_id="001", margins=Margins(parts=0.25),
                          cost_per_order=45.5, max_age=6)
     ds = Dataset(customers=store.customers, vehicles=store.vehicles, stores=store.stores,
                  repair_orders=o, meta=store.meta)
@@ -289,8 +290,9 @@ def test_service_by_age_custom_margins_and_cost(store):
 def test_service_by_age_pandas_and_polars_identical(store, curve):
     eager = {"vehicles": pl.from_pandas(store.vehicles),
              "repair_orders": pl.from_pandas(store.repair_orders)}
-    a = E.service_by_age(eager, T, store_id="001")
-    b = E.service_by_age({k: v.lazy() for k, v in eager.items()}, T, store_id="001")
+    a = E.service_by_age(eager, as_of=T, store_id="001")
+    b = E.service_by_age({k: v.lazy() for k, v in eager.items()}, as_of=T,
+                         store_id="001")
     assert isinstance(a, pl.DataFrame) and isinstance(b, pl.LazyFrame)
     assert list(a.columns) == list(curve.columns)
     pd.testing.assert_frame_equal(a.to_pandas(), curve, check_dtype=False, check_exact=True)
@@ -307,18 +309,26 @@ def test_service_by_age_errors(group):
         E.service_by_age(group, store_id=None)
     with pytest.raises(ValueError, match="unknown store"):
         E.service_by_age(group, store_id="777")
-    with pytest.raises(ValueError, match="window_months"):
+    with pytest.raises(TypeError, match="window_months"):
         E.service_by_age(group, store_id="001", window_months=1.5)
     with pytest.raises(KeyError, match="repair_orders.*labor_amount"):
         E.service_by_age({"vehicles": group.vehicles,
                           "repair_orders": group.repair_orders.drop(columns="labor_amount")},
-                         "2023-12-31", store_id="001")
+                         as_of="2023-12-31", store_id="001")
     v = group.vehicles
     sold = v[(v["store_id"] == "001") & v["sold_here"]].iloc[:1]
     twice = {"vehicles": pd.concat([v, sold], ignore_index=True),
              "repair_orders": group.repair_orders}
     with pytest.raises(ValueError, match="more than once"):
-        E.service_by_age(twice, "2023-12-31", store_id="001")
+        E.service_by_age(twice, as_of="2023-12-31", store_id="001")
+
+
+def test_as_of_is_a_keyword_date(group):
+    for fn in (E.service_pnl, E.service_by_age):
+        with pytest.raises(TypeError, match=f"^{fn.__name__}: as_of must be a date"):
+            fn(group, as_of=20231231, store_id="001")
+        with pytest.raises(TypeError, match="positional"):
+            fn(group, "2023-12-31", store_id="001")
 
 
 # ------------------------------------------------------------------------------ lifetime value
@@ -428,11 +438,11 @@ def _texts(ax) -> list[str]:
 @pytest.mark.parametrize("chart", ["pnl", "pnl_data", "ltv", "lift"])
 def test_charts_labels_units_and_glyphs(store, curve, chart, lang):
     draw = {
-        "pnl": lambda ax: E.plot_pnl(E.service_pnl(), ax=ax, lang=lang),
-        "pnl_data": lambda ax: E.plot_pnl(E.service_pnl(store), ax=ax, lang=lang),
-        "ltv": lambda ax: E.plot_lifetime_value(E.new_car_lifetime_value(curve), ax=ax,
-                                                lang=lang),
-        "lift": lambda ax: E.plot_retention_lift(
+        "pnl": lambda ax: plots.pnl_waterfall(E.service_pnl(), ax=ax, lang=lang),
+        "pnl_data": lambda ax: plots.pnl_waterfall(E.service_pnl(store), ax=ax, lang=lang),
+        "ltv": lambda ax: plots.lifetime_value(E.new_car_lifetime_value(curve), ax=ax,
+                                               lang=lang),
+        "lift": lambda ax: plots.retention_lift(
             E.retention_lift(curve, cars_per_year=1167), ax=ax, lang=lang),
     }[chart]
     with warnings.catch_warnings(record=True) as records:
@@ -460,7 +470,7 @@ def test_charts_labels_units_and_glyphs(store, curve, chart, lang):
 def test_pnl_waterfall_bars_match_the_table():
     pnl = E.service_pnl()
     fig, ax = plt.subplots()
-    E.plot_pnl(pnl, ax=ax)
+    plots.pnl_waterfall(pnl, ax=ax)
     bars = ax.patches
     v = _pnl(pnl)
     assert [b.get_height() for b in bars] == pytest.approx([
@@ -470,7 +480,7 @@ def test_pnl_waterfall_bars_match_the_table():
     # floating bars stand on the running level
     assert bars[1].get_y() == pytest.approx(v["new_car_gross"])
     assert bars[3].get_y() == pytest.approx(v["total_gross"])
-    assert "¥492,500" in [t.get_text() for t in ax.texts]
+    assert Narrator("en").rmb(492_500) in [t.get_text() for t in ax.texts]
 
 
 def test_every_pnl_line_has_both_labels():

@@ -22,9 +22,9 @@ import polars as pl
 import pytest
 
 from crm_analysis.features import FEATURE_COLUMNS, customer_features, rfm_summary
+from crm_analysis.margins import Margins
 from crm_analysis.schema import Dataset, example_dataset
 from crm_analysis.synth import generate
-from crm_analysis.value import Margins
 
 ROOT = Path(__file__).resolve().parents[1]
 CDNOW = ROOT / "data" / "external" / "cdnow"
@@ -440,7 +440,7 @@ def test_rfm_summary_equals_lifetimes_on_cdnow(cdnow, case):
     kinds = [("pandas", cdnow), ("polars-lazy", pl.from_pandas(cdnow).lazy())]
     for name, tx in kinds:
         got = to_pandas(rfm_summary(tx, "customer_id", "date", "dollar_value",
-                                    case["observation_period_end"], freq=case["freq"],
+                                    as_of=case["observation_period_end"], freq=case["freq"],
                                     freq_multiplier=case["freq_multiplier"]))
         assert list(got.columns) == ["customer_id", "frequency", "recency", "T",
                                      "monetary_value"], name
@@ -459,7 +459,7 @@ def test_rfm_summary_reproduces_the_bgnbd_paper_summary():
                          names=["customer_id", "sample_id", "date", "n", "dollar_value"],
                          dtype={"customer_id": str, "date": str})
     sample["date"] = pd.to_datetime(sample["date"], format="%Y%m%d")
-    got = rfm_summary(sample, "sample_id", "date", "dollar_value", "1997-09-30",
+    got = rfm_summary(sample, "sample_id", "date", "dollar_value", as_of="1997-09-30",
                       freq="D", freq_multiplier=7)
     paper = pd.read_csv(CDNOW / "cdnow_customers_summary.csv")
     assert got["sample_id"].tolist() == paper["ID"].tolist()
@@ -497,7 +497,7 @@ def test_rfm_summary_hand_case(name, tables):
     # b's repeat week has only a missing value: it counts as 0
     assert w["monetary_value"].tolist() == [30.0, 0.0]
     # include_first_transaction, no value column, multiplier, default as_of (the last date)
-    i = to_pandas(rfm_summary(tx, "id", "when", "amount", "2024-01-17",
+    i = to_pandas(rfm_summary(tx, "id", "when", "amount", as_of="2024-01-17",
                               include_first_transaction=True))
     assert i["frequency"].tolist() == [3, 1]
     assert i["monetary_value"].tolist() == pytest.approx([25.0, 7.0])
@@ -549,11 +549,11 @@ def test_errors_on_parameters():
     with pytest.raises(TypeError, match="as_of is required"):
         customer_features(o)
     for bad in (0, -6):
-        with pytest.raises(ValueError, match="window_months must be > 0"):
+        with pytest.raises(ValueError, match="window_months must be >= 1"):
             customer_features(o, as_of=T, window_months=bad)
     with pytest.raises(TypeError, match="window_months must be an integer"):
         customer_features(o, as_of=T, window_months=1.5)
-    with pytest.raises(ValueError, match="warranty_km must be > 0"):
+    with pytest.raises(ValueError, match="warranty_km must be a finite number > 0"):
         customer_features(o, as_of=T, warranty_km=0)
     with pytest.raises(ValueError, match="cost_per_order"):
         customer_features(o, as_of=T, cost_per_order=-1)
@@ -563,7 +563,13 @@ def test_errors_on_parameters():
         customer_features(example_dataset(), _vehicles(), as_of=T)
     with pytest.raises(ValueError, match="freq='M' is not supported"):
         rfm_summary(o, freq="M")
-    with pytest.raises(ValueError, match="freq_multiplier must be a number > 0"):
+    with pytest.raises(ValueError, match="freq_multiplier must be a finite number > 0"):
         rfm_summary(o, freq_multiplier=0)
     with pytest.raises(ValueError, match="as_of='soon' is not a date"):
         rfm_summary(o, as_of="soon")
+    with pytest.raises(TypeError, match="^rfm_summary: as_of must be a date"):
+        rfm_summary(o, as_of=20240630)
+    with pytest.raises(TypeError, match="^customer_features: as_of must be a date"):
+        customer_features(example_dataset(), as_of=20240630)
+    with pytest.raises(TypeError, match="positional"):
+        rfm_summary(o, "customer_id", "open_date", "total_amount", "2024-06-30")

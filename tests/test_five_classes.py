@@ -21,7 +21,7 @@ import polars as pl
 import pytest
 from openpyxl import load_workbook
 
-from crm_analysis import i18n, plotting
+from crm_analysis import i18n, plots, plotting
 from crm_analysis.features import customer_features
 from crm_analysis.five_classes import (
     ACTION_COLUMNS,
@@ -30,11 +30,9 @@ from crm_analysis.five_classes import (
     action_list,
     five_classes,
     high_value_threshold,
-    plot_five_classes,
     write_action_list,
 )
 from crm_analysis.privacy import key_fingerprint, pseudonymize
-from crm_analysis.synth import generate
 from crm_analysis.value import GradeResult, pyramid
 
 KEY = b"store-key-for-tests"
@@ -44,8 +42,8 @@ REASONS = np.array(["long_since_last_visit", "warranty_ended", "few_visits",
 
 # ---------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def data():
-    return generate(n_stores=1, seed=5, start="2019-01-01", as_of="2023-12-31", scale=0.05)
+def data(tiny_dataset):
+    return tiny_dataset
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +80,7 @@ def expected_classes(v, r, hv, thr):
 
 # ---------------------------------------------------------------------------- grading
 def test_boundaries_zero_value_and_threshold_risk():
-    labels, _ = five_classes(small(), high_value=1000, risk_threshold=0.5)
+    labels = five_classes(small(), high_value=1000, risk_threshold=0.5).labels
     assert labels["churn_class"].tolist() == [
         "high_value_at_risk",   # value == threshold, risk == threshold
         "low_value_at_risk",    # just below the value threshold
@@ -104,7 +102,7 @@ def test_boundaries_zero_value_and_threshold_risk():
 @pytest.mark.parametrize("thr", [0.0, 0.3, 0.5, 1.0])
 def test_classes_match_plain_python_on_generated_data(frame, thr):
     hv = float(frame["net_value"].quantile(0.7))
-    labels, _ = five_classes(frame, high_value=hv, risk_threshold=thr)
+    labels = five_classes(frame, high_value=hv, risk_threshold=thr).labels
     assert labels["churn_class"].tolist() == expected_classes(
         frame["net_value"], frame["churn_probability"], hv, thr)
     assert labels["customer_id"].tolist() == frame["customer_id"].tolist()
@@ -149,14 +147,15 @@ def test_default_threshold_on_generated_data_matches_plain_pandas(frame):
     pos = frame.loc[frame["net_value"] > 0, "net_value"].sort_values(ascending=False)
     k = int(np.floor(len(pos) * 0.2 + 0.5))
     hv = pos.iloc[k - 1]
-    labels, _ = five_classes(frame)
+    labels = five_classes(frame).labels
     assert labels.attrs["five_classes"]["high_value"] == hv
     assert labels["churn_class"].tolist() == expected_classes(
         frame["net_value"], frame["churn_probability"], hv, 0.5)
 
 
 def test_summary_sums_equal_inputs_and_plain_pandas(frame):
-    labels, summary = five_classes(frame)
+    r = five_classes(frame)
+    labels, summary = r.labels, r.summary
     assert summary["grade"].tolist() == list(CHURN_CLASSES)
     assert list(summary.columns[:5]) == ["grade", "customers", "share_customers", "value",
                                          "share_value"]
@@ -552,7 +551,8 @@ def test_plot_five_classes(frame, lang, _rc):
     with warnings.catch_warnings(record=True) as records:
         warnings.simplefilter("always")
         plotting.setup(lang)
-        ax = plot_five_classes(r.summary, lang=lang)
+        ax = plots.grade_shares(r.summary, kind="churn_class", value_label="net_value",
+                                lang=lang)
         ax.figure.canvas.draw()
     missing = [str(w.message) for w in records if "Glyph" in str(w.message)
                or "missing from font" in str(w.message)]
@@ -565,4 +565,5 @@ def test_plot_five_classes(frame, lang, _rc):
     what = i18n.t("plot.what_net_value", lang)
     assert what in ax.get_title()
     # a GradeResult works too
-    assert plot_five_classes(r, lang=lang).get_title() == ax.get_title()
+    assert plots.grade_shares(r, kind="churn_class", value_label="net_value",
+                              lang=lang).get_title() == ax.get_title()

@@ -17,24 +17,24 @@ import pandas as pd
 import polars as pl
 import pytest
 
+from crm_analysis import plots
 from crm_analysis.features import customer_features
 from crm_analysis.group import (
     RANKING_METRICS,
     SCORECARD_METRICS,
+    analysis_date,
     gap_to_best,
     largest_gap,
-    plot_gap_heatmap,
-    plot_retention_overlay,
-    plot_store_bars,
+    last_full_year,
     rank_stores,
     read_store_metrics,
     retention_by_store,
     select_stores,
     store_scorecard,
 )
+from crm_analysis.margins import order_profit
 from crm_analysis.retention import annual_average, retention_by_vehicle_age
-from crm_analysis.synth import generate
-from crm_analysis.value import order_profit, top_share
+from crm_analysis.value import top_share
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -44,8 +44,9 @@ T = pd.Timestamp(AS_OF)
 
 
 @pytest.fixture(scope="module")
-def ds():
-    return generate(n_stores=3, seed=21, start="2017-01-01", as_of=AS_OF, scale=0.1)
+def ds(datasets):
+    """3 stores, seed 21, 2017-01-01 to AS_OF, scale 0.1 (conftest.DATASETS["group"])."""
+    return datasets.get("group")
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ def curves(ds):
 
 @pytest.fixture(scope="module")
 def scorecard(ds, curves):
-    return store_scorecard(ds, AS_OF, curves=curves, churn_model=None)
+    return store_scorecard(ds, as_of=AS_OF, curves=curves, churn_model=None)
 
 
 # ------------------------------------------------------------------ gaps
@@ -127,9 +128,9 @@ def test_curves_are_each_stores_own_annual_average(ds, curves):
 
 
 def test_snapshot_curves_and_store_selection(ds):
-    snap = retention_by_store(ds, "003, 001", AS_OF, average=False)
+    snap = retention_by_store(ds, "003, 001", as_of=AS_OF, average=False)
     assert sorted(snap["store_id"].unique()) == ["001", "003"]
-    own = retention_by_vehicle_age(ds, AS_OF, store_id="003")
+    own = retention_by_vehicle_age(ds, as_of=AS_OF, store_id="003")
     mine = snap[snap["store_id"] == "003"]
     np.testing.assert_allclose(mine["retention_rate"], own["retention_rate"].astype(float))
     assert mine["base_vehicles"].tolist() == own["base_vehicles"].astype(int).tolist()
@@ -138,9 +139,9 @@ def test_snapshot_curves_and_store_selection(ds):
 def test_curves_are_the_same_for_polars(ds):
     tables = {"vehicles": pl.from_pandas(ds.vehicles),
               "repair_orders": pl.from_pandas(ds.repair_orders).lazy()}
-    out = retention_by_store(tables, ["001", "002"], AS_OF)
+    out = retention_by_store(tables, ["001", "002"], as_of=AS_OF)
     assert isinstance(out, pl.LazyFrame)
-    expected = retention_by_store(ds, ["001", "002"], AS_OF).reset_index(drop=True)
+    expected = retention_by_store(ds, ["001", "002"], as_of=AS_OF).reset_index(drop=True)
     got = out.collect().to_pandas()
     assert got["store_id"].tolist() == expected["store_id"].tolist()
     assert got["age_band"].tolist() == expected["age_band"].astype(int).tolist()
@@ -151,13 +152,22 @@ def test_curves_are_the_same_for_polars(ds):
 
 def test_unknown_store_is_a_clear_error(ds):
     for call in (lambda: select_stores(ds, "004"),
-                 lambda: retention_by_store(ds, ["001", "9"], AS_OF),
-                 lambda: store_scorecard(ds, AS_OF, stores=[7], churn_model=None)):
+                 lambda: retention_by_store(ds, ["001", "9"], as_of=AS_OF),
+                 lambda: store_scorecard(ds, as_of=AS_OF, stores=[7], churn_model=None)):
         with pytest.raises(ValueError, match="valid store ids: 001, 002, 003"):
             call()
     assert select_stores(ds, "") == select_stores(ds, None) == ["001", "002", "003"]
     with pytest.raises(ValueError, match="not a date"):
         retention_by_store(ds, as_of="yesterday")
+
+
+def test_an_integer_as_of_is_refused(ds):
+    # 20231231 used to be read as nanoseconds after 1970 (analysis date 1970-01-01)
+    with pytest.raises(TypeError, match=r"^analysis_date: as_of must be a date"):
+        analysis_date(ds, as_of=20231231)
+    with pytest.raises(TypeError, match=r"^last_full_year: as_of must be a date"):
+        last_full_year(as_of=20231231)
+    assert analysis_date(ds) == T and last_full_year(as_of=T) == 2023
 
 
 # ------------------------------------------------------------------ scorecard
@@ -203,7 +213,7 @@ def test_scorecard_recomputes_the_store_reports_metrics(ds, curves, scorecard):
 
 
 def test_scorecard_churn_classes_are_consistent(ds, curves):
-    sc = store_scorecard(ds, AS_OF, stores="002", curves=curves, churn_model="logistic")
+    sc = store_scorecard(ds, as_of=AS_OF, stores="002", curves=curves, churn_model="logistic")
     row = sc.iloc[0]
     classes = [c for c in SCORECARD_METRICS if c.startswith("class_")]
     assert sum(int(row[c]) for c in classes) == row["customers_scored"] > 0
@@ -248,7 +258,7 @@ def test_metrics_dir_is_merged_with_recomputation(ds, curves, scorecard, tmp_pat
     with pytest.raises(FileNotFoundError):
         read_store_metrics(tmp_path / "missing")
 
-    merged = store_scorecard(ds, AS_OF, reports=reports, curves=curves, churn_model=None)
+    merged = store_scorecard(ds, as_of=AS_OF, reports=reports, curves=curves, churn_model=None)
     m, base = merged.set_index("store_id"), scorecard.set_index("store_id")
     src = merged.attrs["sources"]
     assert (m.loc["001", "vehicle_base"], m.loc["001", "service_base"]) == (4321, 1234)
@@ -311,10 +321,10 @@ def test_charts_have_titles_units_and_all_glyphs(curves, scorecard, lang):
     plotting.setup(lang)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     try:
-        plot_retention_overlay(curves, ax=axes[0], lang=lang, highlight="003",
+        plots.store_retention_overlay(curves, ax=axes[0], lang=lang, highlight="003",
                                names={"001": "北城店"})
-        plot_gap_heatmap(gap_to_best(curves), ax=axes[1], lang=lang)
-        plot_store_bars(scorecard, "retention_year_3", ax=axes[2], lang=lang)
+        plots.store_gap_heatmap(gap_to_best(curves), ax=axes[1], lang=lang)
+        plots.store_bars(scorecard, metric="retention_year_3", ax=axes[2], lang=lang)
         for ax in axes:
             assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
         assert "%" in axes[0].get_ylabel() and "%" in axes[2].get_ylabel()

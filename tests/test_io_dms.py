@@ -340,18 +340,9 @@ def test_single_store_csv_export_with_store_param(tmp_path):
 # ---------------------------------------------------------------------------------------
 
 
-def default_data() -> Dataset:
-    folder = ROOT / "data" / "sample"
-    if (folder / "repair_orders.parquet").exists():
-        ds = Dataset.from_dir(folder)
-        if ds.meta.get("seed") == 2026 and len(ds.stores) == 3:
-            return ds
-    return generate(n_stores=3, seed=2026)
-
-
 @pytest.mark.slow
-def test_default_data_export_loads_with_every_fault_caught(tmp_path):
-    case = export_and_load(default_data(), tmp_path / "dms", fault_rate=0.01, seed=2026,
+def test_default_data_export_loads_with_every_fault_caught(default_dataset, tmp_path):
+    case = export_and_load(default_dataset, tmp_path / "dms", fault_rate=0.01, seed=2026,
                            months_per_file=12)
     assert (case.manifest.fault_counts() > 100).all()
     check_quarantine(case)

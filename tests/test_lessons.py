@@ -27,7 +27,6 @@ import pytest
 
 from crm_analysis import config
 from crm_analysis.reporting import execute_notebook
-from crm_analysis.synth import generate
 from crm_analysis.teaching import CHECK_MIME, EXERCISES, student_version
 
 LESSONS_DIR = config.NOTEBOOKS_DIR / "lessons"
@@ -66,10 +65,9 @@ def _checks(nb) -> dict[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("lesson-data")
-    generate(n_stores=1, seed=7, scale=0.05).to_dir(path)
-    return path
+def data_dir(datasets):
+    """1 store, seed 7, scale 0.05 (conftest.DATASETS["lesson"])."""
+    return datasets.dir("lesson")
 
 
 def _run(lesson, data_dir, tmp_path, *, lang, solutions, student=False):

@@ -219,7 +219,7 @@ def test_l5_labels_match_churn_snapshot(lesson_data):
     from crm_analysis.churn import churn_snapshot
     from crm_analysis.teaching.lessons import l5
 
-    snap = churn_snapshot(lesson_data.dataset, l5.test_date(lesson_data),
+    snap = churn_snapshot(lesson_data.dataset, as_of=l5.test_date(lesson_data),
                           store_id=lesson_data.store_id)
     mine = l5.labelled_test_customers(lesson_data)
     assert mine["customer_id"].tolist() == snap["customer_id"].tolist()

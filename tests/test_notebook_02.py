@@ -16,7 +16,6 @@ import pytest
 
 from crm_analysis.reporting import run_reports
 from crm_analysis.schema import Dataset
-from crm_analysis.synth import generate
 
 AS_OF = "2023-12-31"
 STORE = "002"
@@ -29,18 +28,17 @@ RUNS = {
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data02")
-    generate(n_stores=3, seed=21, start="2019-01-01", as_of=AS_OF, scale=0.1).to_dir(path)
-    return path
+def data_dir(small_dir):
+    """3 stores, seed 21, 2019-01-01 to AS_OF, scale 0.1 (conftest.DATASETS["small"])."""
+    return small_dir
 
 
 @pytest.fixture(scope="module", params=sorted(RUNS))
-def report(request, data_dir, tmp_path_factory):
+def report(request, data_dir, notebook_runs):
     lang = request.param
-    out = tmp_path_factory.mktemp(f"reports02-{lang}")
-    results = run_reports(data_dir, out, stores=[STORE], notebooks=["02"], lang=lang,
-                          extra_parameters=RUNS[lang], progress=False)
+    out, results = notebook_runs((NB, lang, data_dir), lambda out: (out, run_reports(
+        data_dir, out, stores=[STORE], notebooks=["02"], lang=lang,
+        extra_parameters=RUNS[lang], progress=False)))
     return lang, out, results
 
 

@@ -34,11 +34,11 @@ def data_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module", params=sorted(RUNS))
-def report(request, data_dir, tmp_path_factory):
+def report(request, data_dir, notebook_runs):
     lang = request.param
-    out = tmp_path_factory.mktemp(f"reports03-{lang}")
-    results = run_reports(data_dir, out, stores=[STORE], notebooks=["03"], lang=lang,
-                          extra_parameters=RUNS[lang], progress=False)
+    out, results = notebook_runs((NB, lang, data_dir), lambda out: (out, run_reports(
+        data_dir, out, stores=[STORE], notebooks=["03"], lang=lang,
+        extra_parameters=RUNS[lang], progress=False)))
     return lang, out, results
 
 

@@ -22,7 +22,6 @@ import pytest
 from crm_analysis.five_classes import CHURN_CLASSES
 from crm_analysis.privacy import pseudonymize, store_key
 from crm_analysis.reporting import run_reports
-from crm_analysis.schema import Dataset
 from crm_analysis.synth import generate
 
 AS_OF = "2024-06-30"
@@ -38,25 +37,30 @@ DEFAULTS = {"risk_threshold": 0.5, "high_value_share": 0.2, "call_list_size": 20
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data04")
-    generate(n_stores=1, seed=1, start="2016-01-01", as_of=AS_OF, scale=0.3).to_dir(path)
-    return path
+def data_dir(datasets):
+    """1 store, seed 1, 2016-01-01 to AS_OF, scale 0.3 (conftest.DATASETS["churn"])."""
+    return datasets.dir("churn")
 
 
 @pytest.fixture(scope="module")
-def ds(data_dir):
-    return Dataset.from_dir(data_dir)
+def ds(datasets):
+    return datasets.get("churn")
 
 
-@pytest.fixture(scope="module", params=sorted(RUNS))
-def report(request, data_dir, tmp_path_factory):
-    lang = request.param
-    out = tmp_path_factory.mktemp(f"reports04-{lang}")
-    lists = tmp_path_factory.mktemp(f"lists04-{lang}")
+def _run04(data_dir, lang, tmp):
+    out, lists = tmp / "reports", tmp / "lists"
+    lists.mkdir()
     results = run_reports(data_dir, out, stores=[STORE], notebooks=["04"], lang=lang,
                           extra_parameters={**RUNS[lang], "call_list_dir": str(lists)},
                           progress=False)
+    return out, lists, results
+
+
+@pytest.fixture(scope="module", params=sorted(RUNS))
+def report(request, data_dir, notebook_runs):
+    lang = request.param
+    out, lists, results = notebook_runs((NB, lang, data_dir),
+                                        lambda tmp: _run04(data_dir, lang, tmp))
     return lang, out, lists, results, {**DEFAULTS, **RUNS[lang]}
 
 

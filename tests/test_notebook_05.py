@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from reference import retention_by_age_reference
 
+from crm_analysis.margins import order_profit
 from crm_analysis.reporting import run_reports
 from crm_analysis.schema import Dataset
 from crm_analysis.synth import generate
-from crm_analysis.value import order_profit
 
 AS_OF = "2024-06-30"
 STORE = "001"
@@ -45,11 +45,11 @@ def ds(data_dir):
 
 
 @pytest.fixture(scope="module", params=sorted(RUNS))
-def report(request, data_dir, tmp_path_factory):
+def report(request, data_dir, notebook_runs):
     lang = request.param
-    out = tmp_path_factory.mktemp(f"reports05-{lang}")
-    results = run_reports(data_dir, out, stores=[STORE], notebooks=["05"], lang=lang,
-                          extra_parameters=RUNS[lang], progress=False)
+    out, results = notebook_runs((NB, lang, data_dir), lambda out: (out, run_reports(
+        data_dir, out, stores=[STORE], notebooks=["05"], lang=lang,
+        extra_parameters=RUNS[lang], progress=False)))
     return lang, out, results, {**DEFAULTS, **RUNS[lang]}
 
 

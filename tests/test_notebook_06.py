@@ -23,8 +23,6 @@ from crm_analysis.group import (
     store_scorecard,
 )
 from crm_analysis.reporting import execute_notebook, read_metrics, to_html
-from crm_analysis.schema import Dataset
-from crm_analysis.synth import generate
 
 AS_OF = "2023-12-31"
 NB = config.NOTEBOOKS_DIR / "06_group_benchmark.ipynb"
@@ -33,15 +31,14 @@ RUNS = {"en": {"stores": ""}, "zh": {"stores": "003,001"}}
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data06")
-    generate(n_stores=3, seed=21, start="2017-01-01", as_of=AS_OF, scale=0.1).to_dir(path)
-    return path
+def data_dir(datasets):
+    """3 stores, seed 21, 2017-01-01 to AS_OF, scale 0.1 (conftest.DATASETS["group"])."""
+    return datasets.dir("group")
 
 
 @pytest.fixture(scope="module")
-def ds(data_dir):
-    return Dataset.from_dir(data_dir)
+def ds(datasets):
+    return datasets.get("group")
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +53,12 @@ def metrics_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module", params=sorted(RUNS))
-def report(request, data_dir, metrics_dir, tmp_path_factory):
+def report(request, data_dir, metrics_dir, notebook_runs):
     lang = request.param
-    out = tmp_path_factory.mktemp(f"reports06-{lang}") / "06_group_benchmark.ipynb"
     params = {"data_dir": str(data_dir), "lang": lang, **RUNS[lang],
               "metrics_dir": str(metrics_dir) if lang == "zh" else ""}
-    execute_notebook(NB, out, params)
+    out = notebook_runs((NB.stem, lang, data_dir), lambda tmp: execute_notebook(
+        NB, tmp / "06_group_benchmark.ipynb", params))
     return lang, out, params, read_metrics(out)
 
 
@@ -86,7 +83,7 @@ def test_recorded_metrics_match_the_library(report, ds):
     assert m["n_stores"] == len(stores) and m["stores"] == stores
     assert m["as_of"] == AS_OF and m["year"] == 2023
 
-    curves = retention_by_store(ds, stores, AS_OF)
+    curves = retention_by_store(ds, stores, as_of=AS_OF)
     gaps = gap_to_best(curves[curves["base_vehicles"] >= MIN_BASE])
     gaps = gaps[gaps["stores"] >= 2]
     top = largest_gap(gaps)
@@ -100,7 +97,7 @@ def test_recorded_metrics_match_the_library(report, ds):
 
     reports = read_store_metrics(params["metrics_dir"], stores, lang) \
         if params["metrics_dir"] else {}
-    sc = store_scorecard(ds, AS_OF, stores=stores, reports=reports, curves=curves)
+    sc = store_scorecard(ds, as_of=AS_OF, stores=stores, reports=reports, curves=curves)
     ranking = rank_stores(sc)
     assert m["best_store_overall"] == ranking["store_id"].iloc[0]
     assert m["overall_rank"] == dict(zip(ranking["store_id"],

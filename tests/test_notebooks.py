@@ -17,25 +17,23 @@ import pytest
 
 from crm_analysis import config
 from crm_analysis.reporting import discover_notebooks, run_reports
-from crm_analysis.synth import generate
 
 AS_OF = "2023-12-31"
 STORE = "002"  # a string id with leading zeros
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data")
-    generate(n_stores=3, seed=21, start="2019-01-01", as_of=AS_OF, scale=0.1).to_dir(path)
-    return path
+def data_dir(small_dir):
+    """3 stores, seed 21, 2019-01-01 to AS_OF, scale 0.1 (conftest.DATASETS["small"])."""
+    return small_dir
 
 
 @pytest.fixture(scope="module", params=["en", "zh"])
-def report(request, data_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp(f"reports-{request.param}")
-    results = run_reports(data_dir, out, stores=[STORE], notebooks=["01"], lang=request.param,
-                          progress=False)
-    return request.param, out, results
+def report(request, data_dir, notebook_runs):
+    lang = request.param
+    out, results = notebook_runs(("01", lang, data_dir), lambda out: (out, run_reports(
+        data_dir, out, stores=[STORE], notebooks=["01"], lang=lang, progress=False)))
+    return lang, out, results
 
 
 def test_notebook_runs_and_writes_html(report):

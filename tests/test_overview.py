@@ -93,7 +93,7 @@ def brute_force_profile(ds, store, as_of, max_age=10, months=24):
 def test_vehicle_age_profile_matches_brute_force(ds):
     expected = brute_force_profile(ds, "001", AS_OF)
     for name, vehicles, orders in engines(ds):
-        got = to_pandas(vehicle_age_profile(vehicles, orders, AS_OF, store_id="001"))
+        got = to_pandas(vehicle_age_profile(orders, vehicles, as_of=AS_OF, store_id="001"))
         got = got.set_index(["base", "sold_here", "age_band"])["vehicles"]
         pd.testing.assert_series_equal(
             got.sort_index(), expected.rename("vehicles").sort_index(), check_dtype=False,
@@ -108,7 +108,7 @@ def test_unknown_sale_date_is_kept_not_dropped(ds):
     o = ds.repair_orders[ds.repair_orders["vin"].isin(v.loc[walk, "vin"])].copy()
     o["open_date"] = pd.Timestamp(AS_OF) - pd.Timedelta(days=30)
     o["store_id"] = v.loc[walk, "store_id"].iloc[0]
-    got = vehicle_age_profile(v, o, AS_OF, store_id=o["store_id"].iloc[0])
+    got = vehicle_age_profile(o, v, as_of=AS_OF, store_id=o["store_id"].iloc[0])
     assert got.loc[got["age_band"].isna(), "vehicles"].sum() == len(set(o["vin"]))
 
 
@@ -116,5 +116,22 @@ def test_errors_name_the_problem(ds):
     with pytest.raises(KeyError, match="total_amount"):
         monthly_activity(ds.repair_orders.drop(columns="total_amount"))
     with pytest.raises(ValueError, match="as_of"):
-        vehicle_age_profile(ds.vehicles, ds.repair_orders, "not a date", store_id="001")
-    assert window_start("2024-03-31", 1) == pd.Timestamp("2024-02-29").to_pydatetime()
+        vehicle_age_profile(ds.repair_orders, ds.vehicles, as_of="not a date", store_id="001")
+    assert window_start(1, as_of="2024-03-31") == pd.Timestamp("2024-02-29").to_pydatetime()
+
+
+def test_as_of_is_a_date_keyword(ds):
+    # a number is not read as nanoseconds after 1970 (a 1969 date)
+    with pytest.raises(TypeError, match="^window_start: as_of must be a date"):
+        window_start(12, as_of=20240630)
+    with pytest.raises(TypeError, match="^window_start: months must be an integer"):
+        window_start("12", as_of="2024-06-30")
+    with pytest.raises(TypeError, match="^vehicle_age_profile: as_of must be a date"):
+        vehicle_age_profile(ds.repair_orders, ds.vehicles, as_of=20231231, store_id="001")
+    with pytest.raises(TypeError, match="positional"):
+        vehicle_age_profile(ds.repair_orders, ds.vehicles, AS_OF, store_id="001")
+    # None: the date of the last order
+    last = ds.repair_orders["open_date"].max()
+    pd.testing.assert_frame_equal(
+        vehicle_age_profile(ds.repair_orders, ds.vehicles, store_id="001"),
+        vehicle_age_profile(ds.repair_orders, ds.vehicles, as_of=last, store_id="001"))

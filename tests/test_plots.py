@@ -343,7 +343,7 @@ def test_grade_shares_errors():
         plots.grade_shares(PYRAMID, kind="abc")
     with pytest.raises(KeyError, match="kind="):
         plots.grade_shares(PYRAMID.assign(grade=["x", "y", "z", "w"]))
-    with pytest.raises(TypeError, match="DataFrame"):
+    with pytest.raises(TypeError, match="^grade_shares: summary must be a data frame"):
         plots.grade_shares([1, 2, 3])
 
 

@@ -31,21 +31,21 @@ def export(tmp_path_factory):
 
 
 @pytest.fixture(scope="module", params=["en", "zh"])
-def report(request, export, tmp_path_factory):
+def report(request, export, notebook_runs):
     folder, *_ = export
-    out = tmp_path_factory.mktemp(f"reports-{request.param}")
-    results = reporting.run_reports(folder, out, notebooks=["01"], lang=request.param,
-                                    as_of=AS_OF, progress=False)
-    return request.param, out, results
+    lang = request.param
+    out, results = notebook_runs(("01", lang, folder), lambda out: (out, reporting.run_reports(
+        folder, out, notebooks=["01"], lang=lang, as_of=AS_OF, progress=False)))
+    return lang, out, results
 
 
 def test_open_store_reads_raw_exports(export):
     folder, ds, manifest = export
     assert is_raw_source(folder) and len(manifest.files) == 3
-    ctx = open_store(folder, STORE, AS_OF)
+    ctx = open_store(folder, store_id=STORE, as_of=AS_OF)
     lr = ctx.load_result
     assert lr is not None and ctx.dataset is lr.dataset
-    assert load_data(folder, AS_OF)[1] is lr  # cached per folder and as_of
+    assert load_data(folder, as_of=AS_OF).load_result is lr  # cached per folder and as_of
     assert ctx.as_of.isoformat()[:10] == AS_OF
     assert int(lr.report["quarantined"].sum()) == len(lr.quarantine) > 0
     assert lr.dataset.meta["pseudonymized"] is True
@@ -53,7 +53,7 @@ def test_open_store_reads_raw_exports(export):
     o = ctx.data.repair_orders
     assert (o["open_date"] == o["open_date"].dt.normalize()).all()  # days, no times
     assert list(reporting.list_stores(folder)) == [STORE]
-    assert open_store(example_dataset(), "001").load_result is None
+    assert open_store(example_dataset(), store_id="001").load_result is None
 
 
 def test_notebook_01_quality_section(report, export):
@@ -61,7 +61,7 @@ def test_notebook_01_quality_section(report, export):
     folder, ds, _ = export
     assert [(r.store_id, r.notebook, r.status) for r in results] == [
         (STORE, "01_data_overview", "ok")], results[0].error
-    lr = load_data(folder, AS_OF)[1]
+    lr = load_data(folder, as_of=AS_OF).load_result
     q = results[0].metrics["data_quality"]
     rep = lr.report
     assert q["rows_read"] == int(rep["read"].sum())

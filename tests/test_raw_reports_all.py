@@ -1,7 +1,8 @@
 """Every report notebook runs on raw DMS exports, and none shows raw personal data.
 
 The same kind of messy export as tests/test_raw_reports.py (which checks notebook 01's
-data-quality section); here notebooks 02-05 run on it, in English.
+data-quality section); here notebooks 02-05 run on it, in English. Four notebooks run one
+after the other: the module is ``slow`` (``make test-slow``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import pytest
 from raw_export import AS_OF, find_pii, make_export, pii_values
 
 from crm_analysis import reporting
+
+pytestmark = pytest.mark.slow
 
 STORE = "001"
 

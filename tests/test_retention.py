@@ -120,7 +120,7 @@ def test_sold_base_equals_reference(group, as_of, window):
     for store, max_age in (("001", 10), ("002", 5.5)):
         ref = retention_by_age_reference(group, as_of, store_id=store,
                                          window_months=window, max_age=max_age)
-        got = retention_by_vehicle_age(group, as_of, store_id=store,
+        got = retention_by_vehicle_age(group, as_of=as_of, store_id=store,
                                        window_months=window, max_age=max_age)
         assert bands(got) == ref["band"].tolist()
         assert got["base_vehicles"].tolist() == ref["base"].tolist()
@@ -137,7 +137,7 @@ def test_both_bases_and_active_ratio_equal_reference(group, base, as_of):
         ref = retention_reference(group, as_of, store_id=store, base=base,
                                   window_months=window, active_months=active,
                                   max_age=max_age, service_months=service)
-        got = retention_by_vehicle_age(group, as_of, store_id=store, base=base,
+        got = retention_by_vehicle_age(group, as_of=as_of, store_id=store, base=base,
                                        window_months=window, active_months=active,
                                        max_age=max_age, service_months=service)
         assert bands(got) == ref["band"].tolist()
@@ -183,7 +183,12 @@ def test_annual_average_stops_at_the_data_end(group):
     # the Dataset's as_of is 2024-06-30: a year-to-date average over six month-ends
     ytd = annual_average(group, 2024, store_id="001")
     assert ytd["months"].max() == 6
-    full = annual_average(tables(group), 2024, store_id="001")  # a mapping: no as_of
+    # a mapping: the data end at their last order (None is the data's own as-of date)
+    last = group.repair_orders["open_date"].max()
+    ends = pd.date_range("2024-01-31", periods=12, freq="ME")
+    mapped = annual_average(tables(group), 2024, store_id="001")
+    assert mapped["months"].max() == (ends <= last).sum()
+    full = annual_average(tables(group), 2024, store_id="001", as_of="2024-12-31")
     assert full["months"].max() == 12
     with pytest.raises(ValueError, match="no month-end of 2025"):
         annual_average(group, 2025, store_id="001")
@@ -195,7 +200,7 @@ def test_status_equals_reference(group, as_of):
         for active, lost in ((6, 12), (3, 24)):
             ref = status_reference(group, as_of, store_id=store, active_months=active,
                                    lost_months=lost)
-            got = status(group, as_of, store_id=store, active_months=active,
+            got = status(group, as_of=as_of, store_id=store, active_months=active,
                          lost_months=lost)
             assert got["vin"].tolist() == ref["vin"].tolist()
             for col in ("store_id", "sold_here", "status"):
@@ -212,8 +217,8 @@ def test_status_equals_reference(group, as_of):
 
 
 def test_status_all_stores_is_the_union_of_the_stores(group):
-    both = status(group, "2023-06-30")
-    parts = pd.concat([status(group, "2023-06-30", store_id=s) for s in ("001", "002")],
+    both = status(group, as_of="2023-06-30")
+    parts = pd.concat([status(group, as_of="2023-06-30", store_id=s) for s in ("001", "002")],
                       ignore_index=True)
     pd.testing.assert_frame_equal(both, parts)
     # a car serviced at both stores has two relationships, sold here at one at most
@@ -224,9 +229,9 @@ def test_status_all_stores_is_the_union_of_the_stores(group):
 
 def test_status_agrees_with_retention(group):
     as_of = "2023-06-30"
-    s = status(group, as_of, store_id="001")
+    s = status(group, as_of=as_of, store_id="001")
     s = s[s["sold_here"] & (s["age_years"] <= 10)]
-    r = retention_by_vehicle_age(group, as_of, store_id="001")
+    r = retention_by_vehicle_age(group, as_of=as_of, store_id="001")
     band = np.floor(s["age_years"]).astype(int)
     assert s.groupby(band).size().tolist() == r["base_vehicles"].tolist()
     active = s["status"].eq("active").groupby(band).sum()
@@ -244,7 +249,7 @@ def test_status_agrees_with_retention(group):
 def test_cohort_retention_equals_reference(group, as_of):
     for store, max_age in (("001", 10), ("002", 4)):
         ref = cohort_retention_reference(group, as_of, store_id=store, max_age=max_age)
-        got = cohort_retention(group, as_of, store_id=store, max_age=max_age)
+        got = cohort_retention(group, as_of=as_of, store_id=store, max_age=max_age)
         assert got[["sale_year", "age_band", "vehicles", "retained"]].to_numpy().tolist() \
             == ref.to_numpy().tolist()
         assert (got["retention_rate"] == got["retained"] / got["vehicles"]).all()
@@ -257,7 +262,7 @@ def test_cohort_retention_leap_day_sale():
                       "sold_here": [True], "sale_date": pd.to_datetime(["2016-02-29"])})
     o = pd.DataFrame({"vin": ["V"] * 3, "store_id": ["S"] * 3, "open_date": pd.to_datetime(
         ["2017-02-28", "2018-03-01", "2020-02-29"])})
-    got = cohort_retention({"vehicles": v, "repair_orders": o}, "2020-02-29", store_id="S")
+    got = cohort_retention({"vehicles": v, "repair_orders": o}, as_of="2020-02-29", store_id="S")
     # year 0 = (2016-02-29, 2017-02-28], 1 = (.., 2018-02-28], 2 = (.., 2019-02-28],
     # 3 = (2019-02-28, 2020-02-29]
     assert got["retained"].tolist() == [1, 0, 1, 1]
@@ -272,7 +277,7 @@ def test_cohort_retention_leap_day_sale():
 def test_service_funnel_equals_reference(group, ro_types, min_age):
     ref = service_funnel_reference(group, "2024-06-30", store_id="001", ro_types=ro_types,
                                    max_visits=12, min_age_years=min_age)
-    got = service_funnel(group, "2024-06-30", store_id="001", ro_types=ro_types,
+    got = service_funnel(group, as_of="2024-06-30", store_id="001", ro_types=ro_types,
                          max_visits=12, min_age_years=min_age)
     assert got["visit"].tolist() == list(range(1, 13))
     assert got["vehicles"].tolist() == ref["vehicles"].tolist()
@@ -294,8 +299,8 @@ def test_service_funnel_equals_reference(group, ro_types, min_age):
 def test_by_groups_sum_to_the_totals(group, base, by):
     store = None if by == "store_id" else "001"
     kw = dict(store_id=store, base=base)
-    total = retention_by_vehicle_age(group, "2023-06-30", **kw).set_index("age_band")
-    split = retention_by_vehicle_age(group, "2023-06-30", by=by, **kw)
+    total = retention_by_vehicle_age(group, as_of="2023-06-30", **kw).set_index("age_band")
+    split = retention_by_vehicle_age(group, as_of="2023-06-30", by=by, **kw)
     by_ = [by] if isinstance(by, str) else by
     assert list(split.columns[:len(by_)]) == by_
     if (by, base) != ("sold_here", "sold"):  # the vehicle base is all sold here
@@ -317,40 +322,40 @@ def test_by_groups_sum_to_the_totals_every_month(group, base, by):
 def test_by_group_equals_the_subset(group):
     # the taxi rows of by="usage" are the analysis of the taxis alone; the region rows of
     # the service base are the analysis of those customers' cars
-    split = retention_by_vehicle_age(group, "2023-06-30", store_id="001", by="usage")
+    split = retention_by_vehicle_age(group, as_of="2023-06-30", store_id="001", by="usage")
     taxis = group.vehicles[group.vehicles["usage"] == "taxi"]
     alone = retention_by_vehicle_age({"vehicles": taxis,
                                       "repair_orders": group.repair_orders},
-                                     "2023-06-30", store_id="001")
+                                     as_of="2023-06-30", store_id="001")
     got = split[split["usage"] == "taxi"].drop(columns="usage").reset_index(drop=True)
     pd.testing.assert_frame_equal(got, alone)
 
     c = group.customers
     county = set(c.loc[c["region"] == c["region"].mode()[0], "customer_id"])
     region = c["region"].mode()[0]
-    split = retention_by_vehicle_age(group, "2023-06-30", store_id="001", base="service",
+    split = retention_by_vehicle_age(group, as_of="2023-06-30", store_id="001", base="service",
                                      by="region")
     cars = group.vehicles["customer_id"].isin(county)
     orders = group.repair_orders[group.repair_orders["vin"].isin(group.vehicles.loc[cars,
                                                                                     "vin"])]
     alone = retention_by_vehicle_age({"vehicles": group.vehicles[cars],
                                       "repair_orders": orders},
-                                     "2023-06-30", store_id="001", base="service")
+                                     as_of="2023-06-30", store_id="001", base="service")
     got = split[split["region"] == region].drop(columns="region").reset_index(drop=True)
     pd.testing.assert_frame_equal(got, alone)
 
 
 def test_all_stores_split_by_store_equals_each_store(group):
-    split = retention_by_vehicle_age(group, "2023-06-30", by="store_id", base="service")
+    split = retention_by_vehicle_age(group, as_of="2023-06-30", by="store_id", base="service")
     for store in ("001", "002"):
-        one = retention_by_vehicle_age(group, "2023-06-30", store_id=store, base="service")
+        one = retention_by_vehicle_age(group, as_of="2023-06-30", store_id=store, base="service")
         got = split[split["store_id"] == store].drop(columns="store_id").reset_index(drop=True)
         pd.testing.assert_frame_equal(got, one)
 
 
 def test_service_base_holds_cars_bought_elsewhere_and_unknown_ages(group):
     as_of = pd.Timestamp("2023-06-30")
-    r = retention_by_vehicle_age(group, as_of, store_id="001", base="service",
+    r = retention_by_vehicle_age(group, as_of=as_of, store_id="001", base="service",
                                  by="sold_here")
     assert set(r["sold_here"]) == {True, False}
     assert r.loc[r["sold_here"], "base_vehicles"].sum() > 0
@@ -366,7 +371,7 @@ def test_service_base_holds_cars_bought_elsewhere_and_unknown_ages(group):
     assert null_rows["base_vehicles"].sum() == len(unknown) > 5
     assert null_rows["sold_here"].eq(False).all()
     # the service base is at least the retained part of the vehicle base, band by band
-    sold = retention_by_vehicle_age(group, as_of, store_id="001").set_index("age_band")
+    sold = retention_by_vehicle_age(group, as_of=as_of, store_id="001").set_index("age_band")
     svc = r[r["sold_here"]].set_index("age_band")
     assert (svc["base_vehicles"] >= sold.loc[svc.index, "retained"]).all()
 
@@ -407,7 +412,7 @@ def test_wilson_interval_coverage():
 
 
 def test_frame_intervals_are_wilson(group):
-    r = retention_by_vehicle_age(group, "2023-06-30", store_id="001", confidence=0.9)
+    r = retention_by_vehicle_age(group, as_of="2023-06-30", store_id="001", confidence=0.9)
     lo, hi = wilson_interval(r["retained"], r["base_vehicles"], 0.9)
     np.testing.assert_allclose(r["retention_lo"], lo, rtol=1e-14, atol=1e-15)
     np.testing.assert_allclose(r["retention_hi"], hi, rtol=1e-14)
@@ -422,15 +427,15 @@ def test_frame_intervals_are_wilson(group):
 
 
 CALLS = {
-    "status": lambda d: status(d, "2023-06-30", store_id="001"),
-    "status_all": lambda d: status(d, "2023-06-30", active_months=3, lost_months=24),
-    "sold": lambda d: retention_by_vehicle_age(d, "2023-06-30", store_id="001"),
-    "service_by": lambda d: retention_by_vehicle_age(d, "2023-06-30", base="service",
+    "status": lambda d: status(d, as_of="2023-06-30", store_id="001"),
+    "status_all": lambda d: status(d, as_of="2023-06-30", active_months=3, lost_months=24),
+    "sold": lambda d: retention_by_vehicle_age(d, as_of="2023-06-30", store_id="001"),
+    "service_by": lambda d: retention_by_vehicle_age(d, as_of="2023-06-30", base="service",
                                                      by=["store_id", "region"]),
     "annual": lambda d: annual_average(d, 2022, store_id="002", by="grade"),
     "annual_service": lambda d: annual_average(d, 2023, base="service", monthly=True),
-    "cohort": lambda d: cohort_retention(d, "2024-06-30", store_id="001"),
-    "funnel": lambda d: service_funnel(d, "2024-06-30", store_id="001"),
+    "cohort": lambda d: cohort_retention(d, as_of="2024-06-30", store_id="001"),
+    "funnel": lambda d: service_funnel(d, as_of="2024-06-30", store_id="001"),
 }
 
 
@@ -451,13 +456,13 @@ def test_pandas_polars_and_lazy_are_identical(group, call):
 
 
 def test_mixed_backends_and_date_columns(group):
-    ref = retention_by_vehicle_age(group, "2023-06-30", store_id="001", by="region")
+    ref = retention_by_vehicle_age(group, as_of="2023-06-30", store_id="001", by="region")
     d = tables(group, "polars")
     # Polars Date columns, pandas vehicles and customers with Polars orders
     d["repair_orders"] = d["repair_orders"].with_columns(pl.col("open_date").cast(pl.Date))
     mixed = {"vehicles": group.vehicles, "customers": group.customers,
              "repair_orders": d["repair_orders"]}
-    got = retention_by_vehicle_age(mixed, "2023-06-30", store_id="001", by="region")
+    got = retention_by_vehicle_age(mixed, as_of="2023-06-30", store_id="001", by="region")
     assert isinstance(got, pl.DataFrame)
     pd.testing.assert_frame_equal(as_pandas(got)[ref.columns].astype(ref.dtypes), ref)
 
@@ -485,9 +490,9 @@ def test_retention_curve_matches_the_truth(truth_store, as_of):
     upper bound: cars that leave during W before their next visit are not retained.)
     """
     T = pd.Timestamp(as_of)
-    ws = pd.Timestamp(window_start(T, 12))
-    curve = retention_by_vehicle_age(truth_store, T, store_id="001")
-    s = status(truth_store, T, store_id="001")
+    ws = pd.Timestamp(window_start(12, as_of=T))
+    curve = retention_by_vehicle_age(truth_store, as_of=T, store_id="001")
+    s = status(truth_store, as_of=T, store_id="001")
     s = s[s["sold_here"] & (s["age_years"] <= 10)].reset_index(drop=True)
     truth = truth_store.truth.set_index("vin").loc[s["vin"]]
     decided = truth["defection_decision_date"].to_numpy()
@@ -531,40 +536,54 @@ def test_retention_curve_matches_the_truth(truth_store, as_of):
 
 def test_clear_errors(group):
     with pytest.raises(ValueError, match=r"unknown store 7; .*\['001', '002'\]"):
-        retention_by_vehicle_age(group, "2023-06-30", store_id=7)
+        retention_by_vehicle_age(group, as_of="2023-06-30", store_id=7)
     with pytest.raises(ValueError, match="unknown store '999'"):
-        status(tables(group, "polars-lazy"), "2023-06-30", store_id="999")
-    with pytest.raises(ValueError, match=r"base must be one of \['sold', 'service'\]"):
-        retention_by_vehicle_age(group, "2023-06-30", base="owned")
+        status(tables(group, "polars-lazy"), as_of="2023-06-30", store_id="999")
+    with pytest.raises(ValueError,
+                       match="^retention_by_vehicle_age: base must be one of 'sold', 'service'"):
+        retention_by_vehicle_age(group, as_of="2023-06-30", base="owned")
     with pytest.raises(KeyError, match=r"\['mileage_band'\] are in neither vehicles or "
                                        "customers"):
-        retention_by_vehicle_age(group, "2023-06-30", by="mileage_band")
+        retention_by_vehicle_age(group, as_of="2023-06-30", by="mileage_band")
     no_customers = {k: v for k, v in tables(group).items() if k != "customers"}
     with pytest.raises(KeyError, match="no customers table given"):
         annual_average(no_customers, 2023, by="region")
     with pytest.raises(ValueError, match="as_of='last June' is not a date"):
-        retention_by_vehicle_age(group, "last June")
-    with pytest.raises(TypeError, match="as_of must be a date"):
-        status(group, 2023)
-    with pytest.raises(TypeError, match="year must be an integer year"):
+        retention_by_vehicle_age(group, as_of="last June")
+    with pytest.raises(TypeError, match="^status: as_of must be a date"):
+        status(group, as_of=2023)
+    with pytest.raises(TypeError, match="^annual_average: year must be an integer"):
         annual_average(group, "2023")
     with pytest.raises(KeyError, match="'repair_orders'"):
-        status({"vehicles": group.vehicles}, "2023-06-30")
+        status({"vehicles": group.vehicles}, as_of="2023-06-30")
     with pytest.raises(KeyError, match=r"table 'vehicles' is missing column\(s\) \['sold_here'\]"):
         retention_by_vehicle_age({"vehicles": group.vehicles.drop(columns="sold_here"),
-                                  "repair_orders": group.repair_orders}, "2023-06-30")
+                                  "repair_orders": group.repair_orders}, as_of="2023-06-30")
     with pytest.raises(TypeError, match="repair_orders.open_date must hold dates"):
         status({"vehicles": group.vehicles,
                 "repair_orders": group.repair_orders.astype({"open_date": str})},
-               "2023-06-30")
+               as_of="2023-06-30")
     with pytest.raises(ValueError, match="active_months .* must not exceed"):
-        status(group, "2023-06-30", active_months=12, lost_months=6)
-    with pytest.raises(ValueError, match="window_months must be > 0"):
-        retention_by_vehicle_age(group, "2023-06-30", window_months=0)
+        status(group, as_of="2023-06-30", active_months=12, lost_months=6)
+    with pytest.raises(ValueError, match="window_months must be >= 1"):
+        retention_by_vehicle_age(group, as_of="2023-06-30", window_months=0)
+    with pytest.raises(TypeError, match="^retention_by_vehicle_age: window_months must be an "
+                                        "integer"):
+        retention_by_vehicle_age(group, as_of="2023-06-30", window_months="12")
+    with pytest.raises(TypeError, match="^service_funnel: max_visits must be an integer"):
+        service_funnel(group, as_of="2023-06-30", store_id="001", max_visits="5")
+    for call in (status, retention_by_vehicle_age):
+        with pytest.raises(TypeError, match="positional"):
+            call(group, "2023-06-30")
+    for call in (cohort_retention, service_funnel):
+        with pytest.raises(TypeError, match="positional"):
+            call(group, "2023-06-30", store_id="001")
+        with pytest.raises(TypeError, match=f"^{call.__name__}: as_of must be a date"):
+            call(group, as_of=20230630, store_id="001")
     with pytest.raises(TypeError, match="must be a crm_analysis.schema.Dataset or a mapping"):
-        status(group.repair_orders, "2023-06-30")
+        status(group.repair_orders, as_of="2023-06-30")
     with pytest.raises(TypeError, match="ro_types"):
-        service_funnel(group, "2023-06-30", store_id="001", ro_types="maintenance")
+        service_funnel(group, as_of="2023-06-30", store_id="001", ro_types="maintenance")
 
 
 def test_example_dataset_defaults_to_its_as_of():

@@ -25,6 +25,7 @@ from scipy import stats
 from crm_analysis.schema import Dataset, example_dataset
 from crm_analysis.survival import (
     DEFECTION_COLUMNS,
+    SurvivalResult,
     compare_survival,
     defection_drivers,
     defection_table,
@@ -107,7 +108,7 @@ def engines(tables):
 
 @pytest.fixture(scope="module")
 def hand() -> pd.DataFrame:
-    return defection_table(hand_tables(), T)
+    return defection_table(hand_tables(), as_of=T)
 
 
 def test_columns_and_rows(hand):
@@ -199,7 +200,7 @@ def test_unknown_sale_date_kept_with_null_ages(hand):
 
 def test_backends_identical(hand):
     for name, tables in engines(hand_tables()):
-        out = defection_table(tables, T)
+        out = defection_table(tables, as_of=T)
         if name == "polars-lazy":
             assert isinstance(out, pl.LazyFrame)
         got = to_pandas(out)
@@ -222,20 +223,20 @@ def test_backends_identical_on_generated_store():
     assert len(ref) > 100 and set(ref["store_id"]) == {"002"}
     pls = {k: pl.from_pandas(getattr(ds, k)) for k in ("vehicles", "repair_orders",
                                                        "customers")}
-    got = to_pandas(defection_table(pls, ds.meta["as_of"], store_id="002"))
+    got = to_pandas(defection_table(pls, as_of=ds.meta["as_of"], store_id="002"))
     ref = ref.astype({"first_year_visits": float, "in_warranty_at_exit": object})
     got = got.astype({"first_year_visits": float, "in_warranty_at_exit": object})
     pd.testing.assert_frame_equal(ref, got, check_dtype=False)
 
 
 def test_lapse_months_store_and_as_of():
-    tab = defection_table(hand_tables(), T, lapse_months=6)  # horizon 2023-12-30
+    tab = defection_table(hand_tables(), as_of=T, lapse_months=6)  # horizon 2023-12-30
     assert row(tab, "V2")["event"] and row(tab, "V6")["event"] is not True
     assert not row(tab, "V4")["event"]  # sold 2024-01-10, after the horizon
-    only = defection_table(hand_tables(), T, store_id="002")
+    only = defection_table(hand_tables(), as_of=T, store_id="002")
     assert only[["store_id", "vin"]].values.tolist() == [["002", "V7"]]
     # at an earlier as-of date later orders do not exist
-    early = defection_table(hand_tables(), "2021-12-31")
+    early = defection_table(hand_tables(), as_of="2021-12-31")
     assert row(early, "V1")["last_order_date"] == d("2019-01-10")
     assert "V3" in set(early["vin"]) and "V4" not in set(early["vin"])  # V4 sold later
 
@@ -246,7 +247,7 @@ def test_owner_from_orders_ties_to_largest_id():
     o = pd.DataFrame({"vin": "X", "store_id": "001", "customer_id": ["b", "z", "a"],
                       "open_date": pd.to_datetime(["2020-01-01", "2021-01-01", "2021-01-01"])})
     for _, tables in engines({"vehicles": v, "repair_orders": o}):
-        assert to_pandas(defection_table(tables, T))["customer_id"].tolist() == ["z"]
+        assert to_pandas(defection_table(tables, as_of=T))["customer_id"].tolist() == ["z"]
 
 
 def test_sorted_codes_order_and_missing():
@@ -265,22 +266,31 @@ def test_dataset_input_and_errors():
     ds = example_dataset()
     tab = defection_table(ds)  # meta as_of
     assert len(tab) == 3
-    with pytest.raises(TypeError, match="as_of is required"):
-        defection_table(hand_tables())
-    with pytest.raises(TypeError, match="as_of must be a date"):
-        defection_table(hand_tables(), 20240630)  # not nanoseconds after 1970
+    # a mapping without a date: its last order is T
+    last = hand_tables()["repair_orders"]["open_date"].max()
+    pd.testing.assert_frame_equal(defection_table(hand_tables()),
+                                  defection_table(hand_tables(), as_of=last))
+    no_orders = {**hand_tables(), "repair_orders": hand_tables()["repair_orders"].iloc[:0]}
+    with pytest.raises(TypeError, match="^defection_table: as_of is required"):
+        defection_table(no_orders)
+    with pytest.raises(TypeError, match="^defection_table: as_of must be a date"):
+        defection_table(hand_tables(), as_of=20240630)  # not nanoseconds after 1970
+    with pytest.raises(TypeError, match="positional"):
+        defection_table(hand_tables(), T)
     with pytest.raises(ValueError, match="is not a date"):
-        defection_table(hand_tables(), "last tuesday")
+        defection_table(hand_tables(), as_of="last tuesday")
+    with pytest.raises(TypeError, match="^defection_table: lapse_months must be an integer"):
+        defection_table(hand_tables(), as_of=T, lapse_months="12")
     with pytest.raises(KeyError, match="repair_orders"):
-        defection_table({"vehicles": ds.vehicles}, T)
+        defection_table({"vehicles": ds.vehicles}, as_of=T)
     with pytest.raises(KeyError, match="'vehicles' is missing column"):
         defection_table({"vehicles": ds.vehicles.drop(columns="sale_date"),
-                         "repair_orders": ds.repair_orders}, T)
+                         "repair_orders": ds.repair_orders}, as_of=T)
     dup = pd.concat([ds.vehicles, ds.vehicles.iloc[:1]])
     with pytest.raises(ValueError, match="one row per vin"):
-        defection_table({"vehicles": dup, "repair_orders": ds.repair_orders}, T)
+        defection_table({"vehicles": dup, "repair_orders": ds.repair_orders}, as_of=T)
     with pytest.raises(TypeError, match="Dataset or a mapping"):
-        defection_table(ds.vehicles, T)
+        defection_table(ds.vehicles, as_of=T)
     assert isinstance(ds, Dataset)
 
 
@@ -327,8 +337,11 @@ def test_km_by_group_and_plot():
     import matplotlib
 
     matplotlib.use("Agg")
-    ax = km.plot_survival()
-    assert len(ax.get_lines()) == 2
+    from crm_analysis import plots
+
+    ax = plots.survival_curves(km)
+    assert sorted(x.get_gid() for x in ax.get_lines()
+                  if str(x.get_gid()).startswith("survival_")) == ["survival_a", "survival_b"]
 
 
 def test_left_truncation_tiny_early_risk_set_is_conditioned():
@@ -365,6 +378,26 @@ def test_left_truncation_emptied_risk_set():
     assert 2.5 <= a0 < 3.0
     assert km.excluded_["before_conditioning_age"] == int((tab["exit_age"] < a0).sum())
     assert 0 < km.survival_at([3.0])["survival"].iloc[0] < 1
+
+
+def test_options_are_checked_and_confidence_sets_the_bands():
+    with pytest.raises(TypeError, match="^survival_by_vehicle_age: as_of must be a date"):
+        survival_by_vehicle_age(hand_tables(), as_of=20240630)
+    with pytest.raises(TypeError,
+                       match="^survival_by_vehicle_age: lapse_months must be an integer"):
+        survival_by_vehicle_age(hand_tables(), as_of=T, lapse_months="12")
+    with pytest.raises(TypeError, match="^warranty_cliff: max_age must be an integer"):
+        warranty_cliff(KM_HAND, max_age="5")
+    with pytest.raises(ValueError, match="confidence must be"):
+        survival_by_vehicle_age(KM_HAND, confidence=1.5)
+    wide = survival_by_vehicle_age(KM_HAND, confidence=0.99).survival_at([1.0])
+    narrow = survival_by_vehicle_age(KM_HAND, confidence=0.8).survival_at([1.0])
+    assert wide["lo"].iloc[0] < narrow["lo"].iloc[0] and wide["hi"].iloc[0] > narrow["hi"].iloc[0]
+    h90 = warranty_cliff(KM_HAND, max_age=4, confidence=0.9).hazard_
+    h99 = warranty_cliff(KM_HAND, max_age=4, confidence=0.99).hazard_
+    assert (h99["hazard_hi"] > h90["hazard_hi"]).all()
+    with pytest.raises(AttributeError, match="fit"):
+        SurvivalResult(confidence=0.9).survival_at([1.0])
 
 
 def test_km_exclusions_counted(hand):
@@ -490,7 +523,9 @@ def test_hazard_ratio_table(small_table):
     import matplotlib
 
     matplotlib.use("Agg")
-    ax = cox.plot()
+    from crm_analysis import plots
+
+    ax = plots.forest_plot(cox)
     assert len(ax.get_yticklabels()) == len(hr)
 
 
@@ -586,7 +621,9 @@ def test_hazard_by_band_by_hand():
     import matplotlib
 
     matplotlib.use("Agg")
-    assert wc.plot_hazard() is not None
+    from crm_analysis import plots
+
+    assert plots.hazard_chart(wc) is not None
 
 
 def test_cox_pool_rare_levels(small_table):

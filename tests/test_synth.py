@@ -27,8 +27,9 @@ MATURE = "001"  # the city mainstream store, open since the data start
 
 
 @pytest.fixture(scope="module")
-def group():
-    return generate(n_stores=3, seed=2026)
+def group(default_dataset):
+    """generate(n_stores=3, seed=2026): the data of `make data` (conftest.default_dataset)."""
+    return default_dataset
 
 
 def last_12_months(orders: pd.DataFrame, store: str) -> pd.DataFrame:

@@ -251,7 +251,6 @@ def test_refuses_to_overwrite(group, tmp_path):
     [
         ({"n_stores": 0}, "n_stores"),
         ({"n_stores": -3}, "n_stores"),
-        ({"n_stores": 2.5}, "n_stores"),
         ({"batch_stores": 0}, "batch_stores"),
         ({"scale": 0}, "scale"),
         ({"seed": -1}, "seed"),
@@ -262,6 +261,13 @@ def test_refuses_to_overwrite(group, tmp_path):
 )
 def test_bad_arguments_are_named(tmp_path, kw, match):
     with pytest.raises(ValueError, match=match):
+        write_partitioned(tmp_path / "g", **{**KW, **kw})
+    assert not (tmp_path / "g").exists() and not (tmp_path / "g.partial").exists()
+
+
+@pytest.mark.parametrize("kw", [{"n_stores": 2.5}, {"as_of": 20251231}])
+def test_arguments_of_the_wrong_type_are_named(tmp_path, kw):
+    with pytest.raises(TypeError, match=f"^write_partitioned: {next(iter(kw))} must be"):
         write_partitioned(tmp_path / "g", **{**KW, **kw})
     assert not (tmp_path / "g").exists() and not (tmp_path / "g.partial").exists()
 
@@ -282,10 +288,12 @@ def test_renumbered_vins_are_valid_and_keep_model_and_year():
 
 
 def test_start_for_years():
-    assert start_for_years("2026-06-30", 10) == "2016-06-30"
-    assert start_for_years("2024-02-29", 2) == "2022-02-28"
+    assert start_for_years(10, as_of="2026-06-30") == "2016-06-30"
+    assert start_for_years(2, as_of="2024-02-29") == "2022-02-28"
     with pytest.raises(ValueError, match="years"):
-        start_for_years("2026-06-30", 0)
+        start_for_years(0, as_of="2026-06-30")
+    with pytest.raises(TypeError, match="^start_for_years: as_of must be a date"):
+        start_for_years(2, as_of=20260630)
 
 
 def test_from_dir_reads_a_hive_key_missing_from_the_files_as_a_string(tmp_path):
@@ -363,8 +371,8 @@ def test_one_store_of_a_partitioned_group_is_read_alone(tmp_path):
         pd.testing.assert_frame_equal(a.sort_values(cols).reset_index(drop=True),
                                       b.sort_values(cols).reset_index(drop=True))
     clear_cache()
-    ctx = open_store(out, "002")
+    ctx = open_store(out, store_id="002")
     assert len(ctx.dataset.repair_orders) == len(one.repair_orders)
     with pytest.raises(ValueError, match="001, 002, 003"):
-        open_store(out, "009")
+        open_store(out, store_id="009")
     clear_cache()

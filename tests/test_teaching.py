@@ -28,7 +28,7 @@ def registry():
 
 @pytest.fixture
 def data():
-    return core.LessonData(example_dataset(), "001", pd.Timestamp("2024-06-30"), "en")
+    return core.LessonData(example_dataset(), "001", as_of=pd.Timestamp("2024-06-30"), lang="en")
 
 
 @pytest.fixture
@@ -162,7 +162,7 @@ def test_series_keys_compared_as_text(registry, data):
 
 
 def test_chinese_feedback(dummy):
-    zh = core.LessonData(example_dataset(), "001", pd.Timestamp("2024-06-30"), "zh")
+    zh = core.LessonData(example_dataset(), "001", as_of=pd.Timestamp("2024-06-30"), lang="zh")
     assert "正确" in teaching.check("TT.share", 0.4, data=zh).message
     wrong = teaching.check("TT.share", "0.4", data=zh)
     assert "应为一个数字" in wrong.message and "提示：看工单表" in wrong.message

@@ -1,11 +1,12 @@
 """Value grading: hand-computed cases, invariants, engine/order invariance, ground truth.
 
-``Margins``/``order_profit`` (the order-level part of ``crm_analysis.value``) are covered
-by their doctests; this file tests the grading part.
+``Margins``/``order_profit`` (``crm_analysis.margins``) are covered by their doctests;
+this file tests the grading part.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from fractions import Fraction
 
@@ -15,6 +16,7 @@ import polars as pl
 import pytest
 from scipy.stats import spearmanr
 
+from crm_analysis.margins import order_profit
 from crm_analysis.schema import Dataset
 from crm_analysis.synth import generate
 from crm_analysis.value import (
@@ -28,7 +30,6 @@ from crm_analysis.value import (
     gini,
     lorenz,
     mvc_mgc_bz,
-    order_profit,
     potential_value,
     profile,
     pyramid,
@@ -86,13 +87,14 @@ def check_summary(summary: pd.DataFrame, n: int, grades) -> None:
 # ---------------------------------------------------------------------------------------
 
 
-def test_grade_result_unpacks_to_two_and_carries_details():
+def test_grade_result_is_a_frozen_dataclass_of_frames_with_details():
     r = pyramid(table(range(10)))
-    assert isinstance(r, GradeResult) and isinstance(r, tuple) and len(r) == 2
-    labels, summary = r
-    assert labels is r.labels and summary is r.summary
+    assert isinstance(r, GradeResult) and not isinstance(r, tuple)
+    assert isinstance(r.labels, pd.DataFrame) and isinstance(r.summary, pd.DataFrame)
     assert set(r.details) == {"key"}
-    assert GradeResult(labels, summary).details == {}
+    assert GradeResult(r.labels, r.summary).details == {}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.labels = r.summary
 
 
 def test_gini_known_values():
@@ -164,7 +166,8 @@ def test_pyramid_hand_computed_with_ties():
     # The ties 9/9 and 7/7 straddle cuts and are split by customer_id.
     f = table([5, 9, 9, 1, 7, 7, 7, 3, 0, -2], ids=[f"C{i}" for i in range(10)],
               visits_per_year=[1.0] * 9 + [3.0])
-    labels, summary = pyramid(f, cuts=(0.1, 0.3, 0.6))
+    r = pyramid(f, cuts=(0.1, 0.3, 0.6))
+    labels, summary = r.labels, r.summary
     assert labels["value_grade"].tolist() == [
         "normal", "important", "secondary", "small", "secondary", "normal", "normal",
         "small", "small", "small"]
@@ -184,7 +187,8 @@ def test_pyramid_hand_computed_with_ties():
 
 
 def test_pyramid_default_cuts_on_100_and_rounding_halves_up():
-    labels, summary = pyramid(table(range(100)))
+    r = pyramid(table(range(100)))
+    labels, summary = r.labels, r.summary
     assert summary["customers"].tolist() == [1, 19, 30, 50]
     assert labels.loc[labels["value_grade"] == "important", "customer_id"].tolist() == ["C0099"]
     # 50 customers: 50 × 1% = 0.5 → 1 important; 150: 1.5 → 2, 30, 75
@@ -209,7 +213,8 @@ def test_pyramid_tier_sizes_match_cuts_for_many_n(kind, cuts):
     rng = np.random.default_rng(7)
     for n in [*range(1, 26), 49, 50, 51, 99, 100, 101, 149, 150, 151, 250, 999, 1001]:
         f = table(VALUE_KINDS[kind](rng, n))
-        labels, summary = pyramid(f, cuts=cuts)
+        r = pyramid(f, cuts=cuts)
+        labels, summary = r.labels, r.summary
         bounds = [half_up(n, c) for c in cuts] + [n]
         assert summary["customers"].tolist() == np.diff([0, *bounds]).tolist(), n
         check_summary(summary, n, PYRAMID_TIERS)
@@ -315,7 +320,7 @@ def test_abc_errors():
     with pytest.raises(ValueError, match="positive total"):
         abc(table([-5, 1, 2]))
     assert abc(table([-5, 1, 2]), by="count").summary["customers"].sum() == 3
-    with pytest.raises(ValueError, match="'value' or 'count'"):
+    with pytest.raises(ValueError, match="one of 'value', 'count'"):
         abc(table([1, 2]), by="share")
     with pytest.raises(ValueError, match="strictly increasing"):
         abc(table([1, 2]), cuts=(0.9, 0.7))
@@ -365,7 +370,7 @@ def test_rfm_segments_threshold_is_strict_and_median_differs():
     assert med.labels["rfm_segment"].tolist() == [
         "general_develop", "general_win_back", "important_win_back", "important_retain"]
     assert med.summary["value"].sum() == pytest.approx(106.0)  # no net_value → revenue
-    with pytest.raises(ValueError, match="'mean' or 'median'"):
+    with pytest.raises(ValueError, match="one of 'mean', 'median'"):
         rfm_segments(f, against="mode")
 
 
@@ -385,7 +390,7 @@ def test_rfm_scores_quintiles_and_ties():
     assert (lab["rfm_total"] == lab["r_score"] + lab["f_score"] + lab["m_score"]).all()
     # 3 bins of 10: rank r scores 1 + floor(3 (2r − 1) / 20) → sizes 3, 4, 3
     assert rfm_scores(f, bins=3).labels["r_score"].tolist() == [1, 1, 1, 2, 2, 2, 2, 3, 3, 3]
-    with pytest.raises(ValueError, match="2..9"):
+    with pytest.raises(ValueError, match=">= 2 and <= 9"):
         rfm_scores(f, bins=10)
 
 
@@ -511,12 +516,19 @@ def test_potential_value_hand_computed():
     f = pd.DataFrame({"customer_id": ["C", "A"], "net_value": [70.0, 280.0]})
     got = potential_value(ds, features=f, prior_strength=0)
     assert got["potential_value"].tolist() == pytest.approx([87.5, 131.25])
-    with pytest.raises(ValueError, match="stores: \\['001'\\]"):
+    with pytest.raises(ValueError, match="holds stores \\['001'\\]"):
         potential_value(ds, store_id="009")
     with pytest.raises(ValueError, match="no orders on or before 2018-06-30"):
-        potential_value(ds, "2019-06-30", features=f)
+        potential_value(ds, as_of="2019-06-30", features=f)
     with pytest.raises(ValueError, match="spend curve needs 12 months"):
-        spend_curve(ds, "2019-06-30")
+        spend_curve(ds, as_of="2019-06-30")
+    for fn in (retention_table, spend_curve, potential_value):
+        with pytest.raises(TypeError, match=f"^{fn.__name__}: as_of must be a date"):
+            fn(ds, as_of=20240630)
+        with pytest.raises(TypeError, match="positional"):
+            fn(ds, "2024-06-30")
+    with pytest.raises(TypeError, match="^profile: as_of must be a date"):
+        profile(ds, "usage", as_of=20240630)
 
 
 AS_OF = "2024-06-30"
@@ -527,7 +539,7 @@ T0 = pd.Timestamp("2023-06-30")
 def gt():
     """Potential at T0 from data up to T0, and what happened in (T0, T0 + 12 months]."""
     ds = generate(n_stores=1, seed=1, start="2017-01-01", as_of=AS_OF, scale=0.5)
-    pot = potential_value(ds, T0)
+    pot = potential_value(ds, as_of=T0)
     o = order_profit(ds.repair_orders)
     fut = o[o["open_date"] > T0]
     past = o[o["open_date"] <= T0]
@@ -574,8 +586,8 @@ def test_return_probabilities_match_realized_return_rates(gt):
     # vehicles: the T0 model (learned on 2022-06 → 2023-06) applied to the T0 buckets vs
     # what those buckets did by AS_OF (the raw rates of the AS_OF table)
     keys = ["recency_bucket", "frequency_bucket", "age_band"]
-    pred = retention_table(ds, T0)
-    real = retention_table(ds, AS_OF)
+    pred = retention_table(ds, as_of=T0)
+    real = retention_table(ds, as_of=AS_OF)
     m = real.merge(pred[[*keys, "p_return"]], on=keys, how="left", suffixes=("", "_t0"))
     assert m["p_return_t0"].notna().mean() > 0.9
     m["p_return_t0"] = m["p_return_t0"].fillna(m["p_return"])
@@ -589,7 +601,7 @@ def test_return_probabilities_match_realized_return_rates(gt):
 
 def test_retention_table_raw_rates_recomputed_directly(gt):
     ds, _, _ = gt
-    rt = retention_table(ds, AS_OF)
+    rt = retention_table(ds, as_of=AS_OF)
     o = ds.repair_orders
     last = o[o["open_date"] <= T0].groupby("vin")["open_date"].max()
     months = (T0 - last).dt.days / (365.25 / 12)

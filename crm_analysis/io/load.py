@@ -101,6 +101,7 @@ import numpy as np
 import pandas as pd
 
 from crm_analysis import privacy
+from crm_analysis._inputs import read_as_of
 from crm_analysis.io.normalize import (
     REASONS,
     VIN_PATTERN,
@@ -1397,15 +1398,11 @@ def load(
     >>> res.dataset.validate().ok, len(res.quarantine), len(res.flags)
     (True, 0, 0)
     """
+    limit = None if as_of is None else read_as_of(as_of)
     files = _collect(paths)
     maps = load_mapping(mapping) if mapping is not None else {}
     hdr_map = maps.get("headers") or None
     values_map = maps.get("values") or {}
-    limit = None
-    if as_of is not None:
-        limit = pd.Timestamp(as_of)
-        if limit.tzinfo is not None:
-            limit = limit.tz_localize(None)
     pii_key = None
     if not keep_pii:
         first = files[0]

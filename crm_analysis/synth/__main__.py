@@ -5,11 +5,9 @@ Example
     python -m crm_analysis.synth --stores 3 --seed 2026 --out data/sample
 """
 
-from __future__ import annotations
-
 import sys
 
-from crm_analysis.cli import main
+from crm_analysis.synth.command import main
 
 if __name__ == "__main__":
-    sys.exit(main(["synth", *sys.argv[1:]]))
+    sys.exit(main())

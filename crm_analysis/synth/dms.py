@@ -110,6 +110,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crm_analysis._inputs import check_int, read_as_of
 from crm_analysis.schema import Dataset
 
 __all__ = [
@@ -263,7 +264,7 @@ _LAYOUT_COLUMNS = [
 # ---------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExportManifest:
     """What :func:`write_dms_export` wrote, and where each injected fault is.
 
@@ -302,10 +303,15 @@ class ExportManifest:
     layout: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_LAYOUT_COLUMNS))
     headers: dict[str, dict[str, str]] = field(default_factory=dict)
     store_id: str | None = None
-    as_of: str | None = None
+    as_of: str | None = field(default=None, kw_only=True)
     seed: int = 0
     fault_rate: float = 0.0
     n_orders: int = 0
+
+    def __post_init__(self) -> None:
+        if self.as_of is not None:
+            day = read_as_of(self.as_of, where="ExportManifest").date().isoformat()
+            object.__setattr__(self, "as_of", day)
 
     @property
     def accepted_ro_ids(self) -> list[str]:
@@ -468,6 +474,7 @@ def write_dms_export(
     >>> m.clean_ro_ids, len(m.faults)
     (['R0001', 'R0002', 'R0003'], 0)
     """
+    as_of_ts = None if as_of is None else read_as_of(as_of)
     formats = tuple(formats)
     if not formats or any(f not in _FORMATS for f in formats) or len(set(formats)) != len(
         formats
@@ -475,20 +482,17 @@ def write_dms_export(
         raise ValueError(f"formats must be distinct values among {_FORMATS}, got {formats!r}")
     if not 0 <= fault_rate <= 0.05:
         raise ValueError(f"fault_rate must be in [0, 0.05], got {fault_rate!r}")
-    if months_per_file is not None and (
-        not isinstance(months_per_file, int | np.integer) or months_per_file < 1
-    ):
-        raise ValueError(f"months_per_file must be a positive integer, got {months_per_file!r}")
+    if months_per_file is not None:
+        check_int(months_per_file, "months_per_file")
     rng = np.random.default_rng(seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
     flat = _flat_orders(dataset, store_id)
-    if as_of is None:
-        as_of = dataset.meta.get("as_of")
-    if as_of is None:
-        as_of = str(flat[["open_date", "close_date"]].max().max().date())
-    as_of_ts = pd.Timestamp(as_of).normalize()
+    if as_of_ts is None:
+        as_of_ts = read_as_of(dataset.meta.get("as_of")
+                              or flat[["open_date", "close_date"]].max().max())
+    as_of_ts = as_of_ts.normalize()
     n = len(flat)
 
     # -- files: calendar spans, formats in turn ----------------------------------------
@@ -764,7 +768,7 @@ def _choose_faults(
             kind[i] = "mileage_backwards"
             free[i] = free[p] = False
             chosen += 1
-    _require(chosen, k, "mileage_backwards")
+    _enough_orders(chosen, k, "mileage_backwards")
     # order_before_sale needs a known sale date
     cand = np.flatnonzero(free & flat["sale_date"].notna().to_numpy())
     _take(cand, k, "order_before_sale", kind, free, rng)
@@ -776,13 +780,13 @@ def _choose_faults(
 
 def _take(cand: np.ndarray, k: int, name: str, kind: np.ndarray, free: np.ndarray,
           rng: np.random.Generator) -> None:
-    _require(len(cand), k, name)
+    _enough_orders(len(cand), k, name)
     pick = rng.choice(cand, size=k, replace=False)
     kind[pick] = name
     free[pick] = False
 
 
-def _require(have: int, k: int, name: str) -> None:
+def _enough_orders(have: int, k: int, name: str) -> None:
     if have < k:
         raise ValueError(
             f"cannot inject {k} {name!r} faults: only {have} suitable orders; lower fault_rate"

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from crm_analysis import config
+from crm_analysis._inputs import check_number, read_as_of
 from crm_analysis.schema import RO_TYPES, Dataset, coerce
 from crm_analysis.synth import pii
 from crm_analysis.synth.calendar import cny_array
@@ -72,9 +73,9 @@ FLEET_CUSTOMER_TYPE = {
 def generate(
     n_stores: int = 3,
     seed: int = config.DEFAULT_SEED,
-    start: str = "2014-01-01",
-    as_of: str = config.DEFAULT_AS_OF,
     *,
+    start: Any = "2014-01-01",
+    as_of: Any = config.DEFAULT_AS_OF,
     stores: list[StoreProfile] | tuple[StoreProfile, ...] | None = None,
     scale: float = 1.0,
     **overrides: Any,
@@ -115,15 +116,14 @@ def generate(
     >>> bool((ds.repair_orders["open_date"] <= "2023-12-31").all())
     True
     """
+    asof_d = np.datetime64(read_as_of(as_of).date(), "D")
+    start_d = np.datetime64(read_as_of(start, name="start").date(), "D")
     params = SynthParams().replace(**overrides) if overrides else SynthParams()
     params.validate()
     profiles = _store_profiles(n_stores, seed, stores)
-    if scale <= 0:
-        raise ValueError(f"scale must be > 0, got {scale}")
-    start_d = np.datetime64(pd.Timestamp(start).date(), "D")
-    asof_d = np.datetime64(pd.Timestamp(as_of).date(), "D")
+    check_number(scale, "scale", minimum=0, strict=True)
     if asof_d <= start_d:
-        raise ValueError(f"as_of ({as_of}) must be after start ({start})")
+        raise ValueError(f"generate: as_of ({asof_d}) must be after start ({start_d})")
     # a short history still holds every store: openings are clamped to its first half
     n_months = int((asof_d.astype("datetime64[M]") - start_d.astype("datetime64[M]")).astype(int))
     profiles = [
@@ -140,7 +140,7 @@ def generate(
     veh, cust = _owners(veh, profiles, params, rng_owner)
     veh = _defection(veh, profiles, params, asof_d, rng_defect)
     orders = _orders(veh, params, asof_d, rng_orders)
-    orders = _money(orders, veh, params, asof_d, rng_money)
+    orders = _amounts(orders, veh, params, asof_d, rng_money)
     return _assemble(veh, cust, orders, profiles, params, start_d, asof_d, seed, scale,
                      rng_pii)
 
@@ -506,7 +506,7 @@ def _orders(veh: pd.DataFrame, params: SynthParams, asof_d, rng) -> pd.DataFrame
 # ---------------------------------------------------------------------------------
 
 
-def _money(o: pd.DataFrame, veh: pd.DataFrame, params: SynthParams, asof_d, rng) -> pd.DataFrame:
+def _amounts(o: pd.DataFrame, veh: pd.DataFrame, params: SynthParams, asof_d, rng) -> pd.DataFrame:
     m = len(o)
     vi = o["vi"].to_numpy()
     t = o["ro_type"].to_numpy()

@@ -69,7 +69,6 @@ Example
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import shutil
@@ -86,6 +85,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from crm_analysis import config
+from crm_analysis._inputs import check_int, check_number, read_as_of
 from crm_analysis.schema import TABLES
 from crm_analysis.synth.generator import _jsonable, _store_profiles, generate
 
@@ -118,19 +118,18 @@ _SERIALS = 1_000_000
 VIN_CAPACITY = len(_VIN_ALPHABET) * _SERIALS
 
 
-def start_for_years(as_of: str, years: int) -> str:
+def start_for_years(years: int, *, as_of: Any) -> str:
     """The day ``years`` years before ``as_of`` (28 February for a 29 February).
 
     Example
     -------
-    >>> start_for_years("2026-06-30", 10)
+    >>> start_for_years(10, as_of="2026-06-30")
     '2016-06-30'
-    >>> start_for_years("2024-02-29", 1)
+    >>> start_for_years(1, as_of="2024-02-29")
     '2023-02-28'
     """
-    if isinstance(years, bool) or not isinstance(years, int | np.integer) or years < 1:
-        raise ValueError(f"years must be an integer >= 1, got {years!r}")
-    end = dt.date.fromisoformat(str(pd.Timestamp(as_of).date()))
+    end = read_as_of(as_of).date()
+    years = check_int(years, "years")
     try:
         return end.replace(year=end.year - int(years)).isoformat()
     except ValueError:  # 29 February
@@ -139,11 +138,11 @@ def start_for_years(as_of: str, years: int) -> str:
 
 def write_partitioned(
     out: str | os.PathLike,
+    *,
     n_stores: int = 200,
     seed: int = config.DEFAULT_SEED,
     start: str = "2014-01-01",
-    as_of: str = config.DEFAULT_AS_OF,
-    *,
+    as_of: Any = config.DEFAULT_AS_OF,
     years: int | None = None,
     scale: float = 1.0,
     batch_stores: int = 1,
@@ -210,14 +209,14 @@ def write_partitioned(
     >>> write_partitioned("data/big", n_stores=200, years=10)  # doctest: +SKIP
     """
     started = time.perf_counter()
-    _check_int("n_stores", n_stores, 1)
-    _check_int("seed", seed, 0)
-    _check_int("batch_stores", batch_stores, 1)
-    if isinstance(scale, bool) or not isinstance(scale, int | float) or not scale > 0:
-        raise ValueError(f"scale must be a number > 0, got {scale!r}")
+    asof_s = str(read_as_of(as_of).date())
+    check_int(n_stores, "n_stores")
+    check_int(seed, "seed", minimum=0)
+    check_int(batch_stores, "batch_stores")
+    check_number(scale, "scale", minimum=0, strict=True)
     if years is not None:
-        start = start_for_years(as_of, years)
-    start_s, asof_s = _iso("start", start), _iso("as_of", as_of)
+        start = start_for_years(years, as_of=asof_s)
+    start_s = str(read_as_of(start, name="start").date())
     if asof_s <= start_s:
         raise ValueError(f"as_of ({asof_s}) must be after start ({start_s})")
     out = Path(out)
@@ -446,18 +445,6 @@ def _check_batch(tables: dict[str, pd.DataFrame], store_ids: list[str]) -> None:
 
 
 # ------------------------------------------------------------------------------ helpers
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _iso(name: str, value: Any) -> str:
-    try:
-        return str(pd.Timestamp(value).date())
-    except (ValueError, TypeError):
-        raise ValueError(f"{name} must be a date (YYYY-MM-DD), got {value!r}") from None
 
 
 def _batch_seed(seed: int, batch: int) -> int:

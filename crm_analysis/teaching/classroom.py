@@ -59,6 +59,14 @@ from typing import Any
 import pandas as pd
 
 from crm_analysis import config
+from crm_analysis._inputs import positive_int_arg
+from crm_analysis.reporting import (
+    NotebookExecutionError,
+    execute_notebook,
+    kill_kernels,
+    notebook_parameters,
+)
+from crm_analysis.synth import generate
 from crm_analysis.teaching.core import (
     CHECK_MIME,
     EXERCISES,
@@ -67,6 +75,7 @@ from crm_analysis.teaching.core import (
     lesson_paths,
     student_version,
 )
+from crm_analysis.teaching.core import start as start_lesson
 
 __all__ = [
     "DEFAULT_SCALE",
@@ -371,8 +380,6 @@ def prepare(
     >>> [s["student_id"] for s in manifest["students"]]  # doctest: +SKIP
     ['001', '002', '003']
     """
-    from crm_analysis.synth import generate
-
     if lang not in config.LANGUAGES:
         raise ValueError(f"lang must be one of {', '.join(config.LANGUAGES)}, got {lang!r}")
     if not (isinstance(scale, int | float) and scale > 0):
@@ -514,13 +521,6 @@ def _submitted(folder: Path, lesson: str, name: str) -> Path | None:
 
 def _run_notebook(task: dict[str, Any]) -> dict[str, Any]:
     """Execute one submitted notebook (in this process or a pool worker)."""
-    from crm_analysis.reporting import (
-        NotebookExecutionError,
-        execute_notebook,
-        kill_kernels,
-        notebook_parameters,
-    )
-
     start = time.perf_counter()
     out = Path(task["output"])
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -919,8 +919,6 @@ def rehearse(out: str | os.PathLike[str], *, lessons: Sequence[str] | None = ("L
     """
     import nbformat
 
-    from crm_analysis.teaching.core import start
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     roster = out / "roster.csv"
@@ -942,7 +940,7 @@ def rehearse(out: str | os.PathLike[str], *, lessons: Sequence[str] | None = ("L
                     "raise RuntimeError('a simulated broken notebook')"))
                 nbformat.write(nb, str(path))
             else:
-                data = start(lesson, klass / sid / "data", lang=lang)
+                data = start_lesson(lesson, klass / sid / "data", lang=lang)
                 write = _answer_source if plan == "right" else _wrong_source
                 submit_answers(path, {i: write(data.expected(i)) for i in info["exercises"]})
     return grade(klass, timeout=timeout, jobs=jobs, progress=progress)
@@ -962,16 +960,6 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1: {text!r}")
     return value
 
 
@@ -1034,7 +1022,7 @@ def add_classroom_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help=f"time limit per notebook in seconds (default {DEFAULT_TIMEOUT:g})")
     g.add_argument("--out", type=Path, default=None,
                    help="grade sheet .xlsx (default DIR/grades.xlsx; the CSVs go beside it)")
-    g.add_argument("--jobs", type=_positive_int, default=1,
+    g.add_argument("--jobs", type=positive_int_arg, default=1,
                    help="notebooks run at once (default 1)")
     g.add_argument("--quiet", action="store_true", help="no progress lines")
     g.set_defaults(func=_cmd_grade)
@@ -1049,7 +1037,7 @@ def add_classroom_parser(subparsers: Any) -> argparse.ArgumentParser:
     r.add_argument("--lessons", type=_lesson_list, default=["L1"],
                    help="comma-separated lesson ids (default L1)")
     r.add_argument("--lang", choices=config.LANGUAGES, default="en")
-    r.add_argument("--jobs", type=_positive_int, default=1,
+    r.add_argument("--jobs", type=positive_int_arg, default=1,
                    help="notebooks graded at once (default 1)")
     r.add_argument("--force", action="store_true", help="overwrite an earlier rehearsal")
     r.set_defaults(func=_cmd_rehearse)

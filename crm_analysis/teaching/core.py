@@ -19,7 +19,7 @@ Example
 ...           hint={"en": "len() of the orders table", "zh": "工单表的行数"})
 ... def _orders(data):
 ...     return len(data.dataset.repair_orders)
->>> data = LessonData(example_dataset(), "001", pd.Timestamp("2024-06-30"), "en")
+>>> data = LessonData(example_dataset(), "001", as_of=pd.Timestamp("2024-06-30"), lang="en")
 >>> check("DOC.1", 5, data=data).status
 ✔ DOC.1 — right, well done.
 'right'
@@ -47,6 +47,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from crm_analysis import config
+from crm_analysis._inputs import read_as_of
+from crm_analysis.context import load_data, open_store
 
 if TYPE_CHECKING:
     import nbformat
@@ -93,7 +95,7 @@ _LESSON_FILE_RE = re.compile(r"^([A-Za-z]+\d+)_.*\.(ipynb|py)$")
 # --------------------------------------------------------------------------- registry
 
 
-@dataclass
+@dataclass(frozen=True)
 class LessonData:
     """What :func:`start` loads and every exercise's ``expected`` receives.
 
@@ -114,17 +116,20 @@ class LessonData:
     Example
     -------
     >>> from crm_analysis.schema import example_dataset
-    >>> d = LessonData(example_dataset(), "001", pd.Timestamp("2024-06-30"), "zh")
+    >>> d = LessonData(example_dataset(), "001", as_of=pd.Timestamp("2024-06-30"), lang="zh")
     >>> d.store_id, d.lang
     ('001', 'zh')
     """
 
     dataset: Dataset
     store_id: str
-    as_of: pd.Timestamp
+    as_of: pd.Timestamp = field(kw_only=True)
     lang: str = "en"
     lesson: str = ""
     _expected: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "as_of", read_as_of(self.as_of, where="LessonData"))
 
     def expected(self, exercise_id: str) -> Any:
         """The expected answer of an exercise on this data (computed once, then cached).
@@ -135,7 +140,8 @@ class LessonData:
         >>> @exercise("DOC.2", title="Stores", hint="len(stores)")
         ... def _stores(data):
         ...     return len(data.dataset.stores)
-        >>> LessonData(example_dataset(), "001", pd.Timestamp("2024-06-30")).expected("DOC.2")
+        >>> data = LessonData(example_dataset(), "001", as_of=pd.Timestamp("2024-06-30"))
+        >>> data.expected("DOC.2")
         2
         >>> del EXERCISES["DOC.2"]
         """
@@ -174,12 +180,12 @@ class Exercise:
     hint: dict[str, str] = field(default_factory=lambda: {"en": "", "zh": ""})
     points: float = 1.0
 
-    def text(self, what: str, lang: str) -> str:
+    def in_lang(self, what: str, lang: str) -> str:
         """The title or hint (``what``) in ``lang`` (English when no translation).
 
         Example
         -------
-        >>> Exercise("L0.1", "L0", {"en": "Two", "zh": "二"}, lambda d: 2).text("title", "zh")
+        >>> Exercise("L0.1", "L0", {"en": "Two", "zh": "二"}, lambda d: 2).in_lang("title", "zh")
         '二'
         """
         texts = getattr(self, what)
@@ -312,24 +318,21 @@ def start(
     ('001', '2024-06-30', 'zh', True)
     """
     global _CURRENT
-    from crm_analysis.context import load_data, open_store
-
+    as_of = None if as_of is None else read_as_of(as_of)
     if lang not in _LANGS:
         raise ValueError(f"lang must be 'en' or 'zh', got {lang!r}")
     if data_dir is not None:
         # a relative folder is read from the working folder, else from the project folder
         # (a lesson opened in notebooks/lessons/ still finds the default data/sample)
-        from crm_analysis import config
-
         path = Path(data_dir)
         if not path.is_absolute() and not path.exists() and (
                 config.PROJECT_ROOT / path).exists():
             data_dir = config.PROJECT_ROOT / path
-    dataset, _ = load_data(data_dir, as_of)
+    dataset = load_data(data_dir, as_of=as_of).dataset
     if not dataset.store_ids:
         raise ValueError(f"no store in the data at {data_dir}")
     sid = str(store_id) if store_id not in (None, "") else dataset.store_ids[0]
-    ctx = open_store(dataset, sid, as_of)
+    ctx = open_store(dataset, store_id=sid, as_of=as_of)
     data = ctx.dataset if len(dataset.store_ids) == 1 else ctx.data
     _CURRENT = LessonData(dataset=data, store_id=ctx.store_id, as_of=ctx.as_of, lang=lang,
                           lesson=str(lesson))
@@ -477,7 +480,7 @@ def check(exercise_id: str, answer: Any, *, data: LessonData | None = None) -> F
     >>> @exercise("DOC.4", title="Orders", hint={"en": "count rows", "zh": "数行数"})
     ... def _n(data):
     ...     return len(data.dataset.repair_orders)
-    >>> data = LessonData(example_dataset(), "001", pd.Timestamp("2024-06-30"), "en")
+    >>> data = LessonData(example_dataset(), "001", as_of=pd.Timestamp("2024-06-30"), lang="en")
     >>> check("DOC.4", None, data=data).status
     … DOC.4 — no answer yet: replace None in `answer = None` with your answer.
     'missing'
@@ -519,8 +522,8 @@ def check(exercise_id: str, answer: Any, *, data: LessonData | None = None) -> F
             )
     score = {"right": ex.points, "close": ex.points / 2}.get(status, 0.0)
     message = f"{_STYLE[status][2]} {ex.id} — " + _TEXT[status][lang].format(detail=detail)
-    if status in ("close", "wrong") and ex.text("hint", lang):
-        message += _TEXT["hint"][lang].format(hint=ex.text("hint", lang))
+    if status in ("close", "wrong") and ex.in_lang("hint", lang):
+        message += _TEXT["hint"][lang].format(hint=ex.in_lang("hint", lang))
     fb = Feedback(exercise=ex.id, status=status, score=float(score), message=message)
     _show(fb, ex, data)
     return fb

@@ -7,7 +7,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -53,7 +53,7 @@ data = teaching.start("L1", data_dir, as_of=as_of, lang=lang, store_id=store_id 
 plotting.setup(lang)
 n = Narrator(lang)
 T = data.as_of
-window_from = window_start(T, 24)
+window_from = window_start(24, as_of=T)
 ro = data.dataset.repair_orders
 in_window = ((ro["store_id"] == data.store_id) & (ro["open_date"] > window_from)
              & (ro["open_date"] <= T) & ro["customer_id"].notna())
@@ -342,7 +342,7 @@ n.say(
 )
 
 # %%
-pyr_labels, pyr = pyramid(features, value="net_value", cuts=cuts)
+pyr = pyramid(features, value="net_value", cuts=cuts).summary
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
 plots.customer_pyramid(pyr, value_label="net_value", ax=axes[0], lang=lang)
 plots.grade_shares(pyr, kind="pyramid", value_label="net_value", ax=axes[1], lang=lang)

@@ -7,7 +7,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -161,7 +161,8 @@ if solutions:
     teaching.check("L2.1", answer)
 
 # %%
-rfm_labels, rfm_sum = rfm_segments(features, against="mean")
+rfm_result = rfm_segments(features, against="mean")
+rfm_labels, rfm_sum = rfm_result.labels, rfm_result.summary
 n.say(
     "### The eight segments with the library\n\n"
     "`rfm_segments(features, against=\"mean\")` returns each customer's segment "
@@ -254,7 +255,7 @@ if solutions:
     teaching.check("L2.3", answer)
 
 # %%
-abc_labels, abc_sum = abc(features, value="net_value")
+abc_sum = abc(features, value="net_value").summary
 grade_table(abc_sum, "abc")
 fig, ax = plt.subplots(figsize=(8, 5))
 plots.pareto_chart(features["net_value"], cuts=(0.70, 0.90), value_label="net_value", ax=ax,
@@ -271,7 +272,7 @@ n.say(
 )
 
 # %%
-pot = potential_value(data.dataset, T, features=features, store_id=data.store_id)
+pot = potential_value(data.dataset, as_of=T, features=features, store_id=data.store_id)
 n.say(
     "## 3. Actual and potential value: MVC, MGC and BZ\n\n"
     "Peppers and Rogers sort customers by what they are worth **now** and what they "
@@ -339,7 +340,8 @@ if solutions:
     teaching.check("L2.5", answer)
 
 # %%
-vg_labels, vg_sum = mvc_mgc_bz(features, pot)
+vg_result = mvc_mgc_bz(features, pot)
+vg_labels, vg_sum = vg_result.labels, vg_result.summary
 grade_table(vg_sum, "value_group")
 fig, ax = plt.subplots(figsize=(8, 6))
 plots.value_matrix(vg_labels, ax=ax, lang=lang)

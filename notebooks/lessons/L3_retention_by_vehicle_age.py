@@ -7,7 +7,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -63,7 +63,7 @@ def year_label(band):
 
 # %%
 sold_last_year = vehicles[vehicles["sold_here"] & (vehicles["store_id"] == sid)
-                          & (vehicles["sale_date"] > window_start(T, 12))
+                          & (vehicles["sale_date"] > window_start(12, as_of=T))
                           & (vehicles["sale_date"] <= T)]
 n.say(
     "## The store manager's question\n\n"
@@ -105,8 +105,8 @@ n.say(
     "order at the store in the 12 months up to T, (T − 12 months, T].\n"
     "- **Active ratio** (活跃客户比例): the same with 6 months — owners who come at every "
     "service interval.\n\n"
-    "`window_start(T, 12)` gives T minus 12 calendar months; an order counts when "
-    "`open_date > window_start(T, 12)` and `open_date <= T`.",
+    "`window_start(12, as_of=T)` gives T minus 12 calendar months; an order counts when "
+    "`open_date > window_start(12, as_of=T)` and `open_date <= T`.",
     "## 1. 保有车辆与客户掌握率\n\n"
     "- 日期 T 的**保有车辆**：本店自己销售（`sold_here` 为真、`store_id` 为本店）、"
     "购车日期不晚于 T、车龄不超过 10 年的车辆。\n"
@@ -115,17 +115,17 @@ n.say(
     "- 某车龄段的**客户掌握率**：该段车辆中，在截至 T 的 12 个月内，即 (T − 12 个月, T]，"
     "至少有一张本店工单的比例。\n"
     "- **活跃客户比例**：把 12 个月换成 6 个月——每个保养周期都回厂的车主。\n\n"
-    "`window_start(T, 12)` 给出 T 减去 12 个日历月的日期；当 `open_date > window_start(T, 12)` "
+    "`window_start(12, as_of=T)` 给出 T 减去 12 个日历月的日期；当 `open_date > window_start(12, as_of=T)` "
     "且 `open_date <= T` 时，工单计入。",
 )
 
 # %%
-T0 = pd.Timestamp(window_start(T, 12))
+T0 = pd.Timestamp(window_start(12, as_of=T))
 own_sales = vehicles[vehicles["sold_here"] & (vehicles["store_id"] == sid)]
 age_then = (T0 - own_sales["sale_date"]).dt.days / 365.25
 base_then = own_sales[(own_sales["sale_date"] <= T0) & (age_then <= 10)].copy()
 base_then["age_band"] = np.floor(age_then[base_then.index]).astype(int)
-visits_then = orders[(orders["open_date"] > window_start(T0, 6)) & (orders["open_date"] <= T0)]
+visits_then = orders[(orders["open_date"] > window_start(6, as_of=T0)) & (orders["open_date"] <= T0)]
 base_then["active"] = base_then["vin"].isin(visits_then["vin"])
 active_then = base_then.groupby("age_band", as_index=False)["active"].mean().rename(
     columns={"active": "active_ratio"})
@@ -196,7 +196,7 @@ teaching.check("L3.2", answer)
 # %% tags=["solution"]
 if solutions:
     base_now["band"] = base_now["years"].floordiv(1).astype(int)
-    last12 = orders.loc[orders["open_date"].gt(window_start(T, 12)) & orders["open_date"].le(T)]
+    last12 = orders.loc[orders["open_date"].gt(window_start(12, as_of=T)) & orders["open_date"].le(T)]
     base_now["kept"] = base_now["vin"].isin(set(last12["vin"]))
     answer = base_now.loc[base_now["band"].eq(0), "kept"].mean()
     teaching.check("L3.2", answer)
@@ -259,7 +259,7 @@ if solutions:
         """Retention rate by band at `day`, by hand."""
         years_old = (day - mine["sale_date"]).dt.days / 365.25
         in_base = mine["sale_date"].le(day) & years_old.le(10)
-        came = mine["vin"].isin(set(orders.loc[orders["open_date"].gt(window_start(day, 12))
+        came = mine["vin"].isin(set(orders.loc[orders["open_date"].gt(window_start(12, as_of=day))
                                                & orders["open_date"].le(day), "vin"]))
         return came[in_base].groupby(years_old[in_base].floordiv(1).astype(int)).mean()
 
@@ -270,8 +270,8 @@ if solutions:
 
 # %%
 annual = annual_average(data.dataset, chart_year, store_id=sid, max_age=10)
-year_end = retention_by_vehicle_age(data.dataset, pd.Timestamp(f"{chart_year}-12-31"),
-                                    store_id=sid, max_age=10)
+year_end = retention_by_vehicle_age(data.dataset, store_id=sid, max_age=10,
+                                    as_of=pd.Timestamp(f"{chart_year}-12-31"))
 chart = annual.merge(year_end[["age_band", "retention_lo", "retention_hi"]], on="age_band",
                      how="left")
 fig, ax = plt.subplots(figsize=(10, 5))
@@ -353,7 +353,7 @@ if solutions:
     teaching.check("L3.6", answer)
 
 # %%
-table = defection_table(data.dataset, T, store_id=sid, lapse_months=12)
+table = defection_table(data.dataset, as_of=T, store_id=sid, lapse_months=12)
 cliff = warranty_cliff(table, max_age=10)
 # the hazard is a rate per customer-year; 1 - exp(-rate) is the share leaving within a year
 leaving = cliff.hazard_.copy()

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -47,7 +47,7 @@ plotting.setup(lang)
 n = Narrator(lang)
 T = data.as_of
 LAPSE = 12  # months without an order after which a relationship has ended
-H = window_start(T, LAPSE)  # the horizon: relationships are judged up to this date
+H = window_start(LAPSE, as_of=T)  # the horizon: relationships are judged up to this date
 
 # %%
 n.say(
@@ -73,7 +73,7 @@ n.say(
 )
 
 # %%
-table = defection_table(data.dataset, T, store_id=data.store_id, lapse_months=LAPSE)
+table = defection_table(data.dataset, as_of=T, store_id=data.store_id, lapse_months=LAPSE)
 n_rel = len(table)
 n_own = int(table["sold_here"].sum())
 n_open = int((~table["event"]).sum())

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -36,7 +36,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from crm_analysis import plotting, teaching
+from crm_analysis import plots, plotting, teaching
 from crm_analysis.churn import ChurnModel, backtest, churn_snapshot
 from crm_analysis.five_classes import (
     CHURN_CLASSES,
@@ -44,7 +44,6 @@ from crm_analysis.five_classes import (
     action_list,
     five_classes,
     high_value_threshold,
-    plot_five_classes,
 )
 from crm_analysis.i18n import t
 from crm_analysis.narrative import Narrator
@@ -55,7 +54,7 @@ plotting.setup(lang)
 n = Narrator(lang)
 ds, sid, T = data.dataset, data.store_id, data.as_of
 HORIZON, WINDOW = 12, 24  # months: the label window after a date, the customer window before
-T_test = window_start(T, HORIZON)  # the latest date whose outcome is already known
+T_test = window_start(HORIZON, as_of=T)  # the latest date whose outcome is already known
 orders = ds.repair_orders[ds.repair_orders["store_id"] == sid]
 
 # %%
@@ -84,7 +83,7 @@ n.say(
 )
 
 # %%
-snap = churn_snapshot(ds, T_test, store_id=sid, window_months=WINDOW,
+snap = churn_snapshot(ds, as_of=T_test, store_id=sid, window_months=WINDOW,
                       horizon_months=HORIZON)
 cols = ["customer_id", "orders", "months_since_last_order", "main_vehicle_age",
         "net_value", "churned"]
@@ -191,7 +190,7 @@ teaching.check("L5.3", answer)
 
 # %% tags=["solution"]
 if solutions:
-    in_window = (orders["open_date"] > window_start(T, WINDOW)) & (orders["open_date"] <= T)
+    in_window = (orders["open_date"] > window_start(WINDOW, as_of=T)) & (orders["open_date"] <= T)
     recent_orders = orders[in_window]
     per_customer = recent_orders["customer_id"].value_counts()
     today_count = snap["customer_id"].map(per_customer).fillna(0)
@@ -212,11 +211,11 @@ n.say(
 )
 
 # %%
-res = backtest(ds, T, store_id=sid, horizon_months=HORIZON, window_months=WINDOW,
+res = backtest(ds, as_of=T, store_id=sid, horizon_months=HORIZON, window_months=WINDOW,
                train_snapshots=2, models=["logistic"], permutation_repeats=0,
                random_state=0, n_threads=1)
 train_dates = " & ".join(n.date(d) for d in sorted(res.train_dates_))
-m = res.metrics.set_index("model")
+m = res.metrics_.set_index("model")
 n.say(
     "## 3. A time-based split and two baselines\n\n"
     "A model must be tested on customers **at a date it has not seen**. A random split of "
@@ -238,15 +237,15 @@ n.say(
     "和 **BG/NBD**（客户群模型给出的客户已不再活跃的概率）。",
 )
 shown = pd.DataFrame({
-    n("Method", "方法"): [t(f"churn_model.{c}", lang) for c in res.metrics["model"]],
-    "ROC AUC": res.metrics["roc_auc"],
-    n("Brier score", "Brier 分数"): res.metrics["brier"],
-    n("Top-decile lift", "前 10% 提升度"): res.metrics["top_decile_lift"],
+    n("Method", "方法"): [t(f"churn_model.{c}", lang) for c in res.metrics_["model"]],
+    "ROC AUC": res.metrics_["roc_auc"],
+    n("Brier score", "Brier 分数"): res.metrics_["brier"],
+    n("Top-decile lift", "前 10% 提升度"): res.metrics_["top_decile_lift"],
 })
 n.table(shown, floats=["ROC AUC", n("Brier score", "Brier 分数"),
                        n("Top-decile lift", "前 10% 提升度")], digits=3)
 fig, ax = plt.subplots(figsize=(6.5, 6))
-res.plot_roc(ax=ax, lang=lang)
+plots.churn_roc(res, ax=ax, lang=lang)
 fig.tight_layout()
 plt.show()
 better = m.loc["logistic", "roc_auc"] > m.loc["recency_rule", "roc_auc"]
@@ -266,7 +265,7 @@ n.say(
 
 # %%
 fig, ax = plt.subplots(figsize=(6.5, 6))
-res.plot_calibration(ax=ax, lang=lang)
+plots.churn_calibration(res, ax=ax, lang=lang)
 fig.tight_layout()
 plt.show()
 n.say(
@@ -342,7 +341,7 @@ n.table(pd.DataFrame({
     money=[n("Net value (RMB)", "净价值（元）"),
            n("Expected value at risk (RMB)", "期望流失价值（元）")])
 fig, ax = plt.subplots(figsize=(10, 4.5))
-plot_five_classes(fc.summary, ax=ax, lang=lang)
+plots.grade_shares(fc.summary, kind="churn_class", value_label="net_value", ax=ax, lang=lang)
 fig.tight_layout()
 plt.show()
 

@@ -6,7 +6,7 @@ while the lesson's solution cells do the same by hand in pandas, so a mistake in
 shows up as a disagreement with the other (``tests/test_lessons.py``).
 
 Value is measured as in notebook 02: the store's orders in the 24 months up to the
-analysis date, gross profit from :func:`crm_analysis.value.order_profit` and net value =
+analysis date, gross profit from :func:`crm_analysis.margins.order_profit` and net value =
 gross profit − 60 RMB per order (:func:`crm_analysis.features.customer_features`).
 """
 

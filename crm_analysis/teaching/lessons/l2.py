@@ -36,7 +36,7 @@ def features(data) -> pd.DataFrame:
 def potential(data, feats: pd.DataFrame | None = None) -> pd.DataFrame:
     """Expected net value of the next 12 months per customer (as in the lesson)."""
     feats = features(data) if feats is None else feats
-    return potential_value(data.dataset, data.as_of, features=feats, store_id=data.store_id,
+    return potential_value(data.dataset, as_of=data.as_of, features=feats, store_id=data.store_id,
                            window_months=WINDOW_MONTHS)
 
 

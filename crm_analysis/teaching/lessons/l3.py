@@ -35,7 +35,7 @@ def chart_year(data) -> int:
 
 
 def _at(data) -> pd.DataFrame:
-    return retention_by_vehicle_age(data.dataset, data.as_of, store_id=data.store_id,
+    return retention_by_vehicle_age(data.dataset, as_of=data.as_of, store_id=data.store_id,
                                     window_months=WINDOW_MONTHS, max_age=MAX_AGE)
 
 
@@ -124,7 +124,7 @@ def _monthly_by_hand(data, year: int) -> pd.Series:
         age = (end - own["sale_date"]).dt.total_seconds() / (365.25 * 86400)
         base = own[(own["sale_date"] <= end) & (age <= MAX_AGE)]
         band = np.floor(age[base.index]).astype(int)
-        recent = store_orders[(store_orders["open_date"] > window_start(end, WINDOW_MONTHS))
+        recent = store_orders[(store_orders["open_date"] > window_start(WINDOW_MONTHS, as_of=end))
                               & (store_orders["open_date"] <= end)]
         kept = base["vin"].isin(set(recent["vin"]))
         rates.append(kept.groupby(band).mean())

@@ -43,7 +43,7 @@ def relationships(data) -> pd.DataFrame:
     key = (id(data.dataset), str(data.store_id), pd.Timestamp(data.as_of))
     hit = _CACHE.get(key)
     if hit is None or hit[0] is not data.dataset:
-        table = defection_table(data.dataset, data.as_of, store_id=data.store_id,
+        table = defection_table(data.dataset, as_of=data.as_of, store_id=data.store_id,
                                 lapse_months=LAPSE_MONTHS)
         _CACHE.clear()
         hit = _CACHE[key] = (data.dataset, table)

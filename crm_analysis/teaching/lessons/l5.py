@@ -56,13 +56,13 @@ def _cached(name: str, data, build):
 
 def test_date(data) -> pd.Timestamp:
     """T = analysis date − 12 calendar months: the last date whose labels are known."""
-    return pd.Timestamp(window_start(data.as_of, HORIZON_MONTHS))
+    return pd.Timestamp(window_start(HORIZON_MONTHS, as_of=data.as_of))
 
 
 def run_backtest(data):
     """The lesson's backtest: logistic model, 2 yearly training snapshots, test at T."""
     return _cached("backtest", data, lambda: backtest(
-        data.dataset, data.as_of, store_id=data.store_id, horizon_months=HORIZON_MONTHS,
+        data.dataset, as_of=data.as_of, store_id=data.store_id, horizon_months=HORIZON_MONTHS,
         window_months=WINDOW_MONTHS, train_snapshots=TRAIN_SNAPSHOTS, models=[MODEL],
         permutation_repeats=0, random_state=RANDOM_STATE, n_threads=1))
 
@@ -90,7 +90,7 @@ def labelled_test_customers(data) -> pd.DataFrame:
     the *analysis* date: the leaky version of a visit count)."""
     o = _orders(data)
     t = test_date(data)
-    start = window_start(t, WINDOW_MONTHS)
+    start = window_start(WINDOW_MONTHS, as_of=t)
     end = t + pd.DateOffset(months=HORIZON_MONTHS)
     recent = o[(o["open_date"] > start) & (o["open_date"] <= t)]
     ids = pd.Index(sorted(recent["customer_id"].astype(str).unique()), name="customer_id")
@@ -99,7 +99,8 @@ def labelled_test_customers(data) -> pd.DataFrame:
     future = o[(o["open_date"] > t) & (o["open_date"] <= end)]
     came_back = set(future["customer_id"].astype(str))
     today = pd.Timestamp(data.as_of)
-    late = o[(o["open_date"] > window_start(today, WINDOW_MONTHS)) & (o["open_date"] <= today)]
+    late = o[(o["open_date"] > window_start(WINDOW_MONTHS, as_of=today))
+             & (o["open_date"] <= today)]
     total = late.groupby(late["customer_id"].astype(str)).size()
     return pd.DataFrame({
         "last_order": last.reindex(ids).to_numpy(),
