@@ -74,6 +74,7 @@ from crm_analysis.reporting import (
     _to_plain,
     discover_notebooks,
     execute_notebook,
+    generated_now,
     kill_kernels,
     list_stores,
     notebook_parameters,
@@ -978,13 +979,7 @@ def build_batch_index(
     lab = _BATCH_LABELS[page_lang]
     esc = html.escape
     if generated_at is None:
-        epoch = os.environ.get("SOURCE_DATE_EPOCH")
-        when = (
-            dt.datetime.fromtimestamp(int(epoch), dt.UTC)
-            if epoch and epoch.isdigit()
-            else dt.datetime.now().astimezone()
-        )
-        generated_at = when.replace(microsecond=0).isoformat()
+        generated_at = generated_now()
     stores = dict(stores or {})
     for r in results:
         if not r.group:

@@ -66,6 +66,7 @@ from crm_analysis._inputs import (
     caller,
     check_int,
     check_number,
+    read_as_of,
     require_columns,
     tables,
     to_pandas,
@@ -428,6 +429,8 @@ def service_pnl(
     if not isinstance(p, StoreEconomics):
         raise TypeError(f"{caller()}: params must be a StoreEconomics, got {type(p).__name__}")
     months = check_int(months, "months")
+    if data is None and as_of is not None:
+        read_as_of(as_of)  # ignored without data, but a wrong type is still an error
     attrs: dict[str, Any] = {"store_id": None, "start": None, "end": None, "months": months}
     measured: dict[str, float] = {}
     if data is not None:

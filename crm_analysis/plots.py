@@ -144,7 +144,8 @@ def _prepare(lang: str) -> str:
 def _new_ax(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
     if ax is not None:
         if not isinstance(ax, Axes):
-            raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
+            raise TypeError(f"{caller()}: ax must be a matplotlib Axes or None, got "
+                            f"{type(ax).__name__}")
         _adopt_fonts(ax)
         return ax
     _fig, new = plt.subplots(figsize=figsize, layout="constrained")
@@ -173,7 +174,8 @@ def _table(data: Any, name: str, part: str = "summary") -> pd.DataFrame:
 
 def _what(value_label: str, lang: str) -> str:
     if value_label not in VALUE_LABELS:
-        raise ValueError(f"value_label must be one of {VALUE_LABELS}, got {value_label!r}")
+        raise ValueError(f"{caller()}: value_label must be one of {VALUE_LABELS}, got "
+                         f"{value_label!r}")
     return t(f"plot.what_{value_label}", lang)
 
 
@@ -188,14 +190,15 @@ def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _vocabulary(values: Sequence[Any], kind: str | None, what: str) -> str | None:
+def _vocabulary(values: Sequence[Any], kind: str | None) -> str | None:
     """The i18n vocabulary holding every code in ``values`` (``kind`` if given)."""
     # "unknown" is the missing-value group of crm_analysis.value.profile: any vocabulary
     present = [str(v) for v in values if not pd.isna(v) and str(v) != UNKNOWN]
     if kind is not None:
         missing = [v for v in present if f"{kind}.{v}" not in LABELS]
         if missing:
-            raise KeyError(f"{what}: no label for {kind!r} code(s) {missing} (keys '{kind}.*')")
+            raise KeyError(f"{caller()}: no label for {kind!r} code(s) {missing} "
+                           f"(keys '{kind}.*')")
         return kind
     for vocab in VOCABULARIES:
         if present and all(f"{vocab}.{v}" in LABELS for v in present):
@@ -203,11 +206,11 @@ def _vocabulary(values: Sequence[Any], kind: str | None, what: str) -> str | Non
     return None
 
 
-def _grade_kind(values: Sequence[Any], kind: str | None, what: str) -> str:
-    vocab = _vocabulary(values, kind, what)
+def _grade_kind(values: Sequence[Any], kind: str | None) -> str:
+    vocab = _vocabulary(values, kind)
     if vocab is None:
         raise KeyError(
-            f"{what}: cannot tell which grading the codes {sorted(map(str, set(values)))} "
+            f"{caller()}: cannot tell which grading the codes {sorted(map(str, set(values)))} "
             f"belong to; pass kind= (one of {VOCABULARIES[:6]})"
         )
     return vocab
@@ -259,10 +262,10 @@ def _translate_dim(values: pd.Series, field: str, lang: str) -> tuple[list[Any],
     recognised from its codes; other fields (model names, numbers) are shown as they are.
     """
     present = [str(v) for v in values.dropna().unique() if str(v) != UNKNOWN]
-    vocab = _vocabulary(present, None, field) if present else None
+    vocab = _vocabulary(present, None) if present else None
     if field in VOCABULARIES and vocab != field:
         # the column has a vocabulary but some code is unknown: fail naming it
-        vocab = _vocabulary(present, field, f"column {field!r}")
+        vocab = _vocabulary(present, field)
     order = _ordered_codes(values, vocab)
     return order, [_code_label(c, field, vocab, lang) for c in order]
 
@@ -347,7 +350,7 @@ def _fit_xticklabels(ax: Axes) -> None:
 
 
 # ------------------------------------------------------------------ value grading (issue 4)
-def _ascending_curve(lorenz_df: Any, x: str, y: str, what: str) -> tuple[np.ndarray, np.ndarray]:
+def _ascending_curve(lorenz_df: Any, x: str, y: str) -> tuple[np.ndarray, np.ndarray]:
     """Lorenz points in the classic orientation (lowest value first), starting at (0, 0).
 
     Accepts either orientation: a curve above the diagonal (customers sorted by value,
@@ -358,13 +361,14 @@ def _ascending_curve(lorenz_df: Any, x: str, y: str, what: str) -> tuple[np.ndar
     pts = df[[x, y]].astype(float).dropna().sort_values(x, kind="stable")
     p, v = pts[x].to_numpy(), pts[y].to_numpy()
     if len(p) == 0:
-        raise ValueError(f"{what}: the curve has no points")
+        raise ValueError(f"{caller()}: the curve has no points")
     if p[0] < -1e-9 or p[-1] > 1 + 1e-9:
-        raise ValueError(f"{what}: {x} must lie in [0, 1], got {p[0]:.3g}..{p[-1]:.3g}")
+        raise ValueError(f"{caller()}: {x} must lie in [0, 1], got {p[0]:.3g}..{p[-1]:.3g}")
     if p[0] > 0 or v[0] != 0:
         p, v = np.r_[0.0, p], np.r_[0.0, v]
     if abs(p[-1] - 1) > 1e-6 or abs(v[-1] - 1) > 1e-6:
-        raise ValueError(f"{what}: the curve must end at (1, 1), got ({p[-1]:.3g}, {v[-1]:.3g})")
+        raise ValueError(f"{caller()}: the curve must end at (1, 1), got ({p[-1]:.3g}, "
+                         f"{v[-1]:.3g})")
     if _area(p, v) > 0.5 + 1e-12:  # above the diagonal: highest value first
         p, v = 1.0 - p[::-1], 1.0 - v[::-1]
     return p, v
@@ -445,9 +449,10 @@ def lorenz_curve(
     >>> import matplotlib.pyplot as plt; plt.close("all")
     """
     _prepare(lang)
-    p, v = _ascending_curve(lorenz_df, x, y, "lorenz_curve(lorenz_df)")
+    p, v = _ascending_curve(lorenz_df, x, y)
     if highlight is not None and not 0 < highlight < 1:
-        raise ValueError(f"highlight must be a share in (0, 1) or None, got {highlight!r}")
+        raise ValueError(f"{caller()}: highlight must be a share in (0, 1) or None, got "
+                         f"{highlight!r}")
     what = _what(value_label, lang)
     if gini is None:
         gini = 1.0 - 2.0 * _area(p, v)
@@ -528,11 +533,10 @@ def grade_shares(
     >>> import matplotlib.pyplot as plt; plt.close("all")
     """
     _prepare(lang)
-    what_arg = "grade_shares(summary)"
     df = _table(summary, "summary")
     require_columns(df, [grade_col, "share_customers", "share_value"], "summary")
     df = _grade_rows(df, grade_col)
-    vocab = _grade_kind(df[grade_col].tolist(), kind, what_arg)
+    vocab = _grade_kind(df[grade_col].tolist(), kind)
     what = _what(value_label, lang)
     names = [t(f"{vocab}.{g}", lang) for g in df[grade_col]]
     sc = df["share_customers"].to_numpy(float)
@@ -596,15 +600,14 @@ def customer_pyramid(
     >>> import matplotlib.pyplot as plt; plt.close("all")
     """
     _prepare(lang)
-    what_arg = "customer_pyramid(summary)"
     df = _table(summary, "summary")
     require_columns(df, [grade_col, "share_customers", "share_value"], "summary")
     df = df.loc[df[grade_col].astype(str) != "key"]
-    _vocabulary(df[grade_col].astype(str).tolist(), "pyramid", what_arg)
+    _vocabulary(df[grade_col].astype(str).tolist(), "pyramid")
     rank = {c: i for i, c in enumerate(codes("pyramid"))}
     df = df.assign(_rank=df[grade_col].astype(str).map(rank)).sort_values("_rank", kind="stable")
     if df[grade_col].astype(str).duplicated().any():
-        raise ValueError(f"{what_arg}: {grade_col!r} has repeated tiers")
+        raise ValueError(f"{caller()}: {grade_col!r} has repeated tiers")
     what = _what(value_label, lang)
     n = len(df)
     ax = _new_ax(ax, (8, 5))
@@ -649,24 +652,24 @@ def customer_pyramid(
     return ax
 
 
-def _pareto_points(values_or_lorenz: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+def _pareto_points(values_or_lorenz: Any) -> tuple[np.ndarray, np.ndarray]:
     """Cumulative (customer share, value share), customers sorted by value, highest first."""
     if isinstance(values_or_lorenz, pd.DataFrame) or (
         not isinstance(values_or_lorenz, pd.Series | np.ndarray | list | tuple)
         and hasattr(values_or_lorenz, "columns")
     ):
-        p, v = _ascending_curve(values_or_lorenz, "share_customers", "share_value", what)
+        p, v = _ascending_curve(values_or_lorenz, "share_customers", "share_value")
         return 1.0 - p[::-1], 1.0 - v[::-1]
     try:
         vals = np.asarray(values_or_lorenz, dtype=float).ravel()
     except (TypeError, ValueError):
-        raise TypeError(f"{what}: expected numbers or a Lorenz-curve DataFrame") from None
+        raise TypeError(f"{caller()}: expected numbers or a Lorenz-curve DataFrame") from None
     vals = vals[~np.isnan(vals)]
     if len(vals) == 0:
-        raise ValueError(f"{what}: no values")
+        raise ValueError(f"{caller()}: no values")
     total = vals.sum()
     if not total > 0:
-        raise ValueError(f"{what}: the values must have a positive total, got {total:g}")
+        raise ValueError(f"{caller()}: the values must have a positive total, got {total:g}")
     vals = np.sort(vals)[::-1]
     p = np.arange(len(vals) + 1) / len(vals)
     return p, np.r_[0.0, np.cumsum(vals) / total]
@@ -724,11 +727,10 @@ def pareto_chart(
     >>> import matplotlib.pyplot as plt; plt.close("all")
     """
     _prepare(lang)
-    what_arg = "pareto_chart(values_or_lorenz)"
     c1, c2 = (float(c) for c in cuts)
     if not 0 < c1 < c2 <= 1:
-        raise ValueError(f"cuts must satisfy 0 < A cut < B cut <= 1, got {cuts!r}")
-    p, c = _pareto_points(values_or_lorenz, what_arg)
+        raise ValueError(f"{caller()}: cuts must satisfy 0 < A cut < B cut <= 1, got {cuts!r}")
+    p, c = _pareto_points(values_or_lorenz)
     what = _what(value_label, lang)
     ax = _new_ax(ax, (8, 5))
     edges = [0.0, _crossing(p, c, c1), _crossing(p, c, c2), 1.0]
@@ -796,11 +798,10 @@ def rfm_segment_bars(
     >>> import matplotlib.pyplot as plt; plt.close("all")
     """
     _prepare(lang)
-    what_arg = "rfm_segment_bars(summary)"
     df = _table(summary, "summary")
     cols = ["customers", "share_customers", "value", "share_value"]
     require_columns(df, [grade_col, *cols], "summary")
-    _vocabulary(df[grade_col].astype(str).tolist(), "rfm", what_arg)
+    _vocabulary(df[grade_col].astype(str).tolist(), "rfm")
     seg = list(codes("rfm"))
     full = (
         df.assign(_code=df[grade_col].astype(str)).set_index("_code")[cols]
@@ -883,12 +884,11 @@ def value_matrix(
     >>> import matplotlib.pyplot as plt; plt.close("all")
     """
     _prepare(lang)
-    what_arg = "value_matrix(labels_df)"
     df = _table(labels_df, "labels_df", part="labels")
     require_columns(df, [actual, potential, group], "labels_df")
     if scale not in ("symlog", "linear"):
-        raise ValueError(f"scale must be 'symlog' or 'linear', got {scale!r}")
-    _vocabulary(df[group].astype(str).tolist(), "value_group", what_arg)
+        raise ValueError(f"{caller()}: scale must be 'symlog' or 'linear', got {scale!r}")
+    _vocabulary(df[group].astype(str).tolist(), "value_group")
     xs = df[actual].astype(float).to_numpy()
     ys = df[potential].astype(float).to_numpy()
     g = df[group].astype(str).to_numpy()
@@ -1018,7 +1018,6 @@ def cluster_profile(
     >>> import matplotlib.pyplot as plt; plt.close("all")
     """
     _prepare(lang)
-    what_arg = "cluster_profile(summary_or_centroids)"
     df = _table(summary_or_centroids, "summary_or_centroids").reset_index(drop=True)
     if cluster_col is not None:
         require_columns(df, [cluster_col], "summary_or_centroids")
@@ -1031,7 +1030,7 @@ def cluster_profile(
                     and pd.api.types.is_numeric_dtype(df[c])
                     and not pd.api.types.is_bool_dtype(df[c])]
         if not features:
-            raise KeyError(f"{what_arg}: no feature columns (numeric, not a summary statistic)"
+            raise KeyError(f"{caller()}: no feature columns (numeric, not a summary statistic)"
                            f"; pass features=; the frame has {list(df.columns)}")
     else:
         features = list(features)
@@ -1144,17 +1143,16 @@ def profile_heatmap(
     >>> import matplotlib.pyplot as plt; plt.close("all")
     """
     _prepare(lang)
-    what_arg = "profile_heatmap(profile_df)"
     df = _table(profile_df, "profile_df")
     require_columns(df, [row, col, value], "profile_df")
     if row == col:
-        raise ValueError("row and col must be different columns")
+        raise ValueError(f"{caller()}: row and col must be different columns")
     if value not in _MEASURES and f"metric.{value}" not in LABELS:
-        raise KeyError(f"{what_arg}: no label for measure {value!r}; "
+        raise KeyError(f"{caller()}: no label for measure {value!r}; "
                        f"known measures: {sorted(_MEASURES)}")
     key, unit, cell = _MEASURES.get(value, (f"metric.{value}", None, "float"))
     if df.duplicated([row, col]).any():
-        raise ValueError(f"{what_arg}: several rows per ({row!r}, {col!r}); "
+        raise ValueError(f"{caller()}: several rows per ({row!r}, {col!r}); "
                          "profile by exactly these two dimensions or aggregate first")
     r_codes, r_labels = _translate_dim(df[row], row, lang)
     c_codes, c_labels = _translate_dim(df[col], col, lang)
@@ -1267,19 +1265,18 @@ def allocation_bars(
     >>> import matplotlib.pyplot as plt; plt.close("all")
     """
     _prepare(lang)
-    what_arg = "allocation_bars(table)"
     df = _table(table, "table")
     require_columns(df, [grade_col], "table")
     pairs = _resources(df)
     if not pairs:
-        raise KeyError(f"{what_arg}: no resource columns; expected pairs such as "
+        raise KeyError(f"{caller()}: no resource columns; expected pairs such as "
                        f"'hours_by_value' and 'hours_by_head'; the frame has {list(df.columns)}")
     if resource is not None and resource not in [p[0] for p in pairs]:
-        raise KeyError(f"{what_arg}: no columns for resource {resource!r} "
+        raise KeyError(f"{caller()}: no columns for resource {resource!r} "
                        f"('{resource}_by_value', '{resource}_by_head'); "
                        f"resources: {[p[0] for p in pairs]}")
     df = _grade_rows(df, grade_col)
-    vocab = _grade_kind(df[grade_col].tolist(), kind, what_arg)
+    vocab = _grade_kind(df[grade_col].tolist(), kind)
     what = _what(value_label, lang)
     stem, by_value, by_head = next(p for p in pairs if resource in (None, p[0]))
     a = df[by_value].to_numpy(float)
@@ -1287,7 +1284,7 @@ def allocation_bars(
     if resource is None:
         for name, arr in ((by_value, a), (by_head, b)):
             if not np.nansum(arr) > 0:
-                raise ValueError(f"{what_arg}: {name!r} must have a positive total")
+                raise ValueError(f"{caller()}: {name!r} must have a positive total")
         a, b = a / np.nansum(a), b / np.nansum(b)
 
     def amounts(basis: int) -> list[str]:
@@ -1353,12 +1350,12 @@ def _band_label(k: Any, lang: str) -> str:
     return t("metric.age_band", lang, n=int(k) + 1)
 
 
-def _int_bands(values: pd.Series, column: str, what: str) -> pd.Series:
+def _int_bands(values: pd.Series, column: str) -> pd.Series:
     """Integer age bands (band k = age [k, k+1)); raises on fractional values."""
     v = pd.to_numeric(values, errors="coerce").astype(float)
     bad = v.notna() & ~np.isfinite(v.where(v.notna(), 0.0))
     if (values.notna() & v.isna()).any() or bad.any() or ((v.dropna() % 1) != 0).any():
-        raise ValueError(f"{what}: {column!r} must hold integer age bands (0 = year 1)")
+        raise ValueError(f"{caller()}: {column!r} must hold integer age bands (0 = year 1)")
     return v
 
 
@@ -1402,9 +1399,9 @@ def _rows_of(df: pd.DataFrame, column: str | None, code: Any) -> pd.DataFrame:
     return df.loc[df[column] == code]
 
 
-def _check_unique(df: pd.DataFrame, keys: list[str], what: str, hint: str = "") -> None:
+def _check_unique(df: pd.DataFrame, keys: list[str], hint: str = "") -> None:
     if df.duplicated(keys).any():
-        raise ValueError(f"{what}: several rows per {tuple(keys)}{hint}")
+        raise ValueError(f"{caller()}: several rows per {tuple(keys)}{hint}")
 
 
 def _pct_ticks_to_100(ax: Axes, top: float) -> None:
@@ -1496,16 +1493,15 @@ def faw_toyota_chart(
     >>> import matplotlib.pyplot as plt; plt.close("all")
     """
     _prepare(lang)
-    what_arg = "faw_toyota_chart(table)"
     if rate is None and active is None:
-        raise ValueError("faw_toyota_chart: rate and active cannot both be None")
+        raise ValueError(f"{caller()}: rate and active cannot both be None")
     df = _table(_unwrap(table, ("table_",)), "table")
     values = [c for c in (rate, active) if c is not None]
     require_columns(df, [age, *values, *([overlay] if overlay else [])], "table")
     df = df.loc[df[age].notna()].copy()
-    df[age] = _int_bands(df[age], age, what_arg)
+    df[age] = _int_bands(df[age], age)
     keys = [overlay, age] if overlay else [age]
-    _check_unique(df, keys, what_arg, "" if overlay else
+    _check_unique(df, keys, "" if overlay else
                   "; pass overlay=<column> to draw several years, stores or groups")
     if overlay:
         group_codes, group_names = _group_codes(df[overlay], overlay, lang)
@@ -1625,7 +1621,7 @@ def _survival_groups(values: pd.Series, field: str,
     rest = values[~values.astype(str).isin(_ALL_GROUPS) | values.isna()]
     order, names = _group_codes(rest, field, lang) if len(rest) else ([], [])
     found = [str(c) for c in order if c is not None]
-    vocab = _vocabulary(found, None, field) if found else None
+    vocab = _vocabulary(found, None) if found else None
     return every + order, [t("plot.all_vehicles", lang)] * len(every) + names, vocab
 
 
@@ -1715,7 +1711,6 @@ def survival_curves(
     >>> import matplotlib.pyplot as plt; plt.close("all")
     """
     _prepare(lang)
-    what_arg = "survival_curves(curve)"
     df = _table(_unwrap(curve, ("curve_",)), "curve")
     require_columns(df, ["age", "survival", *([group] if group else [])], "curve")
     exact = getattr(curve, "at_risk_", None) if not isinstance(curve, pd.DataFrame) else None
@@ -1727,7 +1722,7 @@ def survival_curves(
     if group is not None:
         df = df.assign(**{group: df[group].mask(df[group].astype(str) == _MISSING_LEVEL)})
     if at_risk and "at_risk" not in df.columns:
-        raise KeyError(f"{what_arg}: missing column 'at_risk' (pass at_risk=False to draw "
+        raise KeyError(f"{caller()}: missing column 'at_risk' (pass at_risk=False to draw "
                        f"without at-risk counts); the frame has {list(df.columns)}")
     bands = "lo" in df.columns and "hi" in df.columns
     if group is None:
@@ -1846,12 +1841,11 @@ def cohort_heatmap(
     >>> import matplotlib.pyplot as plt; plt.close("all")
     """
     _prepare(lang)
-    what_arg = "cohort_heatmap(cohorts)"
     df = _table(cohorts, "cohorts")
     require_columns(df, ["sale_year", "age_band", value], "cohorts")
     df = df.loc[df["sale_year"].notna() & df["age_band"].notna()].copy()
-    df["age_band"] = _int_bands(df["age_band"], "age_band", what_arg)
-    _check_unique(df, ["sale_year", "age_band"], what_arg)
+    df["age_band"] = _int_bands(df["age_band"], "age_band")
+    _check_unique(df, ["sale_year", "age_band"])
     grid = df.pivot(index="sale_year", columns="age_band", values=value).astype(float)
     grid = grid.sort_index()
     if len(grid.columns):
@@ -1922,11 +1916,10 @@ def service_funnel_chart(
     >>> import matplotlib.pyplot as plt; plt.close("all")
     """
     _prepare(lang)
-    what_arg = "service_funnel_chart(funnel)"
     df = _table(funnel, "funnel")
     require_columns(df, ["visit", "share"], "funnel")
     df = df.loc[df["visit"].notna()].sort_values("visit", kind="stable").reset_index(drop=True)
-    _check_unique(df, ["visit"], what_arg)
+    _check_unique(df, ["visit"])
     visits = [int(v) for v in df["visit"]]
     share = df["share"].to_numpy(float)
     x = np.arange(len(df), dtype=float)
@@ -2144,7 +2137,6 @@ def forest_plot(
     >>> import matplotlib.pyplot as plt; plt.close("all")
     """
     _prepare(lang)
-    what_arg = "forest_plot(hazard_ratios)"
     df = _table(_unwrap(hazard_ratios, ("hazard_ratios_",)), "hazard_ratios").reset_index(
         drop=True)
     require_columns(df, ["covariate", "hazard_ratio", "lo", "hi"], "hazard_ratios")
@@ -2152,7 +2144,7 @@ def forest_plot(
     hr, lo, hi = (df[c].to_numpy(float) for c in ("hazard_ratio", "lo", "hi"))
     positive = np.r_[hr, lo, hi]
     if (positive[np.isfinite(positive)] <= 0).any():
-        raise ValueError(f"{what_arg}: hazard ratios and their bounds must be positive")
+        raise ValueError(f"{caller()}: hazard ratios and their bounds must be positive")
     p = df["p"].to_numpy(float) if "p" in df.columns else None
     sig = (p < alpha) if p is not None else ((lo > 1) | (hi < 1))
     colors = [FOREST_COLORS["ns"] if not s else FOREST_COLORS["up" if h > 1 else "down"]
@@ -2254,14 +2246,13 @@ def hazard_chart(
     >>> import matplotlib.pyplot as plt; plt.close("all")
     """
     _prepare(lang)
-    what_arg = "hazard_chart(hazard)"
     if cliff_age is None and not isinstance(hazard, pd.DataFrame):
         cliff_age = getattr(hazard, "cliff_age_", None)
     df = _table(_unwrap(hazard, ("hazard_", "table_")), "hazard")
     require_columns(df, ["age_band", "hazard"], "hazard")
     df = df.loc[df["age_band"].notna()].copy()
-    df["age_band"] = _int_bands(df["age_band"], "age_band", what_arg)
-    _check_unique(df, ["age_band"], what_arg)
+    df["age_band"] = _int_bands(df["age_band"], "age_band")
+    _check_unique(df, ["age_band"])
     df = df.sort_values("age_band", kind="stable").reset_index(drop=True)
     bands = df["age_band"].astype(int).tolist()
     h = df["hazard"].to_numpy(float)
@@ -2270,7 +2261,7 @@ def hazard_chart(
     cliff_i = None
     if cliff_age is not None and not (isinstance(cliff_age, float) and np.isnan(cliff_age)):
         if float(cliff_age) not in [float(b) for b in bands]:
-            raise ValueError(f"{what_arg}: cliff_age {cliff_age!r} is not one of the age "
+            raise ValueError(f"{caller()}: cliff_age {cliff_age!r} is not one of the age "
                              f"bands {bands}")
         cliff_i = [float(b) for b in bands].index(float(cliff_age))
     colors = ["#C44E52" if i == cliff_i else "#8DA0CB" for i in range(len(bands))]
@@ -2358,17 +2349,16 @@ def status_bars(
     >>> import matplotlib.pyplot as plt; plt.close("all")
     """
     _prepare(lang)
-    what_arg = "status_bars(status_counts)"
     df = _table(status_counts, "status_counts").copy()
     require_columns(df, ["status"], "status_counts")
     if "age_band" not in df.columns:
         if "age_years" not in df.columns:
             require_columns(df, ["age_band"], "status_counts (or 'age_years' per vehicle)")
         df["age_band"] = np.floor(pd.to_numeric(df["age_years"], errors="coerce").astype(float))
-    df["age_band"] = _int_bands(df["age_band"], "age_band", what_arg)
-    _vocabulary(df["status"].dropna().astype(str).tolist(), "status", what_arg)
+    df["age_band"] = _int_bands(df["age_band"], "age_band")
+    _vocabulary(df["status"].dropna().astype(str).tolist(), "status")
     if df["status"].isna().any():
-        raise ValueError(f"{what_arg}: 'status' has missing values")
+        raise ValueError(f"{caller()}: 'status' has missing values")
     if max_age is not None:
         df = df.loc[df["age_band"].isna() | (df["age_band"] <= max_age)]
     weight = (df[count].astype(float) if count in df.columns

@@ -933,6 +933,15 @@ def _href(target: Path | None, base: Path) -> str | None:
     return urllib.parse.quote(PurePath(rel).as_posix())
 
 
+def generated_now() -> str:
+    """The time stamp of an index page: ``SOURCE_DATE_EPOCH`` when set (reproducible
+    builds), else now, in ISO format to the second."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = (dt.datetime.fromtimestamp(int(epoch), dt.UTC) if epoch and epoch.isdigit()
+            else dt.datetime.now().astimezone())
+    return when.replace(microsecond=0).isoformat()
+
+
 def build_index(
     reports_dir: str | os.PathLike[str],
     results: Sequence[ReportResult],
@@ -967,13 +976,7 @@ def build_index(
     esc = html.escape
     page_title = title or labels["title"]
     if generated_at is None:
-        epoch = os.environ.get("SOURCE_DATE_EPOCH")
-        when = (
-            dt.datetime.fromtimestamp(int(epoch), dt.UTC)
-            if epoch and epoch.isdigit()
-            else dt.datetime.now().astimezone()
-        )
-        generated_at = when.replace(microsecond=0).isoformat()
+        generated_at = generated_now()
 
     stores: dict[str, str] = {}
     notebooks: list[str] = []

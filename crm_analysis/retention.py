@@ -74,6 +74,7 @@ import datetime as _dt
 import math
 import operator
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import reduce
 from statistics import NormalDist
 from typing import Any, NamedTuple
@@ -114,6 +115,7 @@ from crm_analysis.survival import (
 __all__ = [
     "BASES",
     "DAYS_PER_MONTH",
+    "Interval",
     "SERVICE_MONTHS",
     "STATUSES",
     "annual_average",
@@ -282,7 +284,15 @@ def _z(confidence: Any) -> float:
     return NormalDist().inv_cdf(0.5 + check_confidence(confidence) / 2)
 
 
-def wilson_interval(successes: Any, trials: Any, confidence: float = 0.95):
+@dataclass(frozen=True)
+class Interval:
+    """A confidence interval: ``lo`` and ``hi``, floats or NumPy arrays of one shape."""
+
+    lo: Any
+    hi: Any
+
+
+def wilson_interval(successes: Any, trials: Any, *, confidence: float = 0.95) -> Interval:
     """Wilson score interval of a binomial proportion.
 
     With p̂ = x / n and z the two-sided normal quantile of ``confidence``::
@@ -304,14 +314,15 @@ def wilson_interval(successes: Any, trials: Any, confidence: float = 0.95):
 
     Returns
     -------
-    ``(lo, hi)``: floats for scalar input, NumPy arrays otherwise; NaN where n = 0.
+    :class:`Interval`: ``lo`` and ``hi`` floats for scalar input, else arrays; NaN at n = 0.
 
     Example
     -------
-    >>> [round(b, 4) for b in wilson_interval(5, 10)]
-    [0.2366, 0.7634]
-    >>> [round(b, 4) for b in wilson_interval(0, 10)]
-    [0.0, 0.2775]
+    >>> ci = wilson_interval(5, 10)
+    >>> round(ci.lo, 4), round(ci.hi, 4)
+    (0.2366, 0.7634)
+    >>> wilson_interval(0, 10, confidence=0.9).lo
+    0.0
     """
     z = _z(confidence)
     x = np.asarray(successes, dtype=float)
@@ -329,9 +340,7 @@ def wilson_interval(successes: Any, trials: Any, confidence: float = 0.95):
         hi = np.where(x == n, 1.0, np.clip(centre + half, 0.0, 1.0))
     lo = np.where(n > 0, lo, np.nan)
     hi = np.where(n > 0, hi, np.nan)
-    if lo.ndim == 0:
-        return float(lo), float(hi)
-    return lo, hi
+    return Interval(float(lo), float(hi)) if lo.ndim == 0 else Interval(lo, hi)
 
 
 def _wilson_exprs(x: str, n: str, z: float) -> tuple[nw.Expr, nw.Expr]:

@@ -16,10 +16,13 @@ Tests get the same :class:`Dataset` object within a worker: they must not modify
 a ``.copy()`` of a table to change it).
 
 Notebook runs: ``notebook_runs(key, execute)`` returns ``execute(out_dir)`` run at most once
-per test run for ``key`` (the notebook, language, data and parameters). The tests that
-read one run (through a fixture named in :data:`SHARED_RUN_FIXTURES`) are put in one
-``xdist_group``, and ``make test`` distributes with ``--dist loadgroup``: they all go to
-the same worker, so each notebook is executed once per language per test run.
+per worker for ``key`` (the notebook, language, data and parameters). With pytest-xdist
+(``-n``, the default ``--dist load``) the tests are scheduled by :data:`SHARED`: the tests
+that read one notebook run (same module, same parameter id ``[en]``/``[zh]``), or all the
+tests of a module with costly module-scoped results, go to one worker together, so each
+notebook is executed once per language per test run; every other test is scheduled alone.
+(``--dist loadgroup`` cannot do this: with pytest 9.2 it ignores ``xdist_group`` marks,
+pytest-xdist issue #1386.)
 """
 
 from __future__ import annotations
@@ -55,9 +58,16 @@ DATASETS: dict[str, dict[str, Any]] = {
     "lesson": dict(n_stores=1, seed=7, scale=0.05),
     "default": dict(n_stores=STORES, seed=SEED),
 }
-#: Fixtures holding one notebook run (one per parameter, e.g. per language): the tests
-#: using the same run form an xdist group (see the module docstring).
-SHARED_RUN_FIXTURES = ("report", "run")
+#: Test modules scheduled in groups by pytest-xdist: "param": the tests with the same
+#: parameter id (the language of a notebook run) together; "module": all tests together.
+SHARED = {
+    **dict.fromkeys(("tests/test_notebooks.py", "tests/test_notebook_02.py",
+                     "tests/test_notebook_03.py", "tests/test_notebook_04.py",
+                     "tests/test_notebook_05.py", "tests/test_notebook_06.py",
+                     "tests/test_raw_reports.py"), "param"),
+    **dict.fromkeys(("tests/test_synth.py", "tests/test_churn.py", "tests/test_group.py",
+                     "tests/test_raw_reports_all.py"), "module"),
+}
 
 
 @contextlib.contextmanager
@@ -164,11 +174,27 @@ def notebook_runs(tmp_path_factory) -> Callable[[Hashable, Callable[[Path], Any]
     return run
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items):
-    for item in items:
-        for name in SHARED_RUN_FIXTURES:
-            if name in getattr(item, "fixturenames", ()):
-                params = getattr(getattr(item, "callspec", None), "params", {})
-                suffix = f"[{params[name]}]" if name in params else ""
-                item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}.{name}{suffix}"))
+def schedule_scope(nodeid: str) -> str:
+    """The pytest-xdist work unit of a test: a group of :data:`SHARED`, or the test alone."""
+    path, _, name = nodeid.partition("::")
+    how = SHARED.get(path)
+    if how == "module":
+        return path
+    if how == "param" and name.endswith("]"):
+        return f"{path}[{name[name.rindex('[') + 1:]}"
+    return nodeid
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedRunScheduling(LoadScopeScheduling):
+        """Load scheduling by :func:`schedule_scope` (largest units first)."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return schedule_scope(nodeid)
+
+    return SharedRunScheduling(config, log)

@@ -131,8 +131,10 @@ def test_integer_as_of_is_a_type_error_naming_the_function(qual, short, fn):
 ONE_DEFINITION = {
     "as-of reader": (re.compile(r"^_?(as_of|asof|ts|to_ts|resolve_as_of|read_as_of|"
                                 r"parse_as_of|as_of_date)$"), {"_inputs:read_as_of"}),
-    "numeric check": (re.compile(r"^_?(check_)?(positive|positive_int|int|number|"
-                                 r"non_negative|positive_number|fraction|confidence)$"),
+    "numeric check": (re.compile(r"^_?(check_(int|number|positive|positive_int|threads|"
+                                 r"fraction|confidence|probability|non_negative)|positive|"
+                                 r"positive_int|positive_number|non_negative|validate_int|"
+                                 r"validate_positive)$"),
                       {"_inputs:check_int", "_inputs:check_number",
                        "_inputs:check_confidence"}),
     "pandas converter": (re.compile(r"^_?(to_pandas|as_pandas|frame|pandas|pandas_frame)$"),
@@ -194,6 +196,38 @@ def test_no_public_function_returns_a_tuple():
     for qual, _, fn in _public_callables():
         ret = inspect.signature(fn).return_annotation
         text = ret if isinstance(ret, str) else getattr(ret, "__name__", str(ret))
-        if re.match(r"^(tuple|Tuple)\b", str(text)):
+        # a tuple of one kind of thing (tuple[str, ...]) is a value, not a bundle of results
+        if re.match(r"^(tuple|Tuple)\b", str(text)) and not str(text).endswith(", ...]"):
             offenders.append(f"{qual} -> {text}")
+    assert not offenders, offenders
+
+
+def _tuple_returns(node):
+    """Line numbers of ``return a, b`` in ``node``'s own body (not in nested functions)."""
+    stack = list(ast.iter_child_nodes(node))
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
+            continue
+        if isinstance(n, ast.Return) and isinstance(n.value, ast.Tuple):
+            yield n.lineno
+        stack.extend(ast.iter_child_nodes(n))
+
+
+def test_no_public_function_returns_a_tuple_literal():
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        scopes = [(tree, "")]
+        while scopes:
+            scope, prefix = scopes.pop()
+            for node in ast.iter_child_nodes(scope):
+                if node_name := getattr(node, "name", ""):
+                    if node_name.startswith("_"):
+                        continue
+                if isinstance(node, ast.ClassDef):
+                    scopes.append((node, f"{prefix}{node.name}."))
+                elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    offenders += [f"{path.relative_to(PACKAGE)}:{line} {prefix}{node.name}"
+                                  for line in _tuple_returns(node)]
     assert not offenders, offenders

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from decimal import Decimal
@@ -18,6 +19,7 @@ from crm_analysis.io.normalize import (
     REASONS,
     VALUE_ALIASES,
     DataError,
+    Parsed,
     clean_id,
     clean_vin,
     closest,
@@ -238,23 +240,24 @@ BAD_DATES = [
 
 @pytest.mark.parametrize(("raw", "expected"), GOOD_DATES)
 def test_parse_dates_good(raw, expected):
-    out, bad = parse_dates(pd.Series([raw]))
-    assert not bad.iloc[0]
-    assert out.iloc[0] == pd.Timestamp(expected)
+    dates = parse_dates(pd.Series([raw]))
+    assert not dates.bad.iloc[0]
+    assert dates.values.iloc[0] == pd.Timestamp(expected)
 
 
 def test_parse_dates_bad():
-    out, bad = parse_dates(pd.Series(BAD_DATES))
-    assert bad.all(), [b for b, x in zip(BAD_DATES, bad, strict=True) if not x]
-    assert out.isna().all()
+    dates = parse_dates(pd.Series(BAD_DATES))
+    assert dates.bad.all(), [b for b, x in zip(BAD_DATES, dates.bad, strict=True) if not x]
+    assert dates.values.isna().all()
 
 
 def test_parse_dates_empty_is_nat_not_bad():
     raw = pd.Series(["", "  ", None, np.nan, "nan", "NaT", "None", pd.NaT], dtype=object)
-    out, bad = parse_dates(raw)
-    assert out.isna().all() and not bad.any()
-    out, bad = parse_dates(pd.Series([], dtype=object))
-    assert len(out) == 0 and str(out.dtype) == "datetime64[ns]" and bad.dtype == bool
+    dates = parse_dates(raw)
+    assert dates.values.isna().all() and not dates.bad.any()
+    dates = parse_dates(pd.Series([], dtype=object))
+    assert len(dates.values) == 0 and str(dates.values.dtype) == "datetime64[ns]"
+    assert dates.bad.dtype == bool
 
 
 def test_parse_dates_numbers_and_objects():
@@ -263,32 +266,38 @@ def test_parse_dates_numbers_and_objects():
                      dt.datetime(2023, 1, 5, 8, 30), pd.Timestamp("2023-01-05 10:00"),
                      pd.Timestamp("2023-01-05 10:00", tz="Asia/Shanghai"),
                      np.datetime64("2023-01-05"), True, "2023-01-05"], dtype=object)
-    out, bad = parse_dates(raw)
-    assert bad.tolist() == [False, False, False, True, True] + [False] * 5 + [True, False]
-    assert out[~bad].dt.normalize().eq(pd.Timestamp("2023-01-05")).all()
-    assert out.iloc[1] == pd.Timestamp("2023-01-05 12:00")
-    assert out.iloc[8] == pd.Timestamp("2023-01-05 10:00")  # local wall time kept
+    dates = parse_dates(raw)
+    assert dates.bad.tolist() == [False, False, False, True, True] + [False] * 5 + [True, False]
+    assert dates.values[~dates.bad].dt.normalize().eq(pd.Timestamp("2023-01-05")).all()
+    assert dates.values.iloc[1] == pd.Timestamp("2023-01-05 12:00")
+    assert dates.values.iloc[8] == pd.Timestamp("2023-01-05 10:00")  # local wall time kept
     # numeric dtypes
-    out, bad = parse_dates(pd.Series([44931.0, np.nan, 1.5]))
-    assert out.iloc[0] == pd.Timestamp("2023-01-05") and bad.tolist() == [False, False, True]
-    out, bad = parse_dates(pd.Series([20230105, None], dtype="Int64"))
-    assert out.iloc[0] == pd.Timestamp("2023-01-05") and not bad.any()
+    dates = parse_dates(pd.Series([44931.0, np.nan, 1.5]))
+    assert dates.values.iloc[0] == pd.Timestamp("2023-01-05")
+    assert dates.bad.tolist() == [False, False, True]
+    dates = parse_dates(pd.Series([20230105, None], dtype="Int64"))
+    assert dates.values.iloc[0] == pd.Timestamp("2023-01-05") and not dates.bad.any()
 
 
 def test_parse_dates_dtypes_index_and_passthrough():
     idx = pd.Index([10, 20, 30])
     raw = pd.Series(["2023-01-05", "x", None], index=idx, name="进厂日期")
-    out, bad = parse_dates(raw)
-    assert str(out.dtype) == "datetime64[ns]" and bad.dtype == bool
-    assert out.index.equals(idx) and bad.index.equals(idx) and out.name == "进厂日期"
+    dates = parse_dates(raw)
+    assert isinstance(dates, Parsed) and not isinstance(dates, tuple)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        dates.bad = None
+    assert str(dates.values.dtype) == "datetime64[ns]" and dates.bad.dtype == bool
+    assert dates.values.index.equals(idx) and dates.bad.index.equals(idx)
+    assert dates.values.name == "进厂日期"
     dts = pd.Series(pd.to_datetime(["2023-01-05", None]))
-    out, bad = parse_dates(dts)
-    assert out.equals(dts) and not bad.any()
+    dates = parse_dates(dts)
+    assert dates.values.equals(dts) and not dates.bad.any()
     aware = dts.dt.tz_localize("Asia/Shanghai")
-    out, _ = parse_dates(aware)
-    assert str(out.dtype) == "datetime64[ns]" and out.iloc[0] == pd.Timestamp("2023-01-05")
-    out, bad = parse_dates(pd.Series(["2023-01-05", pd.NA], dtype="string"))
-    assert out.iloc[0] == pd.Timestamp("2023-01-05") and not bad.any()
+    dates = parse_dates(aware)
+    assert str(dates.values.dtype) == "datetime64[ns]"
+    assert dates.values.iloc[0] == pd.Timestamp("2023-01-05")
+    dates = parse_dates(pd.Series(["2023-01-05", pd.NA], dtype="string"))
+    assert dates.values.iloc[0] == pd.Timestamp("2023-01-05") and not dates.bad.any()
 
 
 def test_parse_dates_repeated_values_map_back_to_rows():
@@ -298,9 +307,9 @@ def test_parse_dates_repeated_values_map_back_to_rows():
     fmts = np.array(["%Y-%m-%d", "%Y/%m/%d", "%Y年%m月%d日", "%Y%m%d"])
     f = fmts[rng.integers(0, len(fmts), 5000)]
     raw = pd.Series([days[p].strftime(x) for p, x in zip(picks, f, strict=True)])
-    out, bad = parse_dates(raw)
-    assert not bad.any()
-    assert (out.to_numpy() == days[picks].to_numpy()).all()
+    dates = parse_dates(raw)
+    assert not dates.bad.any()
+    assert (dates.values.to_numpy() == days[picks].to_numpy()).all()
 
 
 def test_parse_dates_is_vectorized():
@@ -309,9 +318,9 @@ def test_parse_dates_is_vectorized():
     stamps = pd.Timestamp("2016-01-01") + pd.to_timedelta(np.arange(n) * 3607, unit="s")
     raw = pd.Series(stamps.strftime("%Y/%m/%d %H:%M:%S"), dtype=object)
     t0 = time.perf_counter()
-    out, bad = parse_dates(raw)
+    dates = parse_dates(raw)
     elapsed = time.perf_counter() - t0
-    assert not bad.any() and (out.to_numpy() == stamps.to_numpy()).all()
+    assert not dates.bad.any() and (dates.values.to_numpy() == stamps.to_numpy()).all()
     assert elapsed < 5, elapsed
 
 
@@ -335,37 +344,39 @@ BAD_AMOUNTS = ["abc", "12,34", "1,2345", "1.2.3", "1,234.5.6", "(12", "12)", "(-
 
 @pytest.mark.parametrize(("raw", "expected"), GOOD_AMOUNTS)
 def test_parse_amounts_good(raw, expected):
-    out, bad = parse_amounts(pd.Series([raw], dtype=object))
-    assert not bad.iloc[0]
-    assert out.iloc[0] == pytest.approx(expected)
+    amounts = parse_amounts(pd.Series([raw], dtype=object))
+    assert not amounts.bad.iloc[0]
+    assert amounts.values.iloc[0] == pytest.approx(expected)
 
 
 def test_parse_amounts_bad():
-    out, bad = parse_amounts(pd.Series(BAD_AMOUNTS, dtype=object))
-    assert bad.all(), [b for b, x in zip(BAD_AMOUNTS, bad, strict=True) if not x]
-    assert out.isna().all()
+    amounts = parse_amounts(pd.Series(BAD_AMOUNTS, dtype=object))
+    assert amounts.bad.all(), [b for b, x in zip(BAD_AMOUNTS, amounts.bad, strict=True) if not x]
+    assert amounts.values.isna().all()
 
 
 def test_parse_amounts_missing_and_numbers():
     raw = pd.Series(["-", "--", "—", "", " ", None, np.nan, "nan", "NULL", "/", 12, 12.5,
                      np.int64(3), Decimal("2.25"), True, float("inf")], dtype=object)
-    out, bad = parse_amounts(raw)
-    assert out.iloc[:10].isna().all() and not bad.iloc[:10].any()
-    assert out.iloc[10:14].tolist() == [12.0, 12.5, 3.0, 2.25]
-    assert bad.iloc[14:].all() and out.iloc[14:].isna().all()
+    amounts = parse_amounts(raw)
+    assert amounts.values.iloc[:10].isna().all() and not amounts.bad.iloc[:10].any()
+    assert amounts.values.iloc[10:14].tolist() == [12.0, 12.5, 3.0, 2.25]
+    assert amounts.bad.iloc[14:].all() and amounts.values.iloc[14:].isna().all()
 
 
 def test_parse_amounts_dtypes():
     s = pd.Series([1, 2], index=["a", "b"], name="工时费")
-    out, bad = parse_amounts(s)
-    assert str(out.dtype) == "float64" and out.tolist() == [1.0, 2.0]
-    assert out.name == "工时费" and list(out.index) == ["a", "b"] and bad.dtype == bool
-    out, bad = parse_amounts(pd.Series([1.5, None], dtype="Float64"))
-    assert out.iloc[0] == 1.5 and np.isnan(out.iloc[1]) and not bad.any()
-    out, bad = parse_amounts(pd.Series([np.inf, 1.0]))
-    assert bad.tolist() == [True, False]
-    out, bad = parse_amounts(pd.Series(["1,000", pd.NA], dtype="string"))
-    assert out.iloc[0] == 1000 and not bad.any()
+    amounts = parse_amounts(s)
+    assert str(amounts.values.dtype) == "float64" and amounts.values.tolist() == [1.0, 2.0]
+    assert amounts.values.name == "工时费" and list(amounts.values.index) == ["a", "b"]
+    assert amounts.bad.dtype == bool
+    amounts = parse_amounts(pd.Series([1.5, None], dtype="Float64"))
+    assert amounts.values.iloc[0] == 1.5 and np.isnan(amounts.values.iloc[1])
+    assert not amounts.bad.any()
+    amounts = parse_amounts(pd.Series([np.inf, 1.0]))
+    assert amounts.bad.tolist() == [True, False]
+    amounts = parse_amounts(pd.Series(["1,000", pd.NA], dtype="string"))
+    assert amounts.values.iloc[0] == 1000 and not amounts.bad.any()
 
 
 def test_parse_amounts_is_vectorized():
@@ -373,9 +384,9 @@ def test_parse_amounts_is_vectorized():
     values = np.round(rng.gamma(2, 400, 200_000), 2)
     raw = pd.Series([f"{v:,.2f}" for v in values], dtype=object)
     t0 = time.perf_counter()
-    out, bad = parse_amounts(raw)
+    amounts = parse_amounts(raw)
     elapsed = time.perf_counter() - t0
-    assert not bad.any() and np.allclose(out.to_numpy(), values)
+    assert not amounts.bad.any() and np.allclose(amounts.values.to_numpy(), values)
     assert elapsed < 5, elapsed
 
 
@@ -389,9 +400,9 @@ def test_map_values_ro_type_vocabulary():
                      "钣喷", "钣金喷漆", "钣金", "喷漆", "事故车", "事故", "保修", "索赔", "三包",
                      "质保", "美容", "洗美", "精品", "装潢", "其他", "内部", " 首保 ", "Repair",
                      "BODY_PAINT", "body paint", "ｍａｉｎｔｅｎａｎｃｅ"])
-    out, bad = map_values(raw, "ro_type")
-    assert not bad.any()
-    assert out.tolist() == (
+    codes = map_values(raw, "ro_type")
+    assert not codes.bad.any()
+    assert codes.values.tolist() == (
         ["maintenance"] * 4 + ["repair"] * 4 + ["body_paint"] * 6 + ["warranty"] * 4
         + ["detailing"] * 4 + ["other"] * 2 + ["maintenance", "repair", "body_paint",
                                                "body_paint", "maintenance"]
@@ -400,24 +411,24 @@ def test_map_values_ro_type_vocabulary():
 
 def test_map_values_unknown_is_bad_and_missing_is_not():
     raw = pd.Series(["改装", None, "", "nan", "保养"], index=[5, 6, 7, 8, 9])
-    out, bad = map_values(raw, "ro_type")
-    assert bad.tolist() == [True, False, False, False, False]
-    assert out.tolist() == [None, None, None, None, "maintenance"]
-    assert out.dtype == object and list(out.index) == [5, 6, 7, 8, 9]
+    codes = map_values(raw, "ro_type")
+    assert codes.bad.tolist() == [True, False, False, False, False]
+    assert codes.values.tolist() == [None, None, None, None, "maintenance"]
+    assert codes.values.dtype == object and list(codes.values.index) == [5, 6, 7, 8, 9]
 
 
 def test_map_values_other_fields():
-    assert map_values(pd.Series(["自费", "厂家", "保险公司", "内部"]), "payer")[0].tolist() == [
+    assert map_values(pd.Series(["自费", "厂家", "保险公司", "内部"]), "payer").values.tolist() == [
         "customer", "warranty", "insurance", "internal"]
-    out, bad = map_values(pd.Series(["自销", "他销", "是", "否", "Y", "n", "TRUE", True, 0, 1.0],
-                                    dtype=object), "sold_here")
-    assert out.tolist() == [True, False, True, False, True, False, True, True, False, True]
-    assert all(type(v) is bool for v in out)
-    assert map_values(pd.Series(["个人", "单位", "机关"]), "customer_type")[0].tolist() == [
+    codes = map_values(pd.Series(["自销", "他销", "是", "否", "Y", "n", "TRUE", True, 0, 1.0],
+                                 dtype=object), "sold_here")
+    assert codes.values.tolist() == [True, False, True, False, True, False, True, True, False, True]
+    assert all(type(v) is bool for v in codes.values)
+    assert map_values(pd.Series(["个人", "单位", "机关"]), "customer_type").values.tolist() == [
         "individual", "company", "government"]
-    assert map_values(pd.Series(["网约车", "出租", "非营运", "公务"]), "usage")[0].tolist() == [
+    assert map_values(pd.Series(["网约车", "出租", "非营运", "公务"]), "usage").values.tolist() == [
         "ride_hailing", "taxi", "private", "company"]
-    assert map_values(pd.Series(["经济型", "中档", "高档"]), "grade")[0].tolist() == [
+    assert map_values(pd.Series(["经济型", "中档", "高档"]), "grade").values.tolist() == [
         "economy", "mid", "premium"]
 
 
@@ -425,15 +436,15 @@ def test_map_values_user_mapping_forms_and_checks(tmp_path):
     raw = pd.Series(["改装", "保养", "事故"])
     expected = ["repair", "maintenance", "other"]
     flat = {"改装": "repair", "事故": "other"}  # the user also overrides a built-in alias
-    assert map_values(raw, "ro_type", mapping=flat)[0].tolist() == expected
-    assert map_values(raw, "ro_type", mapping={"ro_type": flat})[0].tolist() == expected
-    assert map_values(raw, "ro_type", mapping={"values": {"ro_type": flat}})[0].tolist() == (
+    assert map_values(raw, "ro_type", mapping=flat).values.tolist() == expected
+    assert map_values(raw, "ro_type", mapping={"ro_type": flat}).values.tolist() == expected
+    assert map_values(raw, "ro_type", mapping={"values": {"ro_type": flat}}).values.tolist() == (
         expected)
     path = tmp_path / "m.yml"
     path.write_text("values:\n  ro_type:\n    改装: repair\n    事故: other\n", encoding="utf-8")
-    assert map_values(raw, "ro_type", mapping=path)[0].tolist() == expected
+    assert map_values(raw, "ro_type", mapping=path).values.tolist() == expected
     # a mapping for another field leaves this one alone
-    assert map_values(raw, "ro_type", mapping={"payer": {"x": "customer"}})[1].tolist() == [
+    assert map_values(raw, "ro_type", mapping={"payer": {"x": "customer"}}).bad.tolist() == [
         True, False, False]
     with pytest.raises(DataError, match="not a valid code"):
         map_values(raw, "ro_type", mapping={"改装": "tuning"})

@@ -34,6 +34,7 @@ from scipy.stats import binom
 from crm_analysis.overview import window_start
 from crm_analysis.retention import (
     STATUSES,
+    Interval,
     annual_average,
     cohort_retention,
     retention_by_vehicle_age,
@@ -383,28 +384,32 @@ def test_wilson_interval_known_values():
     # textbook values at 95 %: 0, 5 and 10 of 10
     for x, lo, hi in ((0, 0.0, 0.2775), (5, 0.2366, 0.7634), (10, 0.7225, 1.0)):
         got = wilson_interval(x, 10)
-        assert got[0] == pytest.approx(lo, abs=5e-5) and got[1] == pytest.approx(hi, abs=5e-5)
-    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == 1.0
+        assert got.lo == pytest.approx(lo, abs=5e-5) and got.hi == pytest.approx(hi, abs=5e-5)
+    assert wilson_interval(0, 10).lo == 0.0 and wilson_interval(10, 10).hi == 1.0
     # Newcombe (1998), Statistics in Medicine 17:857, Table II, method 3 (score)
     for x, n, lo, hi in ((81, 263, 0.2553, 0.3662), (15, 148, 0.0624, 0.1605),
                          (0, 20, 0.0, 0.1611), (1, 29, 0.0061, 0.1718)):
         got = wilson_interval(x, n)
-        assert got == pytest.approx((lo, hi), abs=5e-5)
+        assert (got.lo, got.hi) == pytest.approx((lo, hi), abs=5e-5)
     # 90 %: narrower; arrays; n = 0 gives NaN
-    assert wilson_interval(5, 10, 0.90)[0] > wilson_interval(5, 10)[0]
-    lo, hi = wilson_interval([0, 5, 0], [10, 10, 0])
-    assert lo[:2].tolist() == pytest.approx([0.0, 0.2366], abs=5e-5) and np.isnan(hi[2])
+    assert wilson_interval(5, 10, confidence=0.90).lo > wilson_interval(5, 10).lo
+    ci = wilson_interval([0, 5, 0], [10, 10, 0])
+    assert isinstance(ci, Interval) and not isinstance(ci, tuple)
+    assert ci.lo[:2].tolist() == pytest.approx([0.0, 0.2366], abs=5e-5) and np.isnan(ci.hi[2])
     with pytest.raises(ValueError, match="successes <= trials"):
         wilson_interval(11, 10)
     with pytest.raises(ValueError, match="confidence"):
-        wilson_interval(1, 10, 95)
+        wilson_interval(1, 10, confidence=95)
+    with pytest.raises(TypeError):
+        wilson_interval(1, 10, 0.9)  # confidence is keyword-only
 
 
 def test_wilson_interval_coverage():
     # exact coverage over a grid of p: near the nominal 95 % on average and never far below
     for n in (10, 50, 200):
         x = np.arange(n + 1)
-        lo, hi = wilson_interval(x, np.full(n + 1, n))
+        ci = wilson_interval(x, np.full(n + 1, n))
+        lo, hi = ci.lo, ci.hi
         cover = np.array([binom.pmf(x, n, p)[(lo <= p) & (p <= hi)].sum()
                           for p in np.linspace(0.02, 0.98, 49)])
         assert abs(cover.mean() - 0.95) < 0.01, n
@@ -413,12 +418,12 @@ def test_wilson_interval_coverage():
 
 def test_frame_intervals_are_wilson(group):
     r = retention_by_vehicle_age(group, as_of="2023-06-30", store_id="001", confidence=0.9)
-    lo, hi = wilson_interval(r["retained"], r["base_vehicles"], 0.9)
-    np.testing.assert_allclose(r["retention_lo"], lo, rtol=1e-14, atol=1e-15)
-    np.testing.assert_allclose(r["retention_hi"], hi, rtol=1e-14)
-    lo, hi = wilson_interval(r["active"], r["base_vehicles"], 0.9)
-    np.testing.assert_allclose(r["active_lo"], lo, rtol=1e-14, atol=1e-15)
-    np.testing.assert_allclose(r["active_hi"], hi, rtol=1e-14)
+    ci = wilson_interval(r["retained"], r["base_vehicles"], confidence=0.9)
+    np.testing.assert_allclose(r["retention_lo"], ci.lo, rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(r["retention_hi"], ci.hi, rtol=1e-14)
+    ci = wilson_interval(r["active"], r["base_vehicles"], confidence=0.9)
+    np.testing.assert_allclose(r["active_lo"], ci.lo, rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(r["active_hi"], ci.hi, rtol=1e-14)
     assert ((r["retention_lo"] <= r["retention_rate"])
             & (r["retention_rate"] <= r["retention_hi"])).all()
 

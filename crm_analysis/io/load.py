@@ -1043,9 +1043,9 @@ def _parse(rows: _Rows, values_map: Mapping, key: bytes | None, flags: list) -> 
                 continue
             s = clean_id(s) if s.dtype == object or isinstance(
                 s.dtype, pd.CategoricalDtype) else s
-            parsed, bad = map_values(s, col, mapping=values_map.get(col))
-            df[col] = parsed.astype(object).where(parsed.notna(), None)
-            bad = np.asarray(bad, dtype=bool)
+            parsed = map_values(s, col, mapping=values_map.get(col))
+            df[col] = parsed.values.astype(object).where(parsed.values.notna(), None)
+            bad = np.asarray(parsed.bad, dtype=bool)
             if col == "ro_type":
                 pending.append((bad, "unknown_ro_type", _msg_value(orig, col, "an unknown "
                                                                   "business type (业务类型)")))
@@ -1056,14 +1056,14 @@ def _parse(rows: _Rows, values_map: Mapping, key: bytes | None, flags: list) -> 
             else:
                 pending.append((bad, "unknown_value", _msg_value(orig, col, "not a known value")))
         elif kind == "datetime":
-            parsed, bad = parse_dates(orig)
-            df[col] = parsed
-            pending.append((np.asarray(bad, dtype=bool), "unparseable_date",
+            parsed = parse_dates(orig)
+            df[col] = parsed.values
+            pending.append((np.asarray(parsed.bad, dtype=bool), "unparseable_date",
                             _msg_value(orig, col, "not a date")))
         elif kind == "float":
-            parsed, bad = parse_amounts(orig)
-            df[col] = parsed
-            pending.append((np.asarray(bad, dtype=bool), "unparseable_amount",
+            parsed = parse_amounts(orig)
+            df[col] = parsed.values
+            pending.append((np.asarray(parsed.bad, dtype=bool), "unparseable_amount",
                             _msg_value(orig, col, "not a number")))
         else:
             df[col] = clean_id(orig, upper=col == "vin", missing=None)

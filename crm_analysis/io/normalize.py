@@ -13,9 +13,9 @@ Headers
     raises a :class:`DataError` naming the file, the columns found and the closest
     candidates when a required column is missing (:func:`closest` finds those).
 Values
-    Each parser takes a :class:`pandas.Series` and returns the parsed Series (same index
-    and name) together with a boolean ``bad`` mask of the cells that held something that
-    could not be parsed. Missing cells are never bad.
+    Each parser takes a :class:`pandas.Series` and returns a :class:`Parsed`: the parsed
+    ``values`` (same index and name) and a boolean ``bad`` mask of the cells that held
+    something that could not be parsed. Missing cells are never bad.
     :func:`parse_dates` (2023-01-05, 2023/1/5, 2023.1.5, 2023年1月5日, 20230105, Excel
     serials, with or without a time), :func:`parse_amounts` (1,234.50, ¥1,234, 1234元,
     full-width digits, ``(123)`` for -123, ``-`` for missing), :func:`map_values` (the
@@ -40,11 +40,11 @@ Example
 >>> from crm_analysis.io.normalize import match_headers, parse_dates, parse_amounts
 >>> match_headers(["工单号", "进厂日期 ", "ＶＩＮ码", "合计金额（元）", "备注"])
 {'工单号': 'ro_id', '进厂日期 ': 'open_date', 'ＶＩＮ码': 'vin', '合计金额（元）': 'total_amount'}
->>> dates, bad = parse_dates(pd.Series(["2023-01-05", "2023年1月5日", "44931", "", "soon"]))
->>> dates.dt.strftime("%Y-%m-%d").tolist(), bad.tolist()
+>>> dates = parse_dates(pd.Series(["2023-01-05", "2023年1月5日", "44931", "", "soon"]))
+>>> dates.values.dt.strftime("%Y-%m-%d").tolist(), dates.bad.tolist()
 (['2023-01-05', '2023-01-05', '2023-01-05', nan, nan], [False, False, False, False, True])
->>> amounts, bad = parse_amounts(pd.Series(["¥1,234.50", "(80)", "-", "１２元", "abc"]))
->>> amounts.tolist(), bad.tolist()
+>>> amounts = parse_amounts(pd.Series(["¥1,234.50", "(80)", "-", "１２元", "abc"]))
+>>> amounts.values.tolist(), amounts.bad.tolist()
 ([1234.5, -80.0, nan, 12.0, nan], [False, False, False, False, True])
 """
 
@@ -57,6 +57,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,7 @@ __all__ = [
     "VALUE_ALIASES",
     "VIN_PATTERN",
     "DataError",
+    "Parsed",
     "clean_id",
     "clean_vin",
     "closest",
@@ -120,6 +122,15 @@ class DataError(ValueError):
         self.sheet = sheet
         self.columns = columns
         self.rows = rows
+
+
+@dataclass(frozen=True, eq=False)
+class Parsed:
+    """What a parser gives: the parsed ``values`` (same index and name as its input) and
+    the boolean ``bad`` mask of the non-empty cells that could not be parsed."""
+
+    values: pd.Series
+    bad: pd.Series
 
 
 # ---------------------------------------------------------------------------------------
@@ -645,9 +656,7 @@ def _value_mapping_for(field: str, mapping: Any) -> dict[Any, Any]:
     return dict(mapping)
 
 
-def map_values(
-    s: pd.Series, field: str, *, mapping: Any = None
-) -> tuple[pd.Series, pd.Series]:
+def map_values(s: pd.Series, field: str, *, mapping: Any = None) -> Parsed:
     """Translate the coded values of ``field`` (e.g. 首保 -> ``maintenance``).
 
     Values are matched after :func:`normalize_value` against :data:`VALUE_ALIASES` and
@@ -655,18 +664,19 @@ def map_values(
     field, ``{field: {alias: code}}``, or a whole :func:`load_mapping` result or YAML path.
     User codes must be valid for the field (:class:`DataError` otherwise).
 
-    Returns ``(codes, bad)``: an ``object`` Series of codes (``bool`` for ``sold_here``)
-    with ``None`` for missing cells, and a mask of the non-empty cells not recognised.
+    Returns a :class:`Parsed`: ``values``, an ``object`` Series of codes (``bool`` for
+    ``sold_here``) with ``None`` for missing cells, and ``bad``, a mask of the non-empty
+    cells not recognised.
 
     Example
     -------
     >>> import pandas as pd
-    >>> codes, bad = map_values(pd.Series(["首保", "钣金喷漆", "REPAIR", None, "改装"]), "ro_type")
-    >>> codes.tolist(), bad.tolist()
+    >>> codes = map_values(pd.Series(["首保", "钣金喷漆", "REPAIR", None, "改装"]), "ro_type")
+    >>> codes.values.tolist(), codes.bad.tolist()
     (['maintenance', 'body_paint', 'repair', None, None], [False, False, False, False, True])
-    >>> map_values(pd.Series(["改装"]), "ro_type", mapping={"改装": "repair"})[0].tolist()
+    >>> map_values(pd.Series(["改装"]), "ro_type", mapping={"改装": "repair"}).values.tolist()
     ['repair']
-    >>> map_values(pd.Series(["自销", "他销", "Y"]), "sold_here")[0].tolist()
+    >>> map_values(pd.Series(["自销", "他销", "Y"]), "sold_here").values.tolist()
     [True, False, True]
     """
     user = _value_mapping_for(field, mapping)
@@ -731,7 +741,7 @@ def _expand(
     u_bad: np.ndarray,
     missing: Any,
     dtype: Any,
-) -> tuple[pd.Series, pd.Series]:
+) -> Parsed:
     """Broadcast per-unique results back to the rows of ``s`` (code -1 = missing)."""
     na = codes < 0
     safe = np.where(na, 0, codes)
@@ -744,10 +754,8 @@ def _expand(
     if na.any():
         out = out.copy()
         out[na] = missing
-    return (
-        pd.Series(out, index=s.index, name=s.name, dtype=dtype),
-        pd.Series(bad, index=s.index, name=s.name, dtype=bool),
-    )
+    return Parsed(pd.Series(out, index=s.index, name=s.name, dtype=dtype),
+                  pd.Series(bad, index=s.index, name=s.name, dtype=bool))
 
 
 def _clean_id1(v: Any) -> Any:
@@ -786,7 +794,7 @@ def clean_id(s: pd.Series, *, upper: bool = False, missing: Any = np.nan) -> pd.
         u_out = np.array([v if e else v.upper() for v, e in zip(u_out, empty, strict=True)],
                          dtype=object)
     u_out[empty] = missing
-    return _expand(s, codes, u_out, np.zeros(len(u_out), bool), missing, object)[0]
+    return _expand(s, codes, u_out, np.zeros(len(u_out), bool), missing, object).values
 
 
 #: A valid VIN: 17 characters, digits and capitals except I, O and Q.
@@ -934,7 +942,7 @@ def _kinds(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             np.array([_is_number(v) for v in u], dtype=bool))
 
 
-def parse_dates(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+def parse_dates(s: pd.Series) -> Parsed:
     """Parse a column of dates written in any of the formats seen in DMS exports.
 
     Accepted: ``2023-01-05``, ``2023/1/5``, ``2023.1.5``, ``2023年1月5日``, ``20230105``,
@@ -945,17 +953,17 @@ def parse_dates(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     through. Years must be in 1900..2100 and the date must exist (no 2023-02-30).
     Full-width digits and separators are read as half-width.
 
-    Returns ``(dates, bad)``: a ``datetime64[ns]`` Series (NaT where missing or bad)
-    and a boolean mask of the non-empty cells that could not be parsed. Missing cells,
-    empty or blank strings and ``nan``/``None``/``NaT`` text give NaT and are not bad.
+    Returns a :class:`Parsed`: ``values``, a ``datetime64[ns]`` Series (NaT where missing
+    or bad), and ``bad``, a mask of the non-empty cells that could not be parsed. Missing
+    cells, empty or blank strings and ``nan``/``None``/``NaT`` text give NaT, not bad.
 
     Example
     -------
     >>> import pandas as pd
     >>> raw = pd.Series(["2023/1/5 8:05:00", "2023.1.5", "20230105", 44931.5, "2023-02-30",
     ...                  None, "5/1/2023"])
-    >>> dates, bad = parse_dates(raw)
-    >>> dates.dt.strftime("%Y-%m-%d %H:%M").tolist()[:4], bad.tolist()
+    >>> dates = parse_dates(raw)
+    >>> dates.values.dt.strftime("%Y-%m-%d %H:%M").tolist()[:4], dates.bad.tolist()
     (['2023-01-05 08:05', '2023-01-05 00:00', '2023-01-05 00:00', '2023-01-05 12:00'], \
 [False, False, False, False, True, False, True])
     """
@@ -965,12 +973,11 @@ def parse_dates(s: pd.Series) -> tuple[pd.Series, pd.Series]:
         s = s.dt.tz_localize(None)
         dtype = s.dtype
     if pd.api.types.is_datetime64_dtype(dtype):
-        out = s.astype("datetime64[ns]")
-        return out, pd.Series(False, index=s.index, name=s.name)
+        return Parsed(s.astype("datetime64[ns]"), pd.Series(False, index=s.index, name=s.name))
     if pd.api.types.is_bool_dtype(dtype):
         bad = s.notna().to_numpy(dtype=bool)
         nat = pd.Series(pd.NaT, index=s.index, name=s.name, dtype="datetime64[ns]")
-        return nat, pd.Series(bad, index=s.index, name=s.name)
+        return Parsed(nat, pd.Series(bad, index=s.index, name=s.name))
     codes, uniques = _factorize(s)
     u = np.asarray(uniques, dtype=object)
     n = len(u)
@@ -1054,7 +1061,7 @@ def _strings_to_amounts(u: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return val, ok, empty
 
 
-def parse_amounts(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+def parse_amounts(s: pd.Series) -> Parsed:
     """Parse money (RMB) written as in DMS exports into ``float64``.
 
     Accepted: plain numbers, thousands separators in groups of three (``1,234.50``),
@@ -1063,18 +1070,18 @@ def parse_amounts(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     (× 10,000). Numbers pass through (``bool`` and infinities are bad). ``-``, ``--``,
     ``—``, ``/``, empty text and ``nan``/``None`` text mean missing: NaN, not bad.
 
-    Returns ``(amounts, bad)``: a ``float64`` Series (NaN where missing or bad) and a
-    boolean mask of the non-empty cells that are not amounts (``12,34``, ``abc``).
+    Returns a :class:`Parsed`: ``values``, a ``float64`` Series (NaN where missing or
+    bad), and ``bad``, a mask of the non-empty cells that are not amounts (``12,34``).
 
     Example
     -------
     >>> import pandas as pd
     >>> raw = pd.Series(["1,234.50", "￥1,234", "1234元", "１２３．５", "(123)", "-", None,
     ...                  "1.2万", 88, "12,34", "n/a"], dtype=object)
-    >>> amounts, bad = parse_amounts(raw)
-    >>> amounts.tolist()
+    >>> amounts = parse_amounts(raw)
+    >>> amounts.values.tolist()
     [1234.5, 1234.0, 1234.0, 123.5, -123.0, nan, nan, 12000.0, 88.0, nan, nan]
-    >>> bad[bad].index.tolist()
+    >>> amounts.bad[amounts.bad].index.tolist()
     [9]
     """
     s = _as_series(s)
@@ -1082,7 +1089,7 @@ def parse_amounts(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
         out = s.astype("float64")
         bad = np.isinf(out.to_numpy())
-        return out.where(~bad), pd.Series(bad, index=s.index, name=s.name)
+        return Parsed(out.where(~bad), pd.Series(bad, index=s.index, name=s.name))
     codes, uniques = _factorize(s)
     u = np.asarray(uniques, dtype=object)
     n = len(u)

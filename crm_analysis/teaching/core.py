@@ -49,6 +49,7 @@ import pandas as pd
 from crm_analysis import config
 from crm_analysis._inputs import read_as_of
 from crm_analysis.context import load_data, open_store
+from crm_analysis.i18n import t
 
 if TYPE_CHECKING:
     import nbformat
@@ -424,28 +425,49 @@ def _shell() -> Any:
 
 
 _TEXT = {
-    "right": {"en": "right, well done.", "zh": "正确，做得好。"},
-    "close": {"en": "close, but not exact: {detail}", "zh": "接近，但不完全正确：{detail}"},
-    "wrong": {"en": "not right: {detail}", "zh": "不正确：{detail}"},
-    "missing": {
-        "en": "no answer yet: replace None in `answer = None` with your answer.",
-        "zh": "尚未作答：把 `answer = None` 中的 None 换成你的答案。",
-    },
-    "hint": {"en": " Hint: {hint}", "zh": "提示：{hint}"},
+    "right": ("right, well done.", "正确，做得好。"),
+    "close": ("close, but not exact: {detail}", "接近，但不完全正确：{detail}"),
+    "wrong": ("not right: {detail}", "不正确：{detail}"),
+    "missing": ("no answer yet: replace None in `answer = None` with your answer.",
+                "尚未作答：把 `answer = None` 中的 None 换成你的答案。"),
+    "hint": (" Hint: {hint}", "提示：{hint}"),
+    "type.number": ("a number (like 0.25 or 1234)", "一个数字（例如 0.25 或 1234）"),
+    "type.text": ("a text string (in quotes)", "一个字符串（加引号）"),
+    "type.set": ("a list or set of items (like a list of customer ids)",
+                 "一个列表或集合（例如客户编号列表）"),
+    "type.series": ("a pandas Series or a dict (key -> value)",
+                    "一个 pandas Series 或字典（键 -> 值）"),
+    "wrong_type": ("expected {kind}, but your answer is a {got}.",
+                   "应为{kind}，但你的答案是 {got} 类型。"),
+    "not_comparable": ("your answer could not be compared ({error}); expected {kind}.",
+                       "无法比较你的答案（{error}）；应为{kind}。"),
+    "not_finite": ("your answer is not a finite number (NaN or infinite).",
+                   "你的答案不是有限的数字（NaN 或无穷大）。"),
+    "off": ("you are off by {rel:.2g}: do not round, and check the exact date window.",
+            "相差 {rel:.2g}：不要四舍五入，并核对日期范围。"),
+    "off_relative": ("you are off by {rel:.2g} (relative): do not round, and check the exact "
+                     "date window.", "相差 {rel:.2g}（相对）：不要四舍五入，并核对日期范围。"),
+    "percentage": ("it looks like a percentage: give a share between 0 and 1 (25% -> 0.25).",
+                   "看起来是百分数：请给出 0 到 1 之间的比例（25% -> 0.25）。"),
+    "share": ("it looks like a share: give a percentage (0.25 -> 25).",
+              "看起来是比例：请给出百分数（0.25 -> 25）。"),
+    "too_high": ("your answer is too high.", "你的答案偏高。"),
+    "too_low": ("your answer is too low.", "你的答案偏低。"),
+    "spelling": ("check the spelling.", "请检查拼写。"),
+    "not_expected": ("this is not the expected answer.", "这不是预期的答案。"),
+    "items": ("{shared} of the {n} expected items are in your answer, {extra} of yours "
+              "should not be there.",
+              "预期的 {n} 项中有 {shared} 项在你的答案里，你的答案中有 {extra} 项不应出现。"),
+    "item_types": (" The items should be of type {expected}, yours are {got}.",
+                   " 各项应为 {expected} 类型，你的是 {got}。"),
+    "keys_missing": ("{n} key(s) missing (e.g. {name})", "缺少 {n} 个键（例如 {name}）"),
+    "keys_extra": ("{n} unexpected key(s) (e.g. {name})", "多出 {n} 个键（例如 {name}）"),
+    "keys": ("{parts}.", "{parts}。"),
+    "keys_sep": ("; ", "；"),
+    "not_a_number": ("the value for {name} should be a number.", "{name} 的值应为数字。"),
+    "values_off": ("{n_off} of {n} values are off (for example {name}).",
+                   "{n} 个值中有 {n_off} 个不对（例如 {name}）。"),
 }
-
-_TYPE_NAMES = {
-    "number": {"en": "a number (like 0.25 or 1234)", "zh": "一个数字（例如 0.25 或 1234）"},
-    "text": {"en": "a text string (in quotes)", "zh": "一个字符串（加引号）"},
-    "set": {"en": "a list or set of items (like a list of customer ids)",
-            "zh": "一个列表或集合（例如客户编号列表）"},
-    "series": {"en": "a pandas Series or a dict (key -> value)",
-               "zh": "一个 pandas Series 或字典（键 -> 值）"},
-}
-
-
-def _t(en: str, zh: str, lang: str) -> str:
-    return zh if lang == "zh" else en
 
 
 class _WrongType(Exception):
@@ -507,23 +529,16 @@ def check(exercise_id: str, answer: Any, *, data: LessonData | None = None) -> F
         except _WrongType:
             got = type(answer).__name__
             status = "wrong"
-            detail = _t(
-                f"expected {_TYPE_NAMES[ex.kind]['en']}, but your answer is a {got}.",
-                f"应为{_TYPE_NAMES[ex.kind]['zh']}，但你的答案是 {got} 类型。",
-                lang,
-            )
+            detail = t("wrong_type", lang, labels=_TEXT, got=got,
+                       kind=t(f"type.{ex.kind}", lang, labels=_TEXT))
         except Exception as exc:  # noqa: BLE001 - feedback must never raise on an answer
             status = "wrong"
-            detail = _t(
-                f"your answer could not be compared ({type(exc).__name__}); expected "
-                f"{_TYPE_NAMES[ex.kind]['en']}.",
-                f"无法比较你的答案（{type(exc).__name__}）；应为{_TYPE_NAMES[ex.kind]['zh']}。",
-                lang,
-            )
+            detail = t("not_comparable", lang, labels=_TEXT, error=type(exc).__name__,
+                       kind=t(f"type.{ex.kind}", lang, labels=_TEXT))
     score = {"right": ex.points, "close": ex.points / 2}.get(status, 0.0)
-    message = f"{_STYLE[status][2]} {ex.id} — " + _TEXT[status][lang].format(detail=detail)
+    message = f"{_STYLE[status][2]} {ex.id} — " + t(status, lang, labels=_TEXT, detail=detail)
     if status in ("close", "wrong") and ex.in_lang("hint", lang):
-        message += _TEXT["hint"][lang].format(hint=ex.in_lang("hint", lang))
+        message += t("hint", lang, labels=_TEXT, hint=ex.in_lang("hint", lang))
     fb = Feedback(exercise=ex.id, status=status, score=float(score), message=message)
     _show(fb, ex, data)
     return fb
@@ -602,27 +617,19 @@ def _compare_number(ex: Exercise, answer: Any, expected: Any, lang: str) -> tupl
     if math.isnan(e) and math.isnan(a):
         return "right", ""
     if math.isnan(a) or math.isinf(a):
-        return "wrong", _t("your answer is not a finite number (NaN or infinite).",
-                           "你的答案不是有限的数字（NaN 或无穷大）。", lang)
+        return "wrong", t("not_finite", lang, labels=_TEXT)
     tol = _tolerance(ex, e)
     diff = abs(a - e)
     if diff <= tol:
         return "right", ""
     if diff <= ex.close_factor * tol:
         rel = diff / abs(e) if e else diff
-        return "close", _t(f"you are off by {rel:.2g}{' (relative)' if e else ''}: do not round, "
-                           "and check the exact date window.",
-                           f"相差 {rel:.2g}{'（相对）' if e else ''}："
-                           "不要四舍五入，并核对日期范围。", lang)
+        return "close", t("off_relative" if e else "off", lang, labels=_TEXT, rel=rel)
     if e and 0 < abs(e) <= 1 and abs(a - 100 * e) <= 100 * ex.close_factor * tol:
-        return "wrong", _t("it looks like a percentage: give a share between 0 and 1 "
-                           "(25% -> 0.25).",
-                           "看起来是百分数：请给出 0 到 1 之间的比例（25% -> 0.25）。", lang)
+        return "wrong", t("percentage", lang, labels=_TEXT)
     if e and abs(a - e / 100) <= ex.close_factor * tol / 100 and abs(e) > 1:
-        return "wrong", _t("it looks like a share: give a percentage (0.25 -> 25).",
-                           "看起来是比例：请给出百分数（0.25 -> 25）。", lang)
-    return "wrong", _t(f"your answer is too {'high' if a > e else 'low'}.",
-                       f"你的答案偏{'高' if a > e else '低'}。", lang)
+        return "wrong", t("share", lang, labels=_TEXT)
+    return "wrong", t("too_high" if a > e else "too_low", lang, labels=_TEXT)
 
 
 def _norm_text(value: str) -> str:
@@ -644,11 +651,11 @@ def _compare_text(answer: Any, expected: Any, lang: str) -> tuple[str, str]:
     if a in targets:
         return "right", ""
     squeeze = re.compile(r"[\W_]+")
-    if any(squeeze.sub("", a) == squeeze.sub("", t) for t in targets) or any(
-        difflib.SequenceMatcher(None, a, t).ratio() >= 0.8 for t in targets
+    if any(squeeze.sub("", a) == squeeze.sub("", x) for x in targets) or any(
+        difflib.SequenceMatcher(None, a, x).ratio() >= 0.8 for x in targets
     ):
-        return "close", _t("check the spelling.", "请检查拼写。", lang)
-    return "wrong", _t("this is not the expected answer.", "这不是预期的答案。", lang)
+        return "close", t("spelling", lang, labels=_TEXT)
+    return "wrong", t("not_expected", lang, labels=_TEXT)
 
 
 def _plain_item(x: Any) -> Any:
@@ -683,21 +690,13 @@ def _compare_set(answer: Any, expected: Any, lang: str) -> tuple[str, str]:
         return "right", ""
     shared = len(a & e)
     union = len(a | e) or 1
-    detail = _t(
-        f"{shared} of the {len(e)} expected items are in your answer, "
-        f"{len(a - e)} of yours should not be there.",
-        f"预期的 {len(e)} 项中有 {shared} 项在你的答案里，你的答案中有 {len(a - e)} 项不应出现。",
-        lang,
-    )
+    detail = t("items", lang, labels=_TEXT, shared=shared, n=len(e), extra=len(a - e))
     if shared == 0 and a and e:
         ta = {type(x).__name__ for x in a}
         te = {type(x).__name__ for x in e}
         if ta != te:
-            detail += _t(f" The items should be of type {', '.join(sorted(te))}, yours are "
-                         f"{', '.join(sorted(ta))}.",
-                         f" 各项应为 {', '.join(sorted(te))} 类型，"
-                         f"你的是 {', '.join(sorted(ta))}。",
-                         lang)
+            detail += t("item_types", lang, labels=_TEXT, expected=", ".join(sorted(te)),
+                        got=", ".join(sorted(ta)))
     if shared / union >= SET_CLOSE_OVERLAP:
         return "close", detail
     return "wrong", detail
@@ -726,21 +725,16 @@ def _compare_series(ex: Exercise, answer: Any, expected: Any, lang: str) -> tupl
     missing = [k for k in e if k not in a]
     extra = [k for k in a if k not in e]
     if missing or extra:
-        parts_en, parts_zh = [], []
-        if missing:
-            parts_en.append(f"{len(missing)} key(s) missing (e.g. {missing[0]})")
-            parts_zh.append(f"缺少 {len(missing)} 个键（例如 {missing[0]}）")
-        if extra:
-            parts_en.append(f"{len(extra)} unexpected key(s) (e.g. {extra[0]})")
-            parts_zh.append(f"多出 {len(extra)} 个键（例如 {extra[0]}）")
-        return "wrong", _t("; ".join(parts_en) + ".", "；".join(parts_zh) + "。", lang)
+        parts = [t(f"keys_{which}", lang, labels=_TEXT, n=len(keys), name=keys[0])
+                 for which, keys in (("missing", missing), ("extra", extra)) if keys]
+        return "wrong", t("keys", lang, labels=_TEXT,
+                          parts=t("keys_sep", lang, labels=_TEXT).join(parts))
     worst, worst_key, n_off, all_close = 0.0, None, 0, True
     for key, ev in e.items():
         av = a[key]
         if _is_number(ev):
             if not _is_number(av):
-                return "wrong", _t(f"the value for {key} should be a number.",
-                                   f"{key} 的值应为数字。", lang)
+                return "wrong", t("not_a_number", lang, labels=_TEXT, name=key)
             ev_f, av_f = float(ev), float(av)
             if math.isnan(ev_f) and math.isnan(av_f):
                 continue
@@ -761,8 +755,7 @@ def _compare_series(ex: Exercise, answer: Any, expected: Any, lang: str) -> tupl
                     worst_key = key
     if n_off == 0:
         return "right", ""
-    detail = _t(f"{n_off} of {len(e)} values are off (for example {worst_key}).",
-                f"{len(e)} 个值中有 {n_off} 个不对（例如 {worst_key}）。", lang)
+    detail = t("values_off", lang, labels=_TEXT, n_off=n_off, n=len(e), name=worst_key)
     return ("close" if all_close else "wrong"), detail
 
 
