@@ -20,7 +20,7 @@ REPORTS := reports## output folder of the HTML reports
 SEED := 2026## seed of the generated dataset
 STORES := 3## number of stores of the generated dataset
 REPORT_LANGS ?= en zh## report languages of `reports` (REPORTS/<run>/<store>/<lang>/)
-JOBS ?= 2## pytest-xdist workers of `test` and `test-slow` (0: no xdist)
+JOBS ?= 3## pytest-xdist workers of `test` and `test-slow` (0: no xdist; 3 on 2 cores: notebook tests wait on their kernels)
 BENCH_SIZES ?= 1## millions of orders measured by `make bench` (1,10,30: the full run; benchmarks/README.md)
 BENCH_ARGS ?=## extra benchmarks/bench_scale.py arguments, e.g. "--engines pandas,polars --json bench.json"
 PYTEST_ARGS ?=## extra pytest arguments, e.g. "-k synth -x"
@@ -130,7 +130,8 @@ reports-zh: ## the Chinese reports only
 	$(MAKE) reports REPORT_LANGS=zh
 
 # ------------------------------------------------------------------------- quality
-test: $(INSTALL_STAMP) ## check the import contract, then run the fast tests (not marked slow or spark) on $(JOBS) workers
+# The tests read the default dataset from $(DATA) (tests/conftest.py), so `test` makes it first.
+test: $(INSTALL_STAMP) $(DATA_STAMP) ## check the import contract, then run the fast tests (not marked slow or spark) on $(JOBS) workers
 	$(VENV)/bin/lint-imports --no-cache
 	$(VPY) -m pytest -m "not slow and not spark" -n $(JOBS) $(PYTEST_ARGS)
 
@@ -149,7 +150,7 @@ test-spark: $(INSTALL_STAMP) ## the engine-equivalence tests on a local PySpark 
 	$(MAKE) --no-print-directory $(SPARK_STAMP) && \
 	$(VPY) -m pytest -m spark $(PYTEST_ARGS) tests/test_engines_spark.py
 
-test-slow: $(INSTALL_STAMP) ## run only the slow-marked tests
+test-slow: $(INSTALL_STAMP) $(DATA_STAMP) ## run only the slow-marked tests
 	$(VPY) -m pytest -m slow -n $(JOBS) $(PYTEST_ARGS)
 
 lint: $(INSTALL_STAMP) ## check the code with ruff and the import contract (docs/CONVENTIONS.md)

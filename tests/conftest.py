@@ -96,6 +96,11 @@ def _sample_is_default() -> bool:
         meta = json.loads((SAMPLE_DIR / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
+    # written before the generator's code last changed: stale, whatever its meta says
+    synth = Path(config.PROJECT_ROOT / "crm_analysis" / "synth")
+    if max(p.stat().st_mtime for p in synth.glob("*.py")) > \
+            (SAMPLE_DIR / "meta.json").stat().st_mtime:
+        return False
     want = {"seed": SEED, "scale": 1.0, "start": "2014-01-01", "as_of": config.DEFAULT_AS_OF,
             "stores": [asdict(s) for s in DEFAULT_STORES[:STORES]],
             "params": asdict(SynthParams())}

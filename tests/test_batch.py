@@ -82,6 +82,7 @@ def stamps(run_dir: Path) -> dict[str, float]:
 # --------------------------------------------------------------------------- real notebook
 
 
+@pytest.mark.slow  # end-to-end: real notebook 01 for three stores, twice (~28 s)
 def test_batch_real_notebook_three_stores_two_jobs(data_dir, dataset, tmp_path):
     out = tmp_path / "reports"
     run = run_batch(data_dir, out, notebooks=["01"], jobs=2, progress=False)

@@ -227,6 +227,7 @@ def test_best_model_beats_both_baselines(result):
     assert auc[best] > 0.85
 
 
+@pytest.mark.slow  # four backtests on shuffled labels (~12 s): a statistical guard
 def test_shuffled_labels_destroy_the_models(ds):
     """Leakage guard. With the training labels permuted, the models' test ROC-AUC is
     0.5 plus noise. The noise is larger than the test sample alone gives (null SE about

@@ -252,7 +252,8 @@ def test_cli_usage_errors(tmp_path, capsys):
 L1_NOTEBOOKS = sorted((NOTEBOOKS_DIR / "lessons").glob("L1_*.ipynb"))
 
 
-# slow: the rehearsal test below runs the same class (real L1, five students) in English
+# slow (~49 s): end-to-end grading of real L1 for five students; the fast suite grades tiny
+# lessons (test_prepare_and_grade_five_students and the tests after it)
 @pytest.mark.slow
 @pytest.mark.skipif(not L1_NOTEBOOKS, reason="lesson L1 not written yet")
 def test_prepare_and_grade_real_lesson_l1(tmp_path):
@@ -309,6 +310,7 @@ def test_prepare_and_grade_real_lesson_l1(tmp_path):
 
 @pytest.mark.skipif(not list((Path(__file__).parents[1] / "notebooks" / "lessons").glob(
     "L1_*.ipynb")), reason="lesson L1 not present")
+@pytest.mark.slow  # end-to-end: the rehearse command, five students x real L1 (~28 s)
 def test_rehearsal_command_grades_five_simulated_students(tmp_path, capsys):
     """The teacher's dry run from docs/teaching.md: one command, and the grade sheet says
     exactly what each simulated student did (two right, one wrong, one broken, one

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import inspect
 import pkgutil
@@ -24,6 +25,16 @@ import crm_analysis
 from crm_analysis.schema import example_dataset
 
 PACKAGE = Path(crm_analysis.__file__).parent
+
+
+@functools.cache
+def _sources() -> tuple[tuple[Path, list[str], ast.Module], ...]:
+    """(path, lines, syntax tree) of every module of the package, read once."""
+    out = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        out.append((path, text.splitlines(), ast.parse(text)))
+    return tuple(out)
 
 
 def _modules():
@@ -145,10 +156,15 @@ ONE_DEFINITION = {
 }
 
 
-def _definitions():
-    for path in sorted(PACKAGE.rglob("*.py")):
+@functools.cache
+def _definitions() -> tuple[tuple[str, str, int], ...]:
+    return tuple(_walk_definitions())
+
+
+def _walk_definitions():
+    for path, _, tree in _sources():
         module = ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(tree):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 yield module, node.name, node.lineno
 
@@ -167,9 +183,7 @@ LAZY_MARK = "# lazy: subcommand module (docs/CONVENTIONS.md)"
 
 def test_package_modules_are_imported_at_the_top():
     offenders = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        lines = path.read_text(encoding="utf-8").splitlines()
-        tree = ast.parse("\n".join(lines))
+    for path, lines, tree in _sources():
         for func in ast.walk(tree):
             if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
                 continue
@@ -216,8 +230,7 @@ def _tuple_returns(node):
 
 def test_no_public_function_returns_a_tuple_literal():
     offenders = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+    for path, _, tree in _sources():
         scopes = [(tree, "")]
         while scopes:
             scope, prefix = scopes.pop()

@@ -104,6 +104,7 @@ def test_solutions_are_right_in_english(lesson, data_dir, tmp_path):
     assert "Glyph" not in _stderr(nb)
 
 
+@pytest.mark.slow  # a kernel per lesson; the student copies are checked statically below
 @pytest.mark.parametrize("lesson", sorted(LESSONS))
 def test_student_version_runs_with_every_answer_missing(lesson, data_dir, tmp_path):
     nb = _run(lesson, data_dir, tmp_path, lang="en", solutions=False, student=True)

@@ -104,6 +104,7 @@ def test_solutions_are_right(lesson, data_dir, tmp_path):
     assert "missing from" not in _stderr(nb)
 
 
+@pytest.mark.slow  # a kernel per lesson; the student copies are checked statically
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_without_solutions_everything_is_missing(lesson, data_dir, tmp_path):
     nb = _run(lesson, data_dir, tmp_path, lang="en", solutions=False)

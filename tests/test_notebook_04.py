@@ -150,9 +150,12 @@ def test_call_list_is_pseudonymized_and_downloadable(report, ds, data_dir):
     for value in raw:
         assert value not in xml, value
         assert value not in html, value
-    assert not re.search(r"1[3-9]\d{9}", html.replace(link.group(1), ""))  # no phone number
+    # no phone number (not inside a hex pseudonym such as "17415039097f", which the
+    # random per-folder key may give)
+    assert not re.search(r"(?<![0-9a-f])1[3-9]\d{9}(?![0-9a-f])", html.replace(link.group(1), ""))
 
 
+@pytest.mark.slow  # a third run of notebook 04, on a store with a short history
 def test_short_history_trains_on_the_snapshots_it_allows(tmp_path):
     """A store with three years of orders cannot have training snapshots 2 and 3 years
     before the test year: the notebook uses fewer (and says so) instead of failing."""
