@@ -130,10 +130,14 @@ reports-zh: ## the Chinese reports only
 	$(MAKE) reports REPORT_LANGS=zh
 
 # ------------------------------------------------------------------------- quality
+# Bytecode caching on for the tests even where the environment turns it off
+# (PYTHONDONTWRITEBYTECODE): pytest keeps its rewritten test modules, and each notebook
+# kernel reads the package's compiled modules instead of compiling them again.
+PYTEST_ENV := PYTHONDONTWRITEBYTECODE=
 # The tests read the default dataset from $(DATA) (tests/conftest.py), so `test` makes it first.
 test: $(INSTALL_STAMP) $(DATA_STAMP) ## check the import contract, then run the fast tests (not marked slow or spark) on $(JOBS) workers
 	$(VENV)/bin/lint-imports --no-cache
-	$(VPY) -m pytest -m "not slow and not spark" -n $(JOBS) $(PYTEST_ARGS)
+	$(PYTEST_ENV) $(VPY) -m pytest -m "not slow and not spark" -n $(JOBS) $(PYTEST_ARGS)
 
 # PySpark needs Java 17 or newer: without it the target says so and succeeds (skipped).
 SPARK_STAMP := $(VENV)/.spark-installed-$(PYPROJECT_SUM)
@@ -151,7 +155,7 @@ test-spark: $(INSTALL_STAMP) ## the engine-equivalence tests on a local PySpark 
 	$(VPY) -m pytest -m spark $(PYTEST_ARGS) tests/test_engines_spark.py
 
 test-slow: $(INSTALL_STAMP) $(DATA_STAMP) ## run only the slow-marked tests
-	$(VPY) -m pytest -m slow -n $(JOBS) $(PYTEST_ARGS)
+	$(PYTEST_ENV) $(VPY) -m pytest -m slow -n $(JOBS) $(PYTEST_ARGS)
 
 lint: $(INSTALL_STAMP) ## check the code with ruff and the import contract (docs/CONVENTIONS.md)
 	$(VPY) -m ruff check .

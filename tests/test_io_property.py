@@ -30,6 +30,7 @@ from pathlib import Path
 
 import openpyxl
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -247,6 +248,7 @@ def rows_written(spec: dict) -> int:
     return len(rows)
 
 
+@pytest.mark.slow  # 100 generated exports (~12 s); tests/test_io_corpus.py checks the same identity
 @SETTINGS
 @given(spec=exports())
 def test_random_exports_are_accounted_for(spec, tmp_path_factory):
