@@ -173,7 +173,11 @@ def data_as_of(data: Any) -> pd.Timestamp | None:
     if "open_date" not in frame.columns:
         return None
     last = frame.lazy().select(nw.col("open_date").max()).collect().item()
-    return None if last is None or pd.isna(last) else pd.Timestamp(last).as_unit("ns")
+    if last is None or pd.isna(last):
+        return None
+    # PySpark hands the wall time back with its session's time zone: keep the wall time
+    return pd.Timestamp(last).tz_localize(None).as_unit("ns") if pd.Timestamp(last).tzinfo \
+        else pd.Timestamp(last).as_unit("ns")
 
 
 # =========================================================================== arguments
