@@ -111,7 +111,9 @@ def test_student_version_runs_with_every_answer_missing(lesson, data_dir, tmp_pa
     assert _checks(nb) == {ex_id: ["missing"] for ex_id in _ids(lesson)}
 
 
-@pytest.mark.parametrize("lesson", sorted(LESSONS))
+# one Chinese lesson run in the fast suite (L1); the others are end-to-end runs marked slow
+@pytest.mark.parametrize("lesson", [pytest.param(x, marks=[pytest.mark.slow] if x != "L1" else [])
+                                    for x in sorted(LESSONS)])
 def test_chinese_text_and_figures(lesson, data_dir, tmp_path):
     nb = _run(lesson, data_dir, tmp_path, lang="zh", solutions=True)
     _assert_right(lesson, nb)

@@ -112,7 +112,9 @@ def test_without_solutions_everything_is_missing(lesson, data_dir, tmp_path):
     assert checks == {i: ["missing"] for i in EXERCISE_IDS[lesson]}
 
 
-@pytest.mark.parametrize("lesson", LESSONS)
+# L4 in Chinese in the fast suite; L5 (the heaviest lesson run) is marked slow
+@pytest.mark.parametrize("lesson", [pytest.param(x, marks=[pytest.mark.slow] if x == "L5" else [])
+                                    for x in LESSONS])
 def test_chinese_version(lesson, data_dir, tmp_path):
     nb = _run(lesson, data_dir, tmp_path, lang="zh", solutions=True)
     checks = _checks(nb)
