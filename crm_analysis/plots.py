@@ -2407,10 +2407,6 @@ def status_bars(
     return ax
 
 
-# =========================================================================== survival charts
-# (moved here from crm_analysis.survival: charts live in the presentation layer)
-
-
 # =========================================================================== money charts
 # (moved here from crm_analysis.economics and crm_analysis.value)
 
