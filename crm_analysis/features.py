@@ -78,6 +78,7 @@ Example
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -508,6 +509,7 @@ def rfm_summary(
     freq: str = "D",
     freq_multiplier: float = 1,
     include_first_transaction: bool = False,
+    regularity: bool = False,
 ) -> IntoFrameT:
     """Frequency, recency, T and monetary value per customer, as ``lifetimes`` computes them.
 
@@ -529,6 +531,17 @@ def rfm_summary(
 
     With ``include_first_transaction=True`` the first period also counts in
     ``frequency`` and ``monetary_value`` (lifetimes' option of the same name).
+
+    With ``regularity=True`` a column ``litt`` follows ``T``: the sum, over the customer's
+    repeat periods, of the logarithm of the time since the previous purchase period, in
+    the units of ``recency`` and ``T`` (period difference / ``freq_multiplier``); 0.0 for a
+    customer with a single purchase period. It is BTYDplus's ``litt`` of ``elog2cbs``
+    (R package BTYDplus, ``R/helpers.R``), the sufficient statistic of the Erlang-k
+    inter-visit times of the MBG/CNBD-k model (:class:`crm_analysis.btyd.MBGCNBDModel`):
+    ``elog2cbs`` merges the transactions of a day (of a timestamp, for ``POSIXt`` dates)
+    and measures times in weeks, so on day dates it equals
+    ``rfm_summary(..., freq="D", freq_multiplier=7, regularity=True)``. The first period
+    never contributes, so ``litt`` is the same with ``include_first_transaction``.
 
     Supported ``freq``: ``"D"`` (day), ``"W"`` (week, Monday–Sunday; alias ``"W-SUN"``),
     ``"h"`` (hour), ``"min"`` (minute), ``"s"`` (second). Months are not supported
@@ -556,11 +569,14 @@ def rfm_summary(
         Period length and the divisor of recency and T.
     include_first_transaction:
         Count the first period in ``frequency`` and ``monetary_value``.
+    regularity:
+        Add ``litt`` (sum of the log inter-period times), the input of the MBG/CNBD-k model.
 
     Returns
     -------
     Frame of the input's kind: ``customer_col``, ``frequency`` (Int64), ``recency``,
-    ``T`` and, with ``value_col``, ``monetary_value`` (Float64), sorted by customer.
+    ``T``, with ``regularity`` ``litt`` and, with ``value_col``, ``monetary_value``
+    (Float64), sorted by customer.
 
     Example
     -------
@@ -577,6 +593,10 @@ def rfm_summary(
       id  frequency  recency    T
     0  a          1      1.0  4.0
     1  b          0      0.0  4.0
+    >>> rfm_summary(tx, "id", "date", None, as_of="2024-01-31", regularity=True)
+      id  frequency  recency     T      litt
+    0  a          1     10.0  30.0  2.302585
+    1  b          0      0.0  26.0  0.000000
     """
     if isinstance(orders, Dataset | Mapping):
         as_of = read_as_of(as_of, orders)
@@ -586,6 +606,8 @@ def rfm_summary(
         raise ValueError(f"{caller()}: freq={freq!r} is not supported; use one of "
                          f"{list(RFM_FREQS)}")
     mult = check_number(freq_multiplier, "freq_multiplier", minimum=0, strict=True)
+    if not isinstance(regularity, bool):
+        raise TypeError(f"{caller()}: regularity must be True or False, got {regularity!r}")
     try:
         f_in = nw.from_native(orders)
     except TypeError as exc:
@@ -624,6 +646,15 @@ def rfm_summary(
             nw.when(nw.col("_period") == nw.col("_first")).then(0.0).otherwise(v)
             .alias("_repeat_value"))
         sums = [v.sum().alias("_all_value"), nw.col("_repeat_value").sum()]
+    if regularity:
+        # log of the gap to the previous purchase period (null on the first period, which
+        # the sum skips); the division by freq_multiplier is taken out of the sum
+        # (sum log(gap / m) = sum log(gap) - repeats * log(m))
+        gap = nw.col("_period") - nw.col("_period").shift(1).over(
+            customer_col, order_by="_period")
+        by_period = by_period.with_columns(
+            gap.cast(nw.Float64).log().alias("_log_gap"))
+        sums.append(nw.col("_log_gap").sum())
     out = by_period.group_by(customer_col).agg(
         nw.col("_first").min(),
         nw.col("_period").max().alias("_last"),
@@ -637,6 +668,12 @@ def rfm_summary(
         T=(nw.lit(end) - nw.col("_first")).cast(nw.Float64) / mult,
     )
     keep = [customer_col, "frequency", "recency", "T"]
+    if regularity:
+        log_mult = math.log(mult)
+        out = out.with_columns(
+            litt=(nw.col("_log_gap").fill_null(0.0)
+                  - (nw.col("_count") - 1).cast(nw.Float64) * log_mult).cast(nw.Float64))
+        keep.append("litt")
     if value_col is not None:
         # mean value of the repeat periods (all periods with include_first_transaction)
         total = nw.col("_all_value" if include_first_transaction else "_repeat_value")

@@ -42,6 +42,9 @@ def test_pandas_reference_is_not_empty(data):
     assert d["event"].any() and (~d["event"]).any() and (~d["age_known"]).any()
     assert d["store_id"].nunique() == 2
     assert expected["vehicle_age_profile"]["age_band"].isna().any()
+    # litt: customers with one purchase day (0), and gaps under and over a week (< 0, > 0)
+    litt = expected["rfm_summary_regularity"]["litt"]
+    assert (litt == 0).any() and (litt < 0).any() and (litt > 0).any()
 
 
 def test_mixed_engines_follow_the_orders(data):
