@@ -1,8 +1,8 @@
-"""Buy-till-you-die models by maximum likelihood: BG/NBD and Gamma-Gamma.
+"""Buy-till-you-die models by maximum likelihood: BG/NBD, MBG/CNBD-k and Gamma-Gamma.
 
-Two models in the lifelines / scikit-learn style (``fit(...)`` returns the model,
+Three models in the lifelines / scikit-learn style (``fit(...)`` returns the model,
 estimates end in ``_``), written with numpy and scipy only (``lifetimes`` is unmaintained
-and no dependency; DOMAIN.md section 6):
+and no dependency, and no maintained Python package has MBG/CNBD-k; DOMAIN.md section 6):
 
 :class:`BetaGeoModel`
     BG/NBD (Fader, Hardie & Lee 2005): while "alive" a customer buys as a Poisson process
@@ -10,6 +10,14 @@ and no dependency; DOMAIN.md section 6):
     probability p ~ Beta(a, b). Input per customer: ``frequency`` x (repeat purchases),
     ``recency`` t_x (time of the last purchase after the first) and ``T`` (time from the
     first purchase to the end of observation), in any one time unit.
+:class:`MBGCNBDModel`
+    MBG/CNBD-k (Reutterer, Platzer & Schröder 2020), the model of the R package
+    BTYDplus: as BG/NBD, but the times between purchases are Erlang-k (k = 1 memoryless,
+    larger k regular, as maintenance visits are) and a customer can also drop out at
+    the first purchase. Input adds ``litt``, the sum of the log inter-purchase times, to
+    choose k. :func:`estimate_regularity` (Wheat & Morrison 1990) tells whether a
+    store's visits are regular at all; :func:`compare_holdout` fits BG/NBD and
+    MBG/CNBD-k on a calibration period and scores both on the held-out one.
 :class:`GammaGammaModel`
     Gamma-Gamma spend model (Fader & Hardie 2013, following Colombo & Jiang 1999): a
     customer's transaction values are Gamma(p, ν) with ν ~ Gamma(q, γ); input per repeat
@@ -103,15 +111,18 @@ from __future__ import annotations
 
 import contextlib
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
+from scipy import optimize, stats
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from crm_analysis._inputs import (
     caller,
+    check_bool,
+    check_choice,
     check_int,
     check_number,
     read_as_of,
@@ -125,8 +136,14 @@ __all__ = [
     "PERIODS_PER_MONTH",
     "BetaGeoModel",
     "ConvergenceError",
+    "BTYD_MODELS",
     "GammaGammaModel",
+    "HoldoutComparison",
+    "MBGCNBDModel",
     "calibration_holdout",
+    "compare_holdout",
+    "estimate_regularity",
+    "fit_model",
 ]
 
 #: Step in each log-parameter of the finite-difference Hessian (see the module docstring).
@@ -552,7 +569,10 @@ class BetaGeoModel(_MLEModel):
     ----------
     penalizer:
         L2 penalty ``penalizer × (r² + α² + a² + b²)`` added to the *mean* negative
-        log-likelihood (lifetimes' ``penalizer_coef``); 0 gives the MLE.
+        log-likelihood of the data as given; 0 gives the MLE. This is *not* lifetimes'
+        ``penalizer_coef``: lifetimes divides recency and T by their maximum before
+        fitting, so its penalty acts on the rescaled α (on CDNOW at 0.1 this penalty
+        gives α = 0.571 where lifetimes gives 4.219); the two agree only at 0.
 
     Attributes (after :meth:`fit`)
     ------------------------------
@@ -752,6 +772,505 @@ class BetaGeoModel(_MLEModel):
         return _wrap(clv, index, "clv")
 
 
+# --------------------------------------------------------------------------- MBG/CNBD-k
+
+
+def _mbgcnbd_terms(params: np.ndarray, k: int, x: np.ndarray, tx: np.ndarray, T: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The two log-terms of the MBG/CNBD-k likelihood and the weights inside the second.
+
+    ``L1`` = log[a/(b+x) · ((α+T)/(α+t_x))^(r+kx)] (dropped out right after the last
+    purchase) and ``L2`` = log Σ_{j<k} Γ(r+kx+j)/(Γ(r+kx) j!) · ((T−t_x)/(α+T))^j (still
+    alive: fewer than k Erlang stages since the last purchase); ``pi`` (k × n) are the
+    shares of the k summands of ``L2`` (used by the gradient).
+    """
+    r, alpha, a, b = params
+    rk = r + k * x
+    log_aT = np.log(alpha + T)
+    L1 = math.log(a) - np.log(b + x) + rk * (log_aT - np.log(alpha + tx))
+    if k == 1:
+        return L1, np.zeros_like(L1), np.ones((1, x.size))
+    gap = T - tx
+    with np.errstate(divide="ignore"):
+        log_ratio = np.log(gap) - log_aT          # -inf where the last purchase is at T
+    j = np.arange(k, dtype=float)[:, None]
+    terms = gammaln(rk + j) - gammaln(rk) - gammaln(j + 1)
+    terms[1:] += j[1:] * log_ratio
+    L2 = np.logaddexp.reduce(terms, axis=0)
+    return L1, L2, np.exp(terms - L2)
+
+
+def _mbgcnbd_loglik(params: np.ndarray, k: int, x: np.ndarray, tx: np.ndarray, T: np.ndarray,
+                    grad: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-customer MBG/CNBD-k log-likelihood without its parameter-free part, and the
+    gradient w.r.t. the log-parameters (Reutterer, Platzer & Schröder 2020, eq. 7; as
+    BTYDplus's ``xbgcnbd.LL`` with ``dropout_at_zero = TRUE``)::
+
+        log L = (k−1)·litt − x·log((k−1)!)                  (free of r, α, a, b)
+                + log B(a, b+x+1) − log B(a, b)
+                + log Γ(r+kx) − log Γ(r) + r log α − (r+kx) log(α+T)
+                + log[exp(L1) + exp(L2)]
+
+    (``L1``, ``L2``: :func:`_mbgcnbd_terms`). The first line does not depend on the
+    parameters, so the fit leaves it out and :class:`MBGCNBDModel` adds it back.
+    """
+    r, alpha, a, b = params
+    rk = r + k * x
+    log_aT = np.log(alpha + T)
+    L1, L2, pi = _mbgcnbd_terms(params, k, x, tx, T)
+    mix = np.logaddexp(L1, L2)
+    ll = (betaln(a, b + x + 1) - betaln(a, b) + gammaln(rk) - gammaln(r)
+          + r * math.log(alpha) - rk * log_aT + mix)
+    if not grad:
+        return ll, None
+    w1 = np.exp(L1 - mix)                  # share of "dropped out after the last purchase"
+    w2 = 1.0 - w1
+    j = np.arange(k, dtype=float)[:, None]
+    psi_rk = digamma(rk)
+    d_r = (psi_rk - digamma(r) + math.log(alpha) - log_aT
+           + w1 * (log_aT - np.log(alpha + tx))
+           + w2 * np.sum(pi * (digamma(rk + j) - psi_rk), axis=0))
+    d_alpha = (r / alpha - rk / (alpha + T)
+               + w1 * rk * (1 / (alpha + T) - 1 / (alpha + tx))
+               - w2 * np.sum(pi * j, axis=0) / (alpha + T))
+    psi_ab, psi_abx = digamma(a + b), digamma(a + b + x + 1)
+    d_a = psi_ab - psi_abx + w1 / a
+    d_b = digamma(b + x + 1) - digamma(b) + psi_ab - psi_abx - w1 / (b + x)
+    g = np.stack([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
+    return ll, g
+
+
+def _nbd_pmf_table(r: float, alpha: float, t: np.ndarray, n: int) -> np.ndarray:
+    """NBD probabilities P(N(t) = i), i = 0 … n−1, of a Gamma(r, α)-mixed Poisson count
+    (rows: the values of ``t``), from scipy's negative binomial (p = α/(α+t))."""
+    i = np.arange(n, dtype=float)[None, :]
+    p = (alpha / (alpha + t))[:, None]
+    return np.exp(stats.nbinom.logpmf(i, r, p))
+
+
+def _mbgcnbd_unconditional(params: np.ndarray, k: int, t: np.ndarray) -> np.ndarray:
+    """E[X(t)] of a new customer (BTYDplus ``mbgcnbd.Expectation``): Σ_x x · P(X(t)=x).
+
+    P(X(t)=x) (BTYDplus ``xbgcnbd_pmf_cpp``, dropout at zero) is::
+
+        B(a, b+x+1)/B(a, b) · [P(kx <= N < kx+k) + a/(b+x) · P(N >= kx)]
+
+    with N the NBD count of Erlang stages by t. BTYDplus stops its sum at the NBD's
+    99.99% quantile (at least 100 terms); here the sum runs until the NBD tail is below
+    1e-16, which agrees with it to its own stopping error (about 1e-8).
+    """
+    r, alpha, a, b = params
+    out = np.zeros(t.shape, dtype=float)
+    pos = t > 0
+    if not pos.any():
+        return out
+    tt = t[pos]
+    top = float(stats.nbinom.isf(1e-16, r, alpha / (alpha + tt.max())))
+    n_x = int(math.ceil((top + 1) / k)) + 2          # purchases x = 0 … n_x − 1
+    pmf = _nbd_pmf_table(r, alpha, tt, n_x * k)
+    # P(N >= i) from the tail (accurate where it is small)
+    sf = np.cumsum(pmf[:, ::-1], axis=1)[:, ::-1]
+    xs = np.arange(1, n_x, dtype=float)
+    kx = k * np.arange(1, n_x)
+    ge = sf[:, kx]                                              # P(N >= kx)
+    nxt = np.concatenate([sf[:, kx[1:]], np.zeros((len(tt), 1))], axis=1)
+    band = ge - nxt                                             # P(kx <= N < kx+k)
+    weight = np.exp(betaln(a, b + xs + 1) - betaln(a, b))
+    px = weight[None, :] * (band + a / (b + xs)[None, :] * ge)
+    out[pos] = px @ xs
+    return out
+
+
+class MBGCNBDModel(_MLEModel):
+    """MBG/CNBD-k model (Reutterer, Platzer & Schröder 2020), fitted by maximum likelihood.
+
+    BG/NBD assumes memoryless visits: the time to the next purchase is exponential, so a
+    customer who has not come for a while is as likely to come tomorrow as one who just
+    came. Cars are serviced on a schedule (every six months or 5,000–10,000 km), and the
+    MBG/CNBD-k model says so: the time between a customer's purchases is Erlang-k
+    (Gamma with integer shape k) with rate λ ~ Gamma(shape r, rate α); k = 1 is
+    exponential (the MBG/NBD model of Batislam et al. 2007), larger k more regular. A
+    customer drops out with probability p ~ Beta(a, b) at the first purchase and after
+    each repeat purchase ("M": the dropout at zero, so a customer with no repeat purchase
+    can be gone, unlike BG/NBD). Regularity sharpens P(alive): a regular customer who
+    is well past their usual interval is more likely gone than a Poisson model thinks.
+
+    It is the model of the R package BTYDplus (``mbgcnbd.*``), re-implemented here from
+    the paper and checked against BTYDplus's estimates on its grocery data set and on
+    CDNOW (``tests/test_btyd_mbgcnbd.py``); no maintained Python package has it.
+
+    Parameters
+    ----------
+    k:
+        Regularity (an integer >= 1), or ``None`` (default) to choose it: the model is
+        fitted for k = 1, 2, … ``max_k`` and the k with the highest likelihood is kept.
+        As in BTYDplus, the search stops early when the likelihood falls twice in a row
+        (from k = 4 on) or a fit fails. Choosing k needs ``litt``; a fixed k does not.
+    penalizer:
+        L2 penalty ``penalizer × (r² + α² + a² + b²)`` on the *mean* negative
+        log-likelihood, as :class:`BetaGeoModel` (not lifetimes' ``penalizer_coef``,
+        which penalizes parameters of the time-rescaled data); 0 gives the MLE.
+    max_k:
+        Largest k of the search (BTYDplus: 12).
+
+    Attributes (after :meth:`fit`)
+    ------------------------------
+    params_:
+        Series ``k``, ``r``, ``alpha``, ``a``, ``b``. Predictions use the current
+        ``params_``: set it by hand to evaluate a published estimate.
+    log_likelihood_:
+        The total log-likelihood at the estimate, with its parameter-free part
+        ``Σ (k−1)·litt − x·log((k−1)!)`` (so that values for different k compare; as
+        BTYDplus's ``mbgcnbd.cbs.LL``). Without ``litt`` that part counts litt as 0.
+    k_search_:
+        With ``k=None``: one row per k tried, ``k``, ``r``, ``alpha``, ``a``, ``b``,
+        ``log_likelihood``, ``converged``, ``message``.
+    standard_errors_, variance_matrix_, hessian_, summary:
+        For r, α, a, b given k (k is chosen, not estimated continuously: its row in
+        :attr:`summary` has no standard error).
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> m = MBGCNBDModel()
+    >>> m.params_ = pd.Series({"k": 3, "r": 0.85, "alpha": 1.45, "a": 0.79, "b": 2.42})
+    >>> m.probability_alive(frequency=[0, 4, 4], recency=[0.0, 20.0, 20.0],
+    ...                     T=[10.0, 22.0, 40.0]).round(3)
+    array([0.553, 0.876, 0.046])
+    """
+
+    _names = ("r", "alpha", "a", "b")
+
+    def __init__(self, k: int | None = None, *, penalizer: float = 0.0, max_k: int = 12
+                 ) -> None:
+        super().__init__(penalizer)
+        self.k = k
+        self.max_k = max_k
+
+    def __repr__(self) -> str:
+        if not hasattr(self, "params_"):
+            return f"<MBGCNBDModel(k={self.k}, penalizer={self.penalizer}): not fitted>"
+        return super().__repr__().replace("MBGCNBDModel(", f"MBGCNBDModel(k={self.k}, ", 1)
+
+    def fit(self, frequency: Any, recency: Any, T: Any, litt: Any = None, weights: Any = None,
+            initial_params: Any = None) -> MBGCNBDModel:
+        """Estimate (k,) r, α, a, b by maximum likelihood; returns the model.
+
+        Parameters
+        ----------
+        frequency, recency, T:
+            As :meth:`BetaGeoModel.fit` (e.g. the columns of
+            :func:`crm_analysis.features.rfm_summary`).
+        litt:
+            Per customer, the sum of the logarithms of the times between consecutive
+            purchases (``rfm_summary(..., regularity=True)``'s ``litt``, BTYDplus's
+            ``litt``), in the time unit of ``recency``. Needed to choose k; with a fixed
+            k it only enters :attr:`log_likelihood_`.
+        weights, initial_params:
+            As :meth:`BetaGeoModel.fit`. Default start: r = 1, α = the mean T, a = 1,
+            b = 3 (BTYDplus starts at r = 1, α = 3, a = 1, b = 3 on a weekly scale).
+        """
+        x, tx, T_, index = _check_rfm(frequency, recency, T)
+        check_number(self.penalizer, "penalizer", minimum=0)
+        max_k = check_int(self.max_k, "max_k", minimum=1)
+        if self.k is not None:
+            check_int(self.k, "k", minimum=1)
+        w = _check_weights(weights, x.size)
+        if litt is None:
+            if self.k is None:
+                raise ValueError(f"{caller()}: choosing k needs litt (the sum of log "
+                                 "inter-purchase times per customer, rfm_summary(..., "
+                                 "regularity=True)); or give a fixed k")
+            lt = np.zeros_like(x)
+        else:
+            lt, _ = _to_array(litt, "litt")
+            if lt.size != x.size:
+                raise ValueError(f"{caller()}: litt must have one value per customer "
+                                 f"({x.size}), got {lt.size}")
+            if (lt[x == 0] != 0).any():
+                n, pos, row = _first_bad((x == 0) & (lt != 0), index)
+                raise ValueError(f"{caller()}: a customer without repeat purchases has no "
+                                 f"inter-purchase time, so litt must be 0; {n} row(s) are "
+                                 f"not, first at {row}: litt={lt[pos]:g}")
+        default = np.array([1.0, max(float(np.average(T_, weights=w)), 1e-6), 1.0, 3.0])
+        x0 = np.log(_check_initial(initial_params, self._names, default))
+        (self._x, self._tx, self._T), self._w = _compress((x, tx, T_), w)
+        self._wsum = float(w.sum())
+        # the parameter-free part of the log-likelihood, per k: Σ w·litt and Σ w·x
+        self._sum_litt = float(np.sum(w * lt))
+        self._sum_x = float(np.sum(w * x))
+        if self.k is None:
+            self._search_k(x0, max_k)
+        else:
+            self._fit_k(int(self.k), x0)
+        self.n_customers_ = int((w > 0).sum())
+        self.data_ = pd.DataFrame({"frequency": x, "recency": tx, "T": T_, "litt": lt,
+                                   "weights": w})
+        return self
+
+    def _free_part(self, k: int) -> float:
+        return (k - 1) * self._sum_litt - self._sum_x * math.lgamma(k)
+
+    def _fit_k(self, k: int, x0: np.ndarray) -> None:
+        self._k = k
+        with _one_blas_thread():
+            try:
+                logp, results = self._optimize(x0)
+            except ConvergenceError:
+                # a second start from BTYDplus's values rescaled to the data
+                alt = np.log(np.array([1.0, 3.0 / 52 * np.exp(x0[1]), 1.0, 3.0]))
+                logp, results = self._optimize(alt)
+            self._finish_fit(logp, results)
+        self.optimizer_results_ = results
+        self.log_likelihood_ += self._free_part(k)
+        self.params_ = pd.concat([pd.Series({"k": float(k)}), self.params_]).rename("coef")
+
+    def _search_k(self, x0: np.ndarray, max_k: int) -> None:
+        rows, fits = [], {}
+        for k in range(1, max_k + 1):
+            try:
+                self._fit_k(k, x0)
+            except ConvergenceError as exc:
+                rows.append({"k": k, "log_likelihood": np.nan, "converged": False,
+                             "message": str(exc)})
+                break
+            fits[k] = {key: getattr(self, key) for key in
+                       ("params_", "log_likelihood_", "hessian_", "variance_matrix_",
+                        "standard_errors_", "optimizer_results_")}
+            rows.append({"k": k, **self.params_.drop("k").to_dict(),
+                         "log_likelihood": self.log_likelihood_, "converged": True,
+                         "message": ""})
+            lls = [row["log_likelihood"] for row in rows]
+            if k > 2 and lls[-1] < lls[-2] < lls[-3]:
+                break
+        self.k_search_ = pd.DataFrame(rows, columns=["k", "r", "alpha", "a", "b",
+                                                     "log_likelihood", "converged",
+                                                     "message"])
+        if not fits:
+            raise ConvergenceError(f"{caller()}: no k could be fitted: "
+                                   f"{self.k_search_['message'].iloc[0]}")
+        best = max(fits, key=lambda k: fits[k]["log_likelihood_"])
+        for key, value in fits[best].items():
+            setattr(self, key, value)
+        self._k = best
+
+    def _loglik(self, params: np.ndarray, grad: bool = True):
+        return _mbgcnbd_loglik(params, self._k, self._x, self._tx, self._T, grad)
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """coef, se(coef) and 95% interval of r, α, a, b (log-scale Wald) and the k used."""
+        self._check_fitted("MBGCNBDModel.summary")
+        core = self.params_.drop("k")
+        se = self.standard_errors_.reindex(core.index)
+        half = _Z95 * se / core
+        table = pd.DataFrame({"coef": core, "se(coef)": se, "lower 95%": core * np.exp(-half),
+                              "upper 95%": core * np.exp(half)})
+        k_row = pd.DataFrame({"coef": [self.params_["k"]], "se(coef)": [np.nan],
+                              "lower 95%": [np.nan], "upper 95%": [np.nan]}, index=["k"])
+        return pd.concat([k_row, table])
+
+    # -- predictions --------------------------------------------------------------
+
+    def _unpack(self) -> tuple[int, np.ndarray]:
+        self._check_fitted()
+        p = self.params_
+        missing = [n for n in ("k", "r", "alpha", "a", "b") if n not in p.index]
+        if missing:
+            raise ValueError(f"{caller()}: params_ needs k, r, alpha, a, b; missing {missing}")
+        k = float(p["k"])
+        if k != round(k) or k < 1:
+            raise ValueError(f"{caller()}: k must be a whole number >= 1, got {k:g}")
+        core = np.array([float(p[n]) for n in ("r", "alpha", "a", "b")])
+        if not (np.isfinite(core).all() and (core > 0).all()):
+            raise ValueError(f"{caller()}: r, alpha, a, b must be > 0, got {core.tolist()}")
+        return int(k), core
+
+    def probability_alive(self, frequency: Any, recency: Any, T: Any, litt: Any = None):
+        """P(alive at T | x, t_x, T) (BTYDplus ``mbgcnbd.PAlive``)::
+
+            1 / (1 + a/(b+x) · ((α+T)/(α+t_x))^(r+kx)
+                     / Σ_{j<k} Γ(r+kx+j)/(Γ(r+kx) j!) · ((T−t_x)/(α+T))^j)
+
+        Unlike BG/NBD it is below 1 for customers without repeat purchases, and for
+        k > 1 it falls faster once the time since the last purchase passes the
+        customer's usual interval. ``litt`` is accepted for symmetry with :meth:`fit`
+        and not used (given k, P(alive) does not depend on it). Returns a Series on the
+        input's index when an argument is a Series, else an array.
+        """
+        k, params = self._unpack()
+        x, tx, T_, index = _check_rfm(frequency, recency, T)
+        return _wrap(self._p_alive(k, params, x, tx, T_), index, "probability_alive")
+
+    @staticmethod
+    def _p_alive(k: int, params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray
+                 ) -> np.ndarray:
+        L1, L2, _ = _mbgcnbd_terms(params, k, x, tx, T)
+        return expit(L2 - L1)
+
+    def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any,
+                           litt: Any = None, *, cohort_correction: bool | None = None):
+        """Expected purchases in the next ``t`` time units, E[Y(t) | x, t_x, T].
+
+        The exact conditional expectation has no closed form; as BTYDplus
+        (``mbgcnbd.ConditionalExpectedTransactions``), it is approximated by the BG/NBD
+        expression with the scale α replaced by kα (a customer with rate λ makes about
+        λt/k purchases in t)::
+
+            (a+b+x)/(a−1) · [1 − ((kα+T)/(kα+T+t))^(r+x) ₂F₁(r+x, b+x+1; a+b+x; t/(kα+T+t))]
+            · P(alive | x, t_x, T)
+
+        (₂F₁ through Euler's transformation, as in :meth:`BetaGeoModel.expected_purchases`).
+        For k > 1 this approximation is biased, and BTYDplus corrects it on the whole
+        cohort: every prediction is scaled by Σ E[X(T+t)] − Σ E[X(T)] (the exact
+        unconditional expectation, :meth:`expected_purchases_new`) over the sum of the
+        predictions. ``cohort_correction=None`` applies it as BTYDplus does, when k > 1
+        and at least 100 customers are passed (they should then be the whole cohort);
+        ``True`` / ``False`` force it on or off (off for a few customers of a larger
+        cohort). ``litt`` is not used (see :meth:`probability_alive`).
+        """
+        k, params = self._unpack()
+        x, tx, T_, index = _check_rfm(frequency, recency, T)
+        t_arr, _ = _to_array(t, "t")
+        if (t_arr < 0).any():
+            raise ValueError(f"{caller()}: t must be >= 0, got {t_arr[t_arr < 0][0]:g}")
+        try:
+            t_arr, x, tx, T_ = np.broadcast_arrays(t_arr, x, tx, T_)
+        except ValueError:
+            raise ValueError(f"{caller()}: t must be a scalar or have one value per customer") \
+                from None
+        if cohort_correction is None:
+            cohort_correction = k > 1 and x.size >= 100
+        check_bool(cohort_correction, "cohort_correction")
+        out = self._cond_expectation(k, params, t_arr, x, tx, T_)
+        if cohort_correction:
+            out = out * self._cohort_factor(k, params, t_arr, T_, out)
+        return _wrap(out, index, "expected_purchases")
+
+    predict = expected_purchases
+
+    @staticmethod
+    def _cohort_factor(k: int, params: np.ndarray, t: np.ndarray, T: np.ndarray,
+                       raw: np.ndarray) -> float:
+        total = float(raw.sum())
+        if total <= 0:
+            return 1.0
+        ends = np.concatenate([T, T + t])
+        uniq, inv = np.unique(ends, return_inverse=True)
+        e = _mbgcnbd_unconditional(params, k, uniq)[inv]
+        return float(e[T.size:].sum() - e[:T.size].sum()) / total
+
+    def _cond_expectation(self, k: int, params: np.ndarray, t: np.ndarray, x: np.ndarray,
+                          tx: np.ndarray, T: np.ndarray) -> np.ndarray:
+        r, alpha, a, b = params
+        if abs(a - 1) < 1e-7:      # the formula's removable singularity, as BetaGeoModel
+            a = 1 + math.copysign(1e-7, a - 1)
+        with np.errstate(all="ignore"):
+            z = t / (k * alpha + T + t)
+            f = (1 - z) ** (a - 1) * hyp2f1(a + b - r, a - 1, a + b + x, z)
+            out = (a + b + x) / (a - 1) * (1 - f) * self._p_alive(k, params, x, tx, T)
+        out = np.where(t == 0, 0.0, out)
+        if not np.isfinite(out).all():
+            raise FloatingPointError(f"{caller()}: the hypergeometric function overflowed; "
+                                     "t is too large for these parameters")
+        return out
+
+    def expected_purchases_new(self, t: Any):
+        """Expected repeat purchases of a new customer in (0, t], E[X(t)] (BTYDplus
+        ``mbgcnbd.Expectation``): Σ_x x · P(X(t) = x), with the model's exact
+        probabilities (see :func:`_mbgcnbd_unconditional`)."""
+        k, params = self._unpack()
+        t_arr, index = _to_array(t, "t")
+        if (t_arr < 0).any():
+            raise ValueError(f"{caller()}: t must be >= 0")
+        uniq, inv = np.unique(t_arr, return_inverse=True)
+        out = _mbgcnbd_unconditional(params, k, uniq)[inv]
+        if np.ndim(t) == 0:
+            return float(out[0])
+        return _wrap(out, index, "expected_purchases_new")
+
+    def customer_lifetime_value(self, gamma_gamma: GammaGammaModel, frequency: Any,
+                                recency: Any, T: Any, monetary_value: Any, months: int = 12,
+                                discount_rate: float = 0.01, freq: str | float = "D",
+                                *, cohort_correction: bool | None = None):
+        """Discounted value of each customer's purchases over the next ``months`` months,
+        as :meth:`BetaGeoModel.customer_lifetime_value` with this model's expected
+        purchases (and its cohort correction, per month, under the rule of
+        :meth:`expected_purchases`)."""
+        k, params = self._unpack()
+        if not isinstance(gamma_gamma, GammaGammaModel):
+            raise TypeError(f"{caller()}: gamma_gamma must be a fitted GammaGammaModel, got "
+                            f"{type(gamma_gamma).__name__}")
+        per_month = _per_month(freq)
+        check_int(months, "months")
+        check_number(discount_rate, "discount_rate", minimum=-1, strict=True)
+        x, tx, T_, index = _check_rfm(frequency, recency, T)
+        if cohort_correction is None:
+            cohort_correction = k > 1 and x.size >= 100
+        check_bool(cohort_correction, "cohort_correction")
+        spend = np.asarray(gamma_gamma._expected_value(x, monetary_value), dtype=float)
+        cum = np.zeros((x.size, months + 1))
+        for m in range(1, months + 1):
+            t = np.full(x.size, m * per_month)
+            col = self._cond_expectation(k, params, t, x, tx, T_)
+            if cohort_correction:
+                col = col * self._cohort_factor(k, params, t, T_, col)
+            cum[:, m] = col
+        per = np.diff(cum, axis=1)
+        disc = (1.0 + discount_rate) ** -np.arange(1, months + 1)
+        return _wrap(spend * np.sum(per * disc, axis=1), index, "clv")
+
+
+def estimate_regularity(transactions: Any, customer_col: str = "customer_id",
+                        date_col: str = "open_date", *, as_of: Any = None,
+                        min_intervals: int = 2) -> float:
+    """How regular the customers' purchase timing is: Wheat & Morrison's estimate of k.
+
+    Wheat & Morrison (1990, "Estimating purchase regularity with two interpurchase
+    times", Journal of Marketing Research 27(1)): if a customer's inter-purchase times
+    are Gamma with shape k (Erlang-k), the share M = t₁/(t₁+t₂) of two consecutive ones
+    is Beta(k, k), whose variance is 1/(4(2k+1)); so k = (1 − 4·Var(M)) / (8·Var(M)).
+    About 1 means memoryless, Poisson-like visits (BG/NBD's assumption); clearly above 1
+    means regular visits, where :class:`MBGCNBDModel` fits better.
+
+    As BTYDplus's ``estimateRegularity(method = "wheat")``: purchases of the same day
+    are one purchase; customers with more than ``min_intervals`` purchase days (at least
+    ``min_intervals`` intervals) count, with their last two intervals. BTYDplus puts a
+    randomly chosen one of the two over their sum; here both orders are used (M and
+    1 − M), which is that estimate's expectation over the random choice, so the result
+    is deterministic. Only purchases up to ``as_of`` (default: all) count.
+
+    Returns the estimate (a float); raises ValueError when fewer than two customers
+    qualify or every M is the same.
+    """
+    tx = to_pandas(transactions, "transactions")
+    require_columns(tx, [customer_col, date_col], "transactions")
+    check_int(min_intervals, "min_intervals", minimum=2)
+    dates = pd.to_datetime(tx[date_col])
+    if dates.dt.tz is not None:
+        dates = dates.dt.tz_localize(None)
+    keep = tx[customer_col].notna() & dates.notna()
+    if as_of is not None:
+        keep &= dates <= read_as_of(as_of)
+    days = pd.DataFrame({"c": tx.loc[keep, customer_col].to_numpy(),
+                         "d": dates[keep].dt.normalize().to_numpy()}).drop_duplicates()
+    days = days.sort_values(["c", "d"], kind="stable")
+    n_days = days.groupby("c", sort=False)["d"].transform("size")
+    days = days[n_days > min_intervals]
+    last3 = days.groupby("c", sort=False).tail(3)
+    gaps = last3.groupby("c", sort=False)["d"].diff().dt.total_seconds().dropna()
+    pairs = gaps.to_numpy(float).reshape(-1, 2)
+    if len(pairs) < 2:
+        raise ValueError(f"{caller()}: fewer than two customers have more than "
+                         f"{min_intervals} purchase days; regularity cannot be estimated")
+    m = pairs[:, 0] / pairs.sum(axis=1)
+    var = float(np.var(np.concatenate([m, 1 - m]), ddof=1))
+    if var == 0:
+        raise ValueError(f"{caller()}: every customer's last two intervals are in the same "
+                         "proportion; regularity cannot be estimated")
+    return (1 - 4 * var) / (8 * var)
+
+
 def _per_month(freq: Any) -> float:
     if isinstance(freq, str):
         if freq not in PERIODS_PER_MONTH:
@@ -891,7 +1410,8 @@ class GammaGammaModel(_MLEModel):
 def calibration_holdout(transactions: Any, customer_col: str = "customer_id",
                         date_col: str = "open_date", value_col: str | None = None,
                         calibration_end: Any = None, observation_end: Any = None,
-                        freq: str = "D", freq_multiplier: float = 1) -> pd.DataFrame:
+                        freq: str = "D", freq_multiplier: float = 1,
+                        *, regularity: bool = False) -> pd.DataFrame:
     """Calibration-period RFM plus holdout purchases per customer.
 
     As lifetimes' ``calibration_and_holdout_data``:
@@ -907,6 +1427,10 @@ def calibration_holdout(transactions: Any, customer_col: str = "customer_id",
       / ``freq_multiplier``; with ``value_col``, ``monetary_value_holdout`` = mean value
       per purchase period (transactions of the same period summed, as in the calibration
       columns; lifetimes averages raw transactions instead), 0 without holdout purchases.
+
+    With ``regularity=True`` the calibration columns include ``litt_cal``, the sum of the
+    log inter-purchase times (:func:`crm_analysis.features.rfm_summary`'s ``litt``) that
+    :class:`MBGCNBDModel` needs to choose k.
 
     Only customers with a calibration purchase are kept (their first purchase defines
     their age T). Input: a pandas or Polars frame; returns a pandas DataFrame with
@@ -944,7 +1468,7 @@ def calibration_holdout(transactions: Any, customer_col: str = "customer_id",
         raise ValueError(f"{caller()}: no transactions on or before calibration_end "
                          f"{cal_end.date()}")
     summary = rfm_summary(cal, customer_col, date_col, value_col, as_of=cal_end, freq=freq,
-                          freq_multiplier=freq_multiplier)
+                          freq_multiplier=freq_multiplier, regularity=regularity)
     summary = summary.rename(columns={c: f"{c}_cal" for c in summary.columns
                                       if c != customer_col})
     hold = tx[(dates > cal_end) & (dates <= obs_end)]
@@ -970,3 +1494,121 @@ def calibration_holdout(transactions: Any, customer_col: str = "customer_id",
     delta = (obs_end.to_period(pfreq) - cal_end.to_period(pfreq)).n
     out["duration_holdout"] = delta / float(freq_multiplier)
     return out.sort_values(customer_col, ignore_index=True)
+
+
+# --------------------------------------------------------------------------- comparison
+
+#: The BTYD models by code (:func:`fit_model`, :func:`compare_holdout`, the churn
+#: baselines), with their display names. ``"mbgnbd"`` is MBG/CNBD-k with k = 1.
+BTYD_MODELS: dict[str, str] = {"bgnbd": "BG/NBD", "mbgnbd": "MBG/NBD",
+                                  "mbgcnbd": "MBG/CNBD-k"}
+
+
+def fit_model(model: str, frequency: Any, recency: Any, T: Any, litt: Any = None
+              ) -> BetaGeoModel | MBGCNBDModel:
+    """A fitted BTYD model by its :data:`BTYD_MODELS` code: ``"bgnbd"``
+    (:class:`BetaGeoModel`), ``"mbgnbd"`` (:class:`MBGCNBDModel` with k = 1) or
+    ``"mbgcnbd"`` (:class:`MBGCNBDModel`, k chosen by likelihood, which needs ``litt``).
+    Raises :class:`ConvergenceError` as the fit does."""
+    check_choice(model, "model", BTYD_MODELS)
+    if model == "bgnbd":
+        return BetaGeoModel().fit(frequency, recency, T)
+    return MBGCNBDModel(k=1 if model == "mbgnbd" else None).fit(frequency, recency, T, litt)
+
+
+@dataclass(frozen=True, repr=False)
+class HoldoutComparison:
+    """What :func:`compare_holdout` returns.
+
+    Attributes
+    ----------
+    errors_:
+        One row per model: ``model`` (code), ``name``, ``k`` (the regularity used; 1 for
+        the memoryless models), ``log_likelihood`` (calibration), ``converged``,
+        ``message`` (why a fit failed, else empty), ``actual`` and ``predicted`` holdout
+        purchases of all customers, ``bias`` (predicted / actual − 1), ``mae`` (mean
+        absolute error per customer) and ``msle`` (mean squared log error, log(1+y)),
+        the measures of BTYDplus's model comparison.
+    predictions_:
+        The customer column, ``actual`` holdout purchases and one column of predictions
+        per converged model.
+    models_:
+        The fitted models by code (converged ones only).
+    best_model_:
+        The converged model with the smallest ``mae``, or None when none converged.
+    """
+
+    errors_: pd.DataFrame
+    predictions_: pd.DataFrame
+    models_: dict[str, Any]
+    best_model_: str | None
+
+    def __repr__(self) -> str:
+        return (f"<HoldoutComparison: best {self.best_model_!r} of "
+                f"{list(self.errors_['model'])}>")
+
+
+def compare_holdout(holdout: pd.DataFrame, *, models: Any = ("bgnbd", "mbgcnbd"),
+                    customer_col: str | None = None) -> HoldoutComparison:
+    """Fit BTYD models on the calibration period and score their forecasts of the holdout.
+
+    ``holdout`` is :func:`calibration_holdout`'s table, with ``regularity=True`` when
+    ``"mbgcnbd"`` is among ``models`` (it chooses k from ``litt_cal``). Each model is
+    fitted on ``frequency_cal``, ``recency_cal``, ``T_cal`` and predicts every
+    customer's purchases over ``duration_holdout`` (MBG/CNBD-k with its cohort
+    correction, the table being the whole cohort); the errors are those of BTYDplus's
+    demos (MAE, MSLE, bias). A model whose fit does not converge gets a row with
+    ``converged=False`` and the optimizer's message instead of stopping the comparison.
+
+    ``models``: codes of :data:`BTYD_MODELS`. ``customer_col``: default, the first
+    column of ``holdout``.
+    """
+    if not isinstance(holdout, pd.DataFrame):
+        raise TypeError(f"{caller()}: holdout must be calibration_holdout()'s DataFrame, "
+                        f"got {type(holdout).__name__}")
+    codes = [models] if isinstance(models, str) else list(models)
+    for code in codes:
+        check_choice(code, "models", BTYD_MODELS)
+    if not codes:
+        raise ValueError(f"{caller()}: models is empty; give some of {list(BTYD_MODELS)}")
+    need = ["frequency_cal", "recency_cal", "T_cal", "frequency_holdout", "duration_holdout"]
+    if "mbgcnbd" in codes:
+        need.append("litt_cal")
+    if "litt_cal" in need and "litt_cal" not in holdout.columns:
+        raise ValueError(f"{caller()}: choosing the regularity k of MBG/CNBD-k needs column "
+                         "'litt_cal': build the table with calibration_holdout(..., "
+                         "regularity=True)")
+    require_columns(holdout, need, "holdout")
+    cust = customer_col or str(holdout.columns[0])
+    x = holdout["frequency_cal"].to_numpy(float)
+    tx = holdout["recency_cal"].to_numpy(float)
+    T_ = holdout["T_cal"].to_numpy(float)
+    t = holdout["duration_holdout"].to_numpy(float)
+    actual = holdout["frequency_holdout"].to_numpy(float)
+    rows, fitted = [], {}
+    preds = pd.DataFrame({cust: holdout[cust].to_numpy(), "actual": actual})
+    for code in codes:
+        row = {"model": code, "name": BTYD_MODELS[code], "k": 1, "log_likelihood": np.nan,
+               "converged": True, "message": "", "actual": float(actual.sum()),
+               "predicted": np.nan, "bias": np.nan, "mae": np.nan, "msle": np.nan}
+        litt = holdout["litt_cal"].to_numpy(float) if "litt_cal" in holdout.columns else None
+        try:
+            model = fit_model(code, x, tx, T_, litt)
+        except ConvergenceError as exc:
+            row.update(converged=False, message=str(exc))
+            rows.append(row)
+            continue
+        if isinstance(model, MBGCNBDModel):
+            row["k"] = int(model.params_["k"])
+        pred = np.asarray(model.expected_purchases(t, x, tx, T_), dtype=float)
+        fitted[code] = model
+        preds[code] = pred
+        row.update(log_likelihood=model.log_likelihood_, predicted=float(pred.sum()),
+                   bias=float(pred.sum() / actual.sum() - 1) if actual.sum() else np.nan,
+                   mae=float(np.mean(np.abs(pred - actual))),
+                   msle=float(np.mean((np.log1p(actual) - np.log1p(pred)) ** 2)))
+        rows.append(row)
+    errors = pd.DataFrame(rows)
+    ok = errors[errors["converged"]]
+    best = str(ok.loc[ok["mae"].idxmin(), "model"]) if len(ok) else None
+    return HoldoutComparison(errors, preds, fitted, best)

@@ -63,7 +63,7 @@ from crm_analysis._inputs import (
     require_columns,
     to_pandas,
 )
-from crm_analysis.btyd import BetaGeoModel
+from crm_analysis.btyd import BTYD_MODELS, BetaGeoModel, HoldoutComparison, MBGCNBDModel
 from crm_analysis.churn import BacktestResult
 from crm_analysis.economics import LifetimeValue, LiftResult, pnl_label
 from crm_analysis.group import SCORECARD_METRICS, metric_label
@@ -83,6 +83,7 @@ __all__ = [
     "churn_calibration",
     "churn_importance",
     "churn_roc",
+    "holdout_comparison",
     "probability_alive_matrix",
     "store_bars",
     "store_gap_heatmap",
@@ -2701,7 +2702,9 @@ _BTYD_TEXT: dict[str, tuple[str, str]] = {
     "holdout_purchases": ("Mean holdout purchases (per customer)",
                           "验证期平均购买次数（次/客户）"),
     "actual": ("Actual", "实际"),
-    "model": ("Model (BG/NBD)", "模型（BG/NBD）"),
+    "model": ("Model ({name})", "模型（{name}）"),
+    "compare_title": ("Holdout purchases by calibration purchases: actual vs. each model",
+                      "验证期购买次数：实际与各模型预测（按校准期购买次数）"),
     "unit.D": ("days", "天"),
     "unit.W": ("weeks", "周"),
     "unit.M": ("months", "月"),
@@ -2716,21 +2719,28 @@ def _time_unit(freq: Any, lang: str) -> str:
     return t(key, lang, labels=_BTYD_TEXT)
 
 
-def _fitted_bg(model: Any) -> BetaGeoModel:
-    if not isinstance(model, BetaGeoModel):
-        raise TypeError(f"{caller()}: model must be a BetaGeoModel, got "
+def _fitted_bg(model: Any) -> BetaGeoModel | MBGCNBDModel:
+    if not isinstance(model, BetaGeoModel | MBGCNBDModel):
+        raise TypeError(f"{caller()}: model must be a BetaGeoModel or an MBGCNBDModel, got "
                         f"{type(model).__name__}")
     model._check_fitted()
     return model
 
 
-def probability_alive_matrix(model: BetaGeoModel, *, max_frequency: int | None = None,
+def _model_name(model: BetaGeoModel | MBGCNBDModel) -> str:
+    if isinstance(model, MBGCNBDModel):
+        return f"MBG/CNBD-{int(model.params_['k'])}"
+    return "BG/NBD"
+
+
+def probability_alive_matrix(model: BetaGeoModel | MBGCNBDModel, *,
+                             max_frequency: int | None = None,
                              max_recency: float | None = None, ax: Axes | None = None,
                              lang: str = "en", freq: str = "D",
                              cmap: str = "viridis") -> Axes:
-    """Heatmap of P(alive) of a fitted :class:`~crm_analysis.btyd.BetaGeoModel` for a
-    customer of age ``max_recency``, by frequency × recency (lifetimes'
-    ``plot_probability_alive_matrix``).
+    """Heatmap of P(alive) of a fitted :class:`~crm_analysis.btyd.BetaGeoModel` or
+    :class:`~crm_analysis.btyd.MBGCNBDModel` for a customer of age ``max_recency``, by
+    frequency × recency (lifetimes' ``plot_probability_alive_matrix``).
 
     Rows: frequency 0 … ``max_frequency`` (default: the largest fitted frequency); columns:
     recency 0 … ``max_recency`` (default: the largest fitted T), in the model's time unit
@@ -2751,22 +2761,24 @@ def probability_alive_matrix(model: BetaGeoModel, *, max_frequency: int | None =
     fq = np.arange(0, int(max_frequency) + 1, dtype=float)
     X, R = np.meshgrid(fq, rec, indexing="ij")
     R = np.where(X == 0, 0.0, R)
-    P = bg._p_alive(X.ravel(), R.ravel(), np.full(X.size, float(max_recency))).reshape(X.shape)
-    P[0, :] = 1.0
+    P = np.asarray(bg.probability_alive(X.ravel(), R.ravel(),
+                                        np.full(X.size, float(max_recency)))).reshape(X.shape)
     step = rec[1] - rec[0]
     im = ax.imshow(P, origin="lower", aspect="auto", cmap=cmap, vmin=0, vmax=1,
                    extent=(-step / 2, float(max_recency) + step / 2, -0.5, max_frequency + 0.5),
                    interpolation="nearest")
     ax.figure.colorbar(im, ax=ax).set_label(t("p_alive", lang, labels=tx))
     unit = _time_unit(freq, lang)
-    sub = t("alive_sub", lang, labels=tx, T=round(max_recency, 2), unit=unit)
+    sub = (f"{_model_name(bg)}, "
+           + t("alive_sub", lang, labels=tx, T=round(max_recency, 2), unit=unit))
     label(ax, f"{t('alive_title', lang, labels=tx)}\n{sub}",
           t("recency", lang, labels=tx, unit=unit), t("frequency", lang, labels=tx))
     ax.grid(False)
     return ax
 
 
-def calibration_purchases_vs_holdout(model: BetaGeoModel, cal_holdout: Any, *, n: int = 7,
+def calibration_purchases_vs_holdout(model: BetaGeoModel | MBGCNBDModel, cal_holdout: Any, *,
+                                     n: int = 7,
                                      ax: Axes | None = None, lang: str = "en",
                                      freq: str = "D") -> Axes:
     """Mean holdout purchases by calibration frequency (0 … ``n``, the last bin ``n+``),
@@ -2793,7 +2805,7 @@ def calibration_purchases_vs_holdout(model: BetaGeoModel, cal_holdout: Any, *, n
                           "model": pred}).groupby("band")[["actual", "model"]].mean()
     ax.plot(table.index, table["actual"], marker="o", label=t("actual", lang, labels=tx))
     ax.plot(table.index, table["model"], marker="s", linestyle="--",
-            label=t("model", lang, labels=tx))
+            label=t("model", lang, labels=tx, name=_model_name(bg)))
     ticks = list(table.index)
     ax.set_xticks(ticks, [f"{k}+" if k == n else str(k) for k in ticks])
     ax.legend()
@@ -2806,6 +2818,47 @@ def calibration_purchases_vs_holdout(model: BetaGeoModel, cal_holdout: Any, *, n
     ax.set_ylim(bottom=0)
     return ax
 
+
+
+def holdout_comparison(comparison: HoldoutComparison, cal_holdout: Any, *, n: int = 7,
+                       ax: Axes | None = None, lang: str = "en", freq: str = "D") -> Axes:
+    """Mean holdout purchases by calibration frequency (0 … ``n``, the last bin ``n+``):
+    actual, and the forecast of every converged model of ``comparison``
+    (:func:`crm_analysis.btyd.compare_holdout` on ``cal_holdout``, the same table)."""
+    if not isinstance(comparison, HoldoutComparison):
+        raise TypeError(f"{caller()}: comparison must be compare_holdout()'s result, got "
+                        f"{type(comparison).__name__}")
+    d = to_pandas(cal_holdout, "cal_holdout")
+    require_columns(d, ["frequency_cal", "duration_holdout"], "cal_holdout")
+    preds = comparison.predictions_
+    if len(preds) != len(d):
+        raise ValueError(f"{caller()}: cal_holdout has {len(d)} rows but the comparison was "
+                         f"made on {len(preds)}; pass the table given to compare_holdout")
+    n = check_int(n, "n")
+    _prepare(lang)
+    ax = _new_ax(ax, (8, 5))
+    tx = _BTYD_TEXT
+    band = np.minimum(d["frequency_cal"].to_numpy(float), n).astype(int)
+    models = [m for m in comparison.models_ if m in preds.columns]
+    table = preds[["actual", *models]].assign(band=band).groupby("band").mean()
+    ax.plot(table.index, table["actual"], marker="o", color="black",
+            label=t("actual", lang, labels=tx))
+    for code, marker in zip(models, ("s", "^", "D"), strict=False):
+        model = comparison.models_[code]
+        name = _model_name(model) if code != "mbgnbd" else BTYD_MODELS[code]
+        ax.plot(table.index, table[code], marker=marker, linestyle="--",
+                label=t("model", lang, labels=tx, name=name))
+    ticks = list(table.index)
+    ax.set_xticks(ticks, [f"{k}+" if k == n else str(k) for k in ticks])
+    ax.legend()
+    title = t("compare_title", lang, labels=tx)
+    durations = d["duration_holdout"].unique()
+    if durations.size == 1:
+        title += "\n" + t("holdout_sub", lang, labels=tx, d=round(float(durations[0]), 2),
+                          unit=_time_unit(freq, lang))
+    label(ax, title, t("cal_purchases", lang, labels=tx), t("holdout_purchases", lang, labels=tx))
+    ax.set_ylim(bottom=0)
+    return ax
 
 # --- dealer group (crm_analysis.group)
 
