@@ -45,9 +45,10 @@ then these extras, all from the store's orders on or before T:
     months from T to the end of the main vehicle's warranty, which ends at the age
     ``min(warranty_years, warranty_km / annual_km)`` (by age alone without ``annual_km``);
     negative once it has ended.
-``frequency``, ``recency``, ``T``
-    BG/NBD inputs in days: :func:`crm_analysis.features.rfm_summary` of the customer's
-    orders at the store up to T.
+``frequency``, ``recency``, ``T``, ``litt``
+    BG/NBD and MBG/CNBD-k inputs in days: :func:`crm_analysis.features.rfm_summary` of the
+    customer's orders at the store up to T (``litt``, from ``regularity=True``: the sum of
+    the logs of the days between successive visit days, 0 with a single visit day).
 ``churned``
     (``label=True``) 1 when the customer has no order at the store in (T, T + horizon],
     else 0.
@@ -69,10 +70,21 @@ customer fall in the same fold, so the calibrator never sees a score of a custom
 other snapshot trained that score — are mapped to probabilities by isotonic regression
 (or Platt scaling), and the pipeline refitted on all training rows is used for prediction.
 
-Baselines: ``recency_rule`` — the training churn rate of the customer's
-months-since-last-order bucket (3-month buckets); ``bgnbd_p_alive`` — 1 − P(alive) of a
-:class:`~crm_analysis.btyd.BetaGeoModel` fitted (in days) on the test snapshot's customers'
-own histories up to T_test (no label is used).
+Baselines (:data:`BASELINES`): ``recency_rule`` — the training churn rate of the
+customer's months-since-last-order bucket (3-month buckets); ``bgnbd_p_alive`` —
+1 − P(alive) of a :class:`~crm_analysis.btyd.BetaGeoModel` fitted (in days) on the test
+snapshot's customers' own histories up to T_test (no label is used); ``mbgcnbd_p_alive`` —
+the same with :class:`~crm_analysis.btyd.MBGCNBDModel` (MBG/CNBD-k, regular inter-visit
+times, k chosen by likelihood; in days, with ``litt``).
+
+No silent non-convergence: when a BTYD baseline's fit raises
+:class:`~crm_analysis.btyd.ConvergenceError`, :func:`backtest` warns (``RuntimeWarning``)
+naming the model and the reason, and falls back to the next model of
+:data:`BTYD_FALLBACKS` — BG/NBD → MBG/NBD (``MBGCNBDModel(k=1)``) → MBG/CNBD-k for
+``bgnbd_p_alive``, MBG/CNBD-k → MBG/NBD → BG/NBD for ``mbgcnbd_p_alive`` — so the baseline
+keeps its metrics; every attempt is listed in :attr:`BacktestResult.notes_` and the
+model that gave the scores in ``metrics_`` (``fitted_model``, ``note``). Only when every
+model of the chain fails are the baseline's metrics missing.
 
 Metrics: ROC-AUC, PR-AUC (average precision), Brier score and top-decile lift (churn rate
 among the 10% highest scores over the overall rate; customers tied at the cut count in
@@ -96,7 +108,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -113,16 +125,19 @@ from crm_analysis._inputs import (
     tables,
     to_pandas,
 )
-from crm_analysis.btyd import BetaGeoModel, ConvergenceError
+from crm_analysis.btyd import BTYD_MODELS, ConvergenceError, fit_model
 from crm_analysis.features import customer_features, rfm_summary
 from crm_analysis.margins import DEFAULT_COST_PER_ORDER, Margins
 from crm_analysis.overview import DAYS_PER_YEAR, window_start
 
 __all__ = [
     "BASELINES",
+    "BTYD_FALLBACKS",
+    "BTYD_MODELS",
     "CATEGORICAL_FEATURES",
     "FEATURES",
     "MODELS",
+    "NOTE_COLUMNS",
     "NUMERIC_FEATURES",
     "REASON_CODES",
     "BacktestResult",
@@ -134,7 +149,14 @@ __all__ = [
 #: Supervised models understood by :func:`backtest` and :class:`ChurnModel`.
 MODELS: tuple[str, ...] = ("logistic", "gradient_boosting")
 #: Baselines reported by :func:`backtest`.
-BASELINES: tuple[str, ...] = ("recency_rule", "bgnbd_p_alive")
+BASELINES: tuple[str, ...] = ("recency_rule", "bgnbd_p_alive", "mbgcnbd_p_alive")
+#: For each P(alive) baseline, the models tried in order until one converges.
+BTYD_FALLBACKS: dict[str, tuple[str, ...]] = {
+    "bgnbd_p_alive": ("bgnbd", "mbgnbd", "mbgcnbd"),
+    "mbgcnbd_p_alive": ("mbgcnbd", "mbgnbd", "bgnbd"),
+}
+#: Columns of :attr:`BacktestResult.notes_`.
+NOTE_COLUMNS: tuple[str, ...] = ("baseline", "attempt", "model", "status", "message", "used")
 
 #: Numeric model features (columns of :func:`churn_snapshot`).
 NUMERIC_FEATURES: tuple[str, ...] = (
@@ -375,12 +397,14 @@ def _snapshot(data: dict[str, Any], orders: pd.DataFrame, t: pd.Timestamp, *, wi
         end_age = np.where(km > 0, np.minimum(warranty_years, warranty_km / km), warranty_years)
     f["months_to_warranty_end"] = (end_age - age.to_numpy()) * 12.0
 
-    # BG/NBD inputs in days
-    rfm = rfm_summary(h, "customer_id", "open_date", None, as_of=t, freq="D")
+    # BG/NBD and MBG/CNBD-k inputs in days
+    rfm = rfm_summary(h, "customer_id", "open_date", None, as_of=t, freq="D",
+                      regularity=True)
     rfm = rfm.set_index("customer_id")
     f["frequency"] = cid.map(rfm["frequency"]).astype("int64").to_numpy()
     f["recency"] = cid.map(rfm["recency"]).astype(float).to_numpy()
     f["T"] = cid.map(rfm["T"]).astype(float).to_numpy()
+    f["litt"] = cid.map(rfm["litt"]).astype(float).to_numpy()
 
     if horizon_months is not None:
         end = _add_months(t, horizon_months)
@@ -578,16 +602,60 @@ def _recency_rule(train: pd.DataFrame, y_train: np.ndarray, test: pd.DataFrame) 
     return pd.Series(b_test).map(rates).fillna(float(np.mean(y_train))).to_numpy(float)
 
 
-def _bgnbd_churn(test: pd.DataFrame) -> np.ndarray:
-    try:
-        bg = BetaGeoModel().fit(test["frequency"], test["recency"], test["T"])
-    except ConvergenceError as exc:
-        warnings.warn(f"{caller()}: the BG/NBD baseline did not converge ({exc}); its "
-                      "metrics are missing", RuntimeWarning, stacklevel=3)
-        return np.full(len(test), np.nan)
-    alive = bg.probability_alive(test["frequency"].to_numpy(float),
-                                 test["recency"].to_numpy(float), test["T"].to_numpy(float))
+def _btyd_churn(model: str, test: pd.DataFrame) -> np.ndarray:
+    """1 − P(alive) of BTYD ``model`` (a :data:`~crm_analysis.btyd.BTYD_MODELS` code)
+    fitted on the test snapshot's customers, in days; raises :class:`ConvergenceError` as
+    the fit does."""
+    x, tx, T, litt = (test[c].to_numpy(float) for c in ("frequency", "recency", "T", "litt"))
+    alive = fit_model(model, x, tx, T, litt).probability_alive(x, tx, T)
     return 1.0 - np.asarray(alive, dtype=float)
+
+
+def _btyd_baselines(test: pd.DataFrame) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Scores of the P(alive) baselines with their fallbacks, and the attempts made
+    (:data:`NOTE_COLUMNS`). Each model is fitted at most once, whichever baseline needs
+    it; every failed fit is reported by a warning."""
+    fits: dict[str, np.ndarray | ConvergenceError] = {}
+    scores: dict[str, np.ndarray] = {}
+    notes = []
+    for baseline, chain in BTYD_FALLBACKS.items():
+        scores[baseline] = np.full(len(test), np.nan)
+        for attempt, model in enumerate(chain, start=1):
+            if model not in fits:
+                try:
+                    fits[model] = _btyd_churn(model, test)
+                except ConvergenceError as exc:
+                    fits[model] = exc
+            got = fits[model]
+            failed = isinstance(got, ConvergenceError)
+            notes.append({"baseline": baseline, "attempt": attempt, "model": model,
+                          "status": "failed" if failed else "converged",
+                          "message": str(got) if failed else "", "used": not failed})
+            if not failed:
+                scores[baseline] = got
+                break
+            following = chain[attempt] if attempt < len(chain) else None
+            then = (f"falling back to {BTYD_MODELS[following]}" if following else
+                    "no model left, its metrics are missing")
+            warnings.warn(f"{caller()}: the {baseline} baseline: {BTYD_MODELS[model]} did not "
+                          f"converge ({got}); {then}", RuntimeWarning, stacklevel=4)
+    return scores, pd.DataFrame(notes, columns=list(NOTE_COLUMNS))
+
+
+def _note(baseline: str, notes: pd.DataFrame) -> tuple[str | None, str | None]:
+    """The model that gave a P(alive) baseline's scores, and a note when it is not the
+    baseline's own model (or none converged)."""
+    rows = notes[notes["baseline"] == baseline]
+    used = rows.loc[rows["used"], "model"]
+    failed = rows[rows["status"] == "failed"]
+    model = str(used.iloc[0]) if len(used) else None
+    if failed.empty:
+        return model, None
+    why = "; ".join(f"{BTYD_MODELS[m]} did not converge ({msg})"
+                    for m, msg in zip(failed["model"], failed["message"], strict=True))
+    if model is None:
+        return None, f"{why}; no model left, metrics missing"
+    return model, f"{why}; scores from {BTYD_MODELS[model]}"
 
 
 # --------------------------------------------------------------------------- backtest
@@ -604,9 +672,13 @@ class BacktestResult:
     metrics_:
         One row per model and baseline: ``model``, ``kind`` (``"model"`` /
         ``"baseline"``), ``roc_auc``, ``pr_auc``, ``brier``, ``top_decile_lift``,
-        ``n_train`` (rows of the pooled training snapshots; for ``bgnbd_p_alive`` the
-        customers it was fitted on, those of the test snapshot), ``n_test``,
-        ``churn_rate`` (of the test snapshot).
+        ``n_train`` (rows of the pooled training snapshots; for the P(alive) baselines
+        the customers they were fitted on, those of the test snapshot), ``n_test``,
+        ``churn_rate`` (of the test snapshot), ``fitted_model`` (P(alive) baselines: the
+        :data:`BTYD_MODELS` code of the model whose P(alive) gave the scores, missing
+        when none converged; missing for the other rows) and ``note`` (why a P(alive)
+        baseline's scores come from a fallback model or are missing, e.g.
+        ``"BG/NBD did not converge (...); scores from MBG/NBD"``; missing otherwise).
     calibration_:
         Reliability table on the test snapshot, ten equal-width bins of the predicted
         probability (empty bins left out): ``model``, ``bin`` (0 = [0, 0.1), …),
@@ -628,14 +700,27 @@ class BacktestResult:
     dropped_orders_:
         Orders of the store up to ``as_of`` without a customer id: they belong to no
         snapshot and no label.
+    notes_:
+        The BTYD fits behind the P(alive) baselines, one row per attempt
+        (:data:`NOTE_COLUMNS`): ``baseline``, ``attempt`` (1, 2, … along
+        :data:`BTYD_FALLBACKS`), ``model`` (:data:`BTYD_MODELS` code), ``status``
+        (``"converged"`` / ``"failed"``), ``message`` (the
+        :class:`~crm_analysis.btyd.ConvergenceError`; empty when converged), ``used``
+        (this fit gave the baseline's scores). A baseline whose own model converged has
+        a single row.
 
     Example
     -------
     >>> from crm_analysis.synth import generate
     >>> ds = generate(n_stores=1, seed=5, start="2019-01-01", as_of="2023-12-31", scale=0.05)
     >>> res = backtest(ds, store_id="001", models="logistic", permutation_repeats=1)
-    >>> res.best_model_, list(res.predictions_.columns)
-    ('logistic', ['customer_id', 'churned', 'logistic', 'recency_rule', 'bgnbd_p_alive'])
+    >>> res.best_model_, list(res.predictions_.columns)  # doctest: +NORMALIZE_WHITESPACE
+    ('logistic', ['customer_id', 'churned', 'logistic', 'recency_rule', 'bgnbd_p_alive',
+                  'mbgcnbd_p_alive'])
+    >>> res.notes_[["baseline", "model", "status"]]
+              baseline    model     status
+    0    bgnbd_p_alive    bgnbd  converged
+    1  mbgcnbd_p_alive  mbgcnbd  converged
     """
 
     metrics_: pd.DataFrame
@@ -648,6 +733,8 @@ class BacktestResult:
     models_: dict[str, Any]
     test_snapshot_: pd.DataFrame
     dropped_orders_: int = 0
+    notes_: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(NOTE_COLUMNS)))
 
     def __repr__(self) -> str:
         auc = self.metrics_.set_index("model")["roc_auc"].round(3).to_dict()
@@ -675,7 +762,7 @@ def backtest(
     warranty_km: float = 100_000.0,
     n_threads: int | None = 1,
 ) -> BacktestResult:
-    """Time-based backtest of the churn models against the recency and BG/NBD baselines.
+    """Time-based backtest of the churn models against the recency and BTYD baselines.
 
     The test snapshot is at T_test = ``as_of`` − ``horizon_months`` (its labels end at
     ``as_of``); the training snapshots at T_test − k·horizon, k = 1 … ``train_snapshots``,
@@ -703,8 +790,8 @@ def backtest(
         Shuffles per feature for the permutation importance (0 skips it).
     shuffle_labels:
         Permute the training labels (a leakage guard: the models must fall to ROC-AUC 0.5
-        up to noise). The recency rule learns from the permuted labels too; BG/NBD uses
-        no label.
+        up to noise). The recency rule learns from the permuted labels too; the BTYD
+        baselines use no label.
     random_state:
         Seed of the gradient boosting, the permutations and the label shuffle.
     n_threads:
@@ -723,11 +810,12 @@ def backtest(
     >>> res = backtest(ds, store_id="001", models=["logistic"], permutation_repeats=1)
     >>> res.test_date_.date(), [d.year for d in res.train_dates_]
     (datetime.date(2022, 12, 31), [2021, 2020, 2019])
-    >>> res.metrics_[["model", "kind", "n_test"]]
-               model      kind  n_test
-    0       logistic     model     185
-    1   recency_rule  baseline     185
-    2  bgnbd_p_alive  baseline     185
+    >>> res.metrics_[["model", "kind", "n_test", "fitted_model"]]
+                 model      kind  n_test fitted_model
+    0         logistic     model     185         None
+    1     recency_rule  baseline     185         None
+    2    bgnbd_p_alive  baseline     185        bgnbd
+    3  mbgcnbd_p_alive  baseline     185      mbgcnbd
     """
     tabs = _tables(data)
     t_end = read_as_of(as_of, data)
@@ -783,15 +871,18 @@ def _backtest(tabs: dict[str, Any], t_end: pd.Timestamp, *, store_id: str | None
             importance.append(_permutation_importance(m, est, X_test, y_test,
                                                       permutation_repeats, random_state))
     preds["recency_rule"] = _recency_rule(train, y_train, test)
-    preds["bgnbd_p_alive"] = _bgnbd_churn(test)
+    btyd_scores, notes = _btyd_baselines(test)
+    preds.update(btyd_scores)
 
     rows = []
     for name, p in preds.items():
         kind = "model" if name in MODELS else "baseline"
-        n_train = len(train) if name != "bgnbd_p_alive" else len(test)
+        n_train = len(test) if name in BTYD_FALLBACKS else len(train)
+        fitted_model, note = _note(name, notes) if name in BTYD_FALLBACKS else (None, None)
         rows.append({"model": name, "kind": kind, **_scores(y_test, p),
                      "n_train": n_train, "n_test": len(test),
-                     "churn_rate": float(y_test.mean())})
+                     "churn_rate": float(y_test.mean()), "fitted_model": fitted_model,
+                     "note": note})
     metrics = pd.DataFrame(rows)
     calib = pd.concat([_calibration_table(n, y_test, p) for n, p in preds.items()
                        if not np.isnan(p).any()], ignore_index=True)
@@ -804,7 +895,8 @@ def _backtest(tabs: dict[str, Any], t_end: pd.Timestamp, *, store_id: str | None
     auc = model_rows["roc_auc"].fillna(-np.inf).to_numpy()
     best = str(model_rows["model"].iloc[int(np.argmax(auc))])
     return BacktestResult(metrics, calib, importance_df, predictions, train_dates, t_test,
-                          best, fitted, test, int(orders["customer_id"].isna().sum()))
+                          best, fitted, test, int(orders["customer_id"].isna().sum()),
+                          notes)
 
 
 def _permutation_importance(name: str, est: Any, X: pd.DataFrame, y: np.ndarray,

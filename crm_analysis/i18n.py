@@ -371,6 +371,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "churn_model.gradient_boosting": ("Gradient boosting", "梯度提升树"),
     "churn_model.recency_rule": ("Recency rule", "最近进厂间隔规则"),
     "churn_model.bgnbd_p_alive": ("BG/NBD: 1 − P(alive)", "BG/NBD：1 − 存活概率"),
+    "churn_model.mbgcnbd_p_alive": ("MBG/CNBD-k: 1 − P(alive)", "MBG/CNBD-k：1 − 存活概率"),
     "churn_model.kind_model": ("Model", "模型"),
     "churn_model.kind_baseline": ("Baseline", "基准方法"),
     "churn_model.roc_auc": ("ROC-AUC", "ROC-AUC"),

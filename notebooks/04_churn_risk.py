@@ -18,7 +18,7 @@
 #
 # Which of the store's service customers will not come back next year, and which of them
 # are worth a call? This chapter builds a churn model on the store's own history, proves
-# it on a year it did not see against two simple baselines, scores today's customers,
+# it on a year it did not see against three baselines, scores today's customers,
 # sorts them into the five value x risk classes of the CRM literature and writes the call
 # list. The report text is written by the code cells in the language chosen by `lang`;
 # this cell is left out of the HTML report.
@@ -48,7 +48,7 @@ import pandas as pd
 from IPython.display import HTML, display
 
 from crm_analysis import plots, plotting
-from crm_analysis.churn import ChurnModel, backtest
+from crm_analysis.churn import BTYD_MODELS, ChurnModel, backtest
 from crm_analysis.config import DEFAULT_DATA_DIR
 from crm_analysis.context import open_store
 from crm_analysis.five_classes import (
@@ -127,6 +127,7 @@ best = res.best_model_
 auc_best = float(m.loc[best, "roc_auc"])
 auc_recency = float(m.loc["recency_rule", "roc_auc"])
 auc_bgnbd = float(m.loc["bgnbd_p_alive", "roc_auc"])
+auc_mbgcnbd = float(m.loc["mbgcnbd_p_alive", "roc_auc"])
 lift_best = float(m.loc[best, "top_decile_lift"])
 churn_rate_test = float(m.loc[best, "churn_rate"])
 n_test = int(m.loc[best, "n_test"])
@@ -143,18 +144,40 @@ n.say(
     f"{horizon_months} months. It was then tested on the snapshot of "
     f"**{n.date(res.test_date_)}** ({n.int(n_test)} customers, of whom "
     f"{n.pct(churn_rate_test)} did not come back), whose outcome was hidden from training. "
-    "Two baselines set the bar: the **recency rule** (the churn rate of customers with the "
-    "same time since their last visit) and the **BG/NBD model's** probability that the "
-    "customer is no longer alive.",
+    "Three baselines set the bar: the **recency rule** (the churn rate of customers with the "
+    "same time since their last visit) and the probability that the customer is no longer "
+    "alive of two buy-till-you-die models fitted on the visit histories alone: **BG/NBD** "
+    "(visits at random moments) and **MBG/CNBD-k** (visits at more or less regular "
+    "intervals, as services are; it also allows a customer to be gone after the first "
+    "visit).",
     "## 1. 流失能预测吗？在模型没见过的一年上回测\n\n"
     "流失模型只有能预测它没见过的客户、没见过的时点，才有实用价值。因此模型用本店客户的年度快照训练"
     f"（{train_dates}；共 {n.int(n_train)} 个客户快照），每个快照只使用当时已知的信息（进厂次数、最近进厂时间、"
     f"消费、车龄、质保、用途），标签为客户在随后 {horizon_months} 个月内是否回厂。"
     f"然后在 **{n.date(res.test_date_)}** 的快照上检验（{n.int(n_test)} 位客户，其中 "
     f"{n.pct(churn_rate_test)} 没有回厂），这一结果在训练时是隐藏的。"
-    "两个基准方法作为对照：**最近进厂间隔规则**（与该客户距上次进厂时间相同的客户的流失率）和 "
-    "**BG/NBD 模型**给出的客户已不再“存活”的概率。",
+    "三个基准方法作为对照：**最近进厂间隔规则**（与该客户距上次进厂时间相同的客户的流失率），以及仅凭进厂记录拟合的两个"
+    "“购买直至流失”模型给出的客户已不再“存活”的概率：**BG/NBD**（进厂时刻随机）和 **MBG/CNBD-k**"
+    "（进厂间隔大致规律，保养正是如此；它还允许客户在首次进厂后即已流失）。",
 )
+# a buy-till-you-die model that does not converge on this store's data is replaced by the
+# next one (churn.BTYD_FALLBACKS); say so rather than show its row without comment
+for baseline, row in m.loc[m["note"].notna()].iterrows():
+    failed = res.notes_[(res.notes_["baseline"] == baseline)
+                        & (res.notes_["status"] == "failed")]
+    models = [BTYD_MODELS[c] for c in failed["model"]]
+    names, names_zh, label = ", ".join(models), "、".join(models), model_name(baseline)
+    if pd.isna(row["fitted_model"]):
+        n.say(f"*No model could be fitted to this store's visits for the row “{label}” "
+              f"({names} did not converge): it has no score.*",
+              f"*本店的进厂记录无法为“{label}”一行拟合任何模型（{names_zh} 均未收敛），该行没有结果。*")
+    else:
+        used = BTYD_MODELS[row["fitted_model"]]
+        n.say(f"*{names} did not converge on this store's visits (the estimation found no "
+              f"maximum of its likelihood), so the row “{label}” shows the P(alive) of "
+              f"{used} instead.*",
+              f"*{names_zh} 在本店的进厂记录上未收敛（估计未找到似然函数的最大值），"
+              f"表中“{label}”一行改用 {used} 的存活概率。*")
 table = res.metrics_.copy()
 shown = pd.DataFrame({
     n("Method", "方法"): [model_name(c) for c in table["model"]],
@@ -170,21 +193,22 @@ fig, ax = plt.subplots(figsize=(7, 6))
 plots.churn_roc(res, ax=ax, lang=lang)
 fig.tight_layout()
 plt.show()
-beats = auc_best > max(auc_recency, auc_bgnbd)
+beats = auc_best > np.nanmax([auc_recency, auc_bgnbd, auc_mbgcnbd])
 n.say(
     f"The best model, **{model_name(best)}**, ranks a churner above a customer who stays "
     f"{n.pct(auc_best)} of the time (ROC-AUC), against {n.pct(auc_recency)} for the recency "
-    f"rule and {n.pct(auc_bgnbd)} for BG/NBD. "
-    + ("It beats both baselines, so the extra information (vehicle age, warranty, visit "
+    f"rule, {n.pct(auc_bgnbd)} for BG/NBD and {n.pct(auc_mbgcnbd)} for MBG/CNBD-k. "
+    + ("It beats all three baselines, so the extra information (vehicle age, warranty, visit "
        "pattern) is worth having. " if beats else
-       "It does not beat both baselines here; the simpler rule is as good for this store. ")
+       "It does not beat every baseline here; a simpler method is as good for this store. ")
     + f"Among the tenth of customers it rates riskiest, churn is **{n.num(lift_best, 2)} "
     f"times** the store's average (top-decile lift; at most {n.num(1 / churn_rate_test, 2)} "
     "is possible when that many churn): that is where calls pay off.",
     f"表现最好的模型是**{model_name(best)}**：随机取一位流失客户和一位留存客户，它把前者排在前面的概率为 "
-    f"{n.pct(auc_best)}（ROC-AUC），最近进厂间隔规则为 {n.pct(auc_recency)}，BG/NBD 为 {n.pct(auc_bgnbd)}。"
-    + ("它优于两种基准方法，说明额外的信息（车龄、质保、进厂规律）确有价值。" if beats else
-       "在本店它没有同时优于两种基准方法，简单规则同样有效。")
+    f"{n.pct(auc_best)}（ROC-AUC），最近进厂间隔规则为 {n.pct(auc_recency)}，BG/NBD 为 {n.pct(auc_bgnbd)}，"
+    f"MBG/CNBD-k 为 {n.pct(auc_mbgcnbd)}。"
+    + ("它优于全部三种基准方法，说明额外的信息（车龄、质保、进厂规律）确有价值。" if beats else
+       "在本店它没有优于所有基准方法，更简单的方法同样有效。")
     + f"模型评出的风险最高的 10% 客户，流失率是全店平均的 **{n.num(lift_best, 2)} 倍**"
     f"（前 10% 提升度；在本店的流失率下最高可能为 {n.num(1 / churn_rate_test, 2)} 倍）：回访应从这里开始。",
 )

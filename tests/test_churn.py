@@ -22,7 +22,7 @@ import pytest  # noqa: E402
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score  # noqa: E402
 
 from crm_analysis import churn, plots, plotting  # noqa: E402
-from crm_analysis.btyd import BetaGeoModel  # noqa: E402
+from crm_analysis.btyd import BetaGeoModel, MBGCNBDModel  # noqa: E402
 from crm_analysis.churn import (  # noqa: E402
     FEATURES,
     REASON_CODES,
@@ -39,7 +39,7 @@ T_TEST = pd.Timestamp("2023-06-30")
 TRAIN_DATES = [pd.Timestamp(d) for d in ("2022-06-30", "2021-06-30", "2020-06-30")]
 HANZI = re.compile(r"[\u4e00-\u9fff]")
 ASCII_WORD = re.compile(r"[A-Za-z]{2,}")
-ZH_ASCII_OK = {"ROC", "AUC", "BG", "NBD", "PR"}
+ZH_ASCII_OK = {"ROC", "AUC", "BG", "NBD", "PR", "MBG", "CNBD"}
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +209,8 @@ def test_training_uses_nothing_after_the_test_date(ds, result):
     cut = Dataset(ds.stores, ds.customers, ds.vehicles, o[o["open_date"] <= T_TEST],
                   meta=ds.meta)
     res = backtest(cut, store_id=STORE, permutation_repeats=0)
-    cols = ["logistic", "gradient_boosting", "recency_rule", "bgnbd_p_alive"]
+    cols = ["logistic", "gradient_boosting", "recency_rule", "bgnbd_p_alive",
+            "mbgcnbd_p_alive"]
     pd.testing.assert_frame_equal(res.predictions_[["customer_id", *cols]],
                                   result.predictions_[["customer_id", *cols]])
     assert (res.predictions_["churned"] == 1).all()
@@ -263,7 +264,9 @@ def test_metrics_follow_their_definitions(result):
         cut = np.sort(s)[::-1][k - 1]
         top = y[s > cut].sum() + (k - (s > cut).sum()) * y[s == cut].mean()
         assert row.top_decile_lift == pytest.approx(top / k / y.mean())
-    assert list(result.metrics_["kind"]) == ["model", "model", "baseline", "baseline"]
+    assert list(result.metrics_["kind"]) == ["model", "model", "baseline", "baseline",
+                                             "baseline"]
+    assert list(result.metrics_["model"]) == [*churn.MODELS, *churn.BASELINES]
 
 
 def test_top_decile_lift_ties_and_extremes():
@@ -286,6 +289,17 @@ def test_baselines_by_hand(ds, result):
     bg = BetaGeoModel().fit(test["frequency"], test["recency"], test["T"])
     alive = bg.probability_alive(test["frequency"], test["recency"], test["T"])
     np.testing.assert_allclose(result.predictions_["bgnbd_p_alive"], 1 - alive.to_numpy())
+    # MBG/CNBD-k with k by likelihood, on the same days and litt (the snapshot's litt is
+    # rfm_summary's: tests/test_features_regularity.py checks it against BTYDplus)
+    mbg = MBGCNBDModel().fit(test["frequency"], test["recency"], test["T"], test["litt"])
+    alive = mbg.probability_alive(test["frequency"], test["recency"], test["T"])
+    np.testing.assert_allclose(result.predictions_["mbgcnbd_p_alive"], 1 - alive.to_numpy())
+    m = result.metrics_.set_index("model")
+    assert m.loc["mbgcnbd_p_alive", "n_train"] == len(test)
+    assert m.loc[["bgnbd_p_alive", "mbgcnbd_p_alive"], "fitted_model"].tolist() == \
+        ["bgnbd", "mbgcnbd"]
+    assert m["note"].isna().all()
+    assert result.notes_["status"].eq("converged").all() and len(result.notes_) == 2
 
 
 def test_calibrated_on_the_test_snapshot(result):
@@ -329,6 +343,7 @@ def test_backtest_is_deterministic(ds, result):
     pd.testing.assert_frame_equal(again.predictions_, result.predictions_)
     pd.testing.assert_frame_equal(again.importance_, result.importance_)
     pd.testing.assert_frame_equal(again.calibration_, result.calibration_)
+    pd.testing.assert_frame_equal(again.notes_, result.notes_)
 
 
 @pytest.mark.parametrize("calibration", ["sigmoid", None])
@@ -480,7 +495,7 @@ def test_plots_label_both_languages(result, kind, lang):
         else:
             assert not [s for s in texts if HANZI.search(s)]
         if kind == "roc":
-            assert len(ax.get_legend().get_texts()) == 5      # 4 curves + chance
+            assert len(ax.get_legend().get_texts()) == 6      # 5 curves + chance
         if kind == "importance":
             assert len(ax.get_yticklabels()) == 10
     finally:

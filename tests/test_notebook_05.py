@@ -116,7 +116,7 @@ def test_customer_value_metrics_are_consistent(report):
     assert m["clv_months"] == p["clv_months"]
     assert m["clv_total"] == pytest.approx(m["clv_mean"] * m["customers"], rel=1e-9)
     assert 0.2 < m["clv_top20_share"] <= 1.0
-    for k in ("bgnbd_r", "bgnbd_alpha", "bgnbd_a", "bgnbd_b", "gg_p", "gg_q", "gg_v"):
+    for k in ("btyd_r", "btyd_alpha", "btyd_a", "btyd_b", "gg_p", "gg_q", "gg_v"):
         assert m[k] > 0, k
     # Gamma-Gamma's mean profit per visit p·v/(q−1) is a plausible order gross profit
     assert 50 < m["gg_p"] * m["gg_v"] / (m["gg_q"] - 1) < 1000
@@ -157,3 +157,40 @@ def test_economics_match_plain_pandas(report, ds):
     sold = ((v["store_id"] == STORE) & v["sold_here"] & (v["sale_date"] > start)
             & (v["sale_date"] <= t)).sum()
     assert m["lift_gain_per_year"] == pytest.approx(gain * sold, rel=1e-6)
+
+
+def test_both_visit_models_are_compared_on_the_held_out_year(report, ds):
+    """Issue 21: the notebook fits BG/NBD and MBG/CNBD-k, reports both held-out errors side
+    by side, values customers with the one of smaller error, and states how regular the
+    visits are. Recomputed here with the library on the same orders."""
+    from crm_analysis.btyd import calibration_holdout, compare_holdout, estimate_regularity
+    from crm_analysis.overview import window_start
+
+    lang, out, results, p = report
+    m = results[0].metrics
+    t = pd.Timestamp(AS_OF)
+    o = order_profit(_store_orders(ds))
+    ch = calibration_holdout(o, "customer_id", "open_date", "gross_profit",
+                             calibration_end=window_start(p["holdout_months"], as_of=t),
+                             observation_end=t, freq="D", freq_multiplier=7, regularity=True)
+    errors = compare_holdout(ch).errors_.set_index("model")
+    assert errors["converged"].all()
+    assert m["holdout_mae_bgnbd"] == pytest.approx(errors.loc["bgnbd", "mae"], rel=1e-9)
+    assert m["holdout_mae_mbgcnbd"] == pytest.approx(errors.loc["mbgcnbd", "mae"], rel=1e-9)
+    best = m["holdout_best_model"]
+    assert errors.loc[best, "mae"] == errors["mae"].min()
+    # the model that values the customers is the better one
+    assert m["btyd_model"] == ("BG/NBD" if best == "bgnbd" else f"MBG/CNBD-{m['btyd_k']}")
+    assert m["holdout_error"] == pytest.approx(errors.loc[best, "bias"], rel=1e-9)
+    # regularity: maintenance alone is regular, all visits together nearly memoryless
+    assert m["regularity_maintenance"] == pytest.approx(
+        estimate_regularity(o[o["ro_type"] == "maintenance"], as_of=t), rel=1e-12)
+    assert m["regularity_maintenance"] > 3 > 1.5 > m["regularity_all_visits"]
+    # on maintenance visits alone the regular model picks k > 1 and wins per customer
+    assert m["mbgcnbd_k_maintenance"] > 1
+    assert m["holdout_mae_mbgcnbd_maintenance"] < m["holdout_mae_bgnbd_maintenance"]
+    html = (out / STORE / f"{NB}.html").read_text(encoding="utf-8")
+    for name in ("BG/NBD", "MBG/CNBD-k"):
+        assert html.count(name) >= 2, name
+    mae = f"{errors.loc['bgnbd', 'mae']:.3f}"
+    assert mae in html

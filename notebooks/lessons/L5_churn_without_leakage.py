@@ -217,7 +217,7 @@ res = backtest(ds, as_of=T, store_id=sid, horizon_months=HORIZON, window_months=
 train_dates = " & ".join(n.date(d) for d in sorted(res.train_dates_))
 m = res.metrics_.set_index("model")
 n.say(
-    "## 3. A time-based split and two baselines\n\n"
+    "## 3. A time-based split and three baselines\n\n"
     "A model must be tested on customers **at a date it has not seen**. A random split of "
     "customer snapshots mixes the years: the model can learn from a later snapshot what "
     "happened after an earlier one, and then be tested on that earlier one. So we train on the yearly snapshots "
@@ -226,15 +226,18 @@ n.say(
     "(visits, recency, spend, vehicle age, warranty, usage, …), cheap and deterministic.\n\n"
     "A model is only worth having if it beats simple rules: the **recency rule** (the "
     "churn rate of customers with the same months since their last visit, learned on the "
-    "training snapshots) and **BG/NBD** (a customer-base model's probability that the "
-    "customer is no longer active).",
-    "## 3. 按时间切分，并与两个基准比较\n\n"
+    "training snapshots), and two customer-base models' probability that the customer is "
+    "no longer active: **BG/NBD**, which assumes memoryless visits, and **MBG/CNBD-k**, "
+    "which allows regular ones (a service every six months) and a customer lost after a "
+    "single visit.",
+    "## 3. 按时间切分，并与三个基准比较\n\n"
     "模型必须在**它没见过的时点**的客户上检验。随机划分客户快照会把不同年份混在一起：模型可能从较晚的快照中学到较早快照之后发生的事，"
     f"再拿那个较早的快照来检验。因此我们用 {train_dates} 的年度快照训练（其标签在 {n.date(T_test)} 前都已知晓），"
     f"在 {n.date(T_test)} 的快照上检验。模型是基于快照特征（到店次数、最近到店间隔、消费、车龄、质保、用途等）的"
     "**逻辑回归**，计算快、结果确定。\n\n"
     "只有胜过简单规则，模型才值得使用：**最近进厂间隔规则**（在训练快照上学到的、距上次进厂月数相同的客户的流失率）"
-    "和 **BG/NBD**（客户群模型给出的客户已不再活跃的概率）。",
+    "，以及两个客户群模型给出的客户已不再活跃的概率：假设进厂无记忆的 **BG/NBD**，"
+    "和允许进厂有规律（如每半年保养一次）、客户只来一次也可能流失的 **MBG/CNBD-k**。",
 )
 shown = pd.DataFrame({
     n("Method", "方法"): [t(f"churn_model.{c}", lang) for c in res.metrics_["model"]],
