@@ -255,6 +255,21 @@ def _check_rfm(frequency: Any, recency: Any, T: Any
     return x.astype(float), np.minimum(tx, T_).astype(float), T_.astype(float), index
 
 
+def _check_horizon(t: Any, x: np.ndarray, tx: np.ndarray, T: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The forecast horizon ``t`` (>= 0, a scalar or one per customer) broadcast with the
+    validated frequency / recency / T arrays."""
+    t_arr, _ = _to_array(t, "t")
+    if (t_arr < 0).any():
+        raise ValueError(f"{caller()}: t must be >= 0, got {t_arr[t_arr < 0][0]:g}")
+    try:
+        t_arr, x, tx, T = np.broadcast_arrays(t_arr, x, tx, T)
+    except ValueError:
+        raise ValueError(f"{caller()}: t must be a scalar or have one value per customer") \
+            from None
+    return t_arr, x, tx, T
+
+
 def _check_weights(weights: Any, n: int) -> np.ndarray:
     if weights is None:
         return np.ones(n)
@@ -686,14 +701,7 @@ class BetaGeoModel(_MLEModel):
         """
         self._check_fitted()
         x, tx, T_, index = _check_rfm(frequency, recency, T)
-        t_arr, _ = _to_array(t, "t")
-        if (t_arr < 0).any():
-            raise ValueError(f"{caller()}: t must be >= 0, got {t_arr[t_arr < 0][0]:g}")
-        try:
-            t_arr, x, tx, T_ = np.broadcast_arrays(t_arr, x, tx, T_)
-        except ValueError:
-            raise ValueError(f"{caller()}: t must be a scalar or have one value per customer") \
-                from None
+        t_arr, x, tx, T_ = _check_horizon(t, x, tx, T_)
         out = self._cond_expectation(t_arr, x, tx, T_)
         return _wrap(out, index, "expected_purchases")
 
@@ -756,20 +764,30 @@ class BetaGeoModel(_MLEModel):
         (``30`` reproduces lifetimes' ``freq="D"``, ``4.345`` its ``"W"``).
         """
         self._check_fitted()
-        if not isinstance(gamma_gamma, GammaGammaModel):
-            raise TypeError(f"{caller()}: gamma_gamma must be a fitted GammaGammaModel, got "
-                            f"{type(gamma_gamma).__name__}")
-        per_month = _per_month(freq)
-        check_int(months, "months")
-        check_number(discount_rate, "discount_rate", minimum=-1, strict=True)
-        x, tx, T_, index = _check_rfm(frequency, recency, T)
-        spend = np.asarray(gamma_gamma._expected_value(x, monetary_value), dtype=float)
-        steps = np.arange(0, months + 1) * per_month
-        cum = self._cond_expectation(steps[None, :], x[:, None], tx[:, None], T_[:, None])
-        per = np.diff(cum, axis=1)
-        disc = (1.0 + discount_rate) ** -np.arange(1, months + 1)
-        clv = spend * np.sum(per * disc, axis=1)
-        return _wrap(clv, index, "clv")
+
+        def cumulative(steps, x, tx, T_):
+            return self._cond_expectation(steps[None, :], x[:, None], tx[:, None], T_[:, None])
+
+        return _lifetime_value(cumulative, gamma_gamma, frequency, recency, T, monetary_value,
+                               months, discount_rate, freq)
+
+
+def _lifetime_value(cumulative: Any, gamma_gamma: Any, frequency: Any, recency: Any, T: Any,
+                    monetary_value: Any, months: Any, discount_rate: Any, freq: Any):
+    """Customer lifetime value of a purchase model: ``cumulative(steps, x, t_x, T)`` gives
+    each customer's expected purchases by each month-end step (customers × steps)."""
+    if not isinstance(gamma_gamma, GammaGammaModel):
+        raise TypeError(f"{caller()}: gamma_gamma must be a fitted GammaGammaModel, got "
+                        f"{type(gamma_gamma).__name__}")
+    per_month = _per_month(freq)
+    check_int(months, "months")
+    check_number(discount_rate, "discount_rate", minimum=-1, strict=True)
+    x, tx, T_, index = _check_rfm(frequency, recency, T)
+    spend = np.asarray(gamma_gamma._expected_value(x, monetary_value), dtype=float)
+    cum = cumulative(np.arange(0, months + 1) * per_month, x, tx, T_)
+    per = np.diff(cum, axis=1)
+    disc = (1.0 + discount_rate) ** -np.arange(1, months + 1)
+    return _wrap(spend * np.sum(per * disc, axis=1), index, "clv")
 
 
 # --------------------------------------------------------------------------- MBG/CNBD-k
@@ -1131,14 +1149,7 @@ class MBGCNBDModel(_MLEModel):
         """
         k, params = self._unpack()
         x, tx, T_, index = _check_rfm(frequency, recency, T)
-        t_arr, _ = _to_array(t, "t")
-        if (t_arr < 0).any():
-            raise ValueError(f"{caller()}: t must be >= 0, got {t_arr[t_arr < 0][0]:g}")
-        try:
-            t_arr, x, tx, T_ = np.broadcast_arrays(t_arr, x, tx, T_)
-        except ValueError:
-            raise ValueError(f"{caller()}: t must be a scalar or have one value per customer") \
-                from None
+        t_arr, x, tx, T_ = _check_horizon(t, x, tx, T_)
         if cohort_correction is None:
             cohort_correction = k > 1 and x.size >= 100
         check_bool(cohort_correction, "cohort_correction")
@@ -1198,27 +1209,21 @@ class MBGCNBDModel(_MLEModel):
         purchases (and its cohort correction, per month, under the rule of
         :meth:`expected_purchases`)."""
         k, params = self._unpack()
-        if not isinstance(gamma_gamma, GammaGammaModel):
-            raise TypeError(f"{caller()}: gamma_gamma must be a fitted GammaGammaModel, got "
-                            f"{type(gamma_gamma).__name__}")
-        per_month = _per_month(freq)
-        check_int(months, "months")
-        check_number(discount_rate, "discount_rate", minimum=-1, strict=True)
-        x, tx, T_, index = _check_rfm(frequency, recency, T)
-        if cohort_correction is None:
-            cohort_correction = k > 1 and x.size >= 100
-        check_bool(cohort_correction, "cohort_correction")
-        spend = np.asarray(gamma_gamma._expected_value(x, monetary_value), dtype=float)
-        cum = np.zeros((x.size, months + 1))
-        for m in range(1, months + 1):
-            t = np.full(x.size, m * per_month)
-            col = self._cond_expectation(k, params, t, x, tx, T_)
-            if cohort_correction:
-                col = col * self._cohort_factor(k, params, t, T_, col)
-            cum[:, m] = col
-        per = np.diff(cum, axis=1)
-        disc = (1.0 + discount_rate) ** -np.arange(1, months + 1)
-        return _wrap(spend * np.sum(per * disc, axis=1), index, "clv")
+        if cohort_correction is not None:
+            check_bool(cohort_correction, "cohort_correction")
+
+        def cumulative(steps, x, tx, T_):
+            correct = (k > 1 and x.size >= 100) if cohort_correction is None \
+                else cohort_correction
+            cum = np.zeros((x.size, steps.size))
+            for m, step in enumerate(steps[1:], start=1):
+                t = np.full(x.size, step)
+                col = self._cond_expectation(k, params, t, x, tx, T_)
+                cum[:, m] = col * self._cohort_factor(k, params, t, T_, col) if correct else col
+            return cum
+
+        return _lifetime_value(cumulative, gamma_gamma, frequency, recency, T, monetary_value,
+                               months, discount_rate, freq)
 
 
 def estimate_regularity(transactions: Any, customer_col: str = "customer_id",

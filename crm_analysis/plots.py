@@ -2795,7 +2795,6 @@ def calibration_purchases_vs_holdout(model: BetaGeoModel | MBGCNBDModel, cal_hol
     n = check_int(n, "n")
     _prepare(lang)
     ax = _new_ax(ax, (8, 5))
-    tx = _BTYD_TEXT
     d = d[need].astype(float)
     pred = bg.expected_purchases(d["duration_holdout"].to_numpy(),
                                  d["frequency_cal"].to_numpy(), d["recency_cal"].to_numpy(),
@@ -2803,21 +2802,32 @@ def calibration_purchases_vs_holdout(model: BetaGeoModel | MBGCNBDModel, cal_hol
     band = np.minimum(d["frequency_cal"].to_numpy(), n).astype(int)
     table = pd.DataFrame({"band": band, "actual": d["frequency_holdout"].to_numpy(),
                           "model": pred}).groupby("band")[["actual", "model"]].mean()
-    ax.plot(table.index, table["actual"], marker="o", label=t("actual", lang, labels=tx))
-    ax.plot(table.index, table["model"], marker="s", linestyle="--",
-            label=t("model", lang, labels=tx, name=_model_name(bg)))
+    return _holdout_lines(ax, table, {"model": _model_name(bg)}, n=n,
+                          durations=d["duration_holdout"].unique(), title="holdout_title",
+                          lang=lang, freq=freq)
+
+
+def _holdout_lines(ax: Axes, table: pd.DataFrame, models: dict[str, str], *, n: int,
+                   durations: np.ndarray, title: str, lang: str, freq: str) -> Axes:
+    """The holdout charts' lines: ``table`` (index: calibration-frequency band, ``actual``
+    and one column per model, named by ``models``), ticks, legend, title and labels."""
+    tx = _BTYD_TEXT
+    ax.plot(table.index, table["actual"], marker="o", color="black",
+            label=t("actual", lang, labels=tx))
+    for (column, name), marker in zip(models.items(), ("s", "^", "D", "v"), strict=False):
+        ax.plot(table.index, table[column], marker=marker, linestyle="--",
+                label=t("model", lang, labels=tx, name=name))
     ticks = list(table.index)
     ax.set_xticks(ticks, [f"{k}+" if k == n else str(k) for k in ticks])
     ax.legend()
-    durations = d["duration_holdout"].unique()
-    title = t("holdout_title", lang, labels=tx)
+    heading = t(title, lang, labels=tx)
     if durations.size == 1:
-        title += "\n" + t("holdout_sub", lang, labels=tx, d=round(float(durations[0]), 2),
-                          unit=_time_unit(freq, lang))
-    label(ax, title, t("cal_purchases", lang, labels=tx), t("holdout_purchases", lang, labels=tx))
+        heading += "\n" + t("holdout_sub", lang, labels=tx, d=round(float(durations[0]), 2),
+                            unit=_time_unit(freq, lang))
+    label(ax, heading, t("cal_purchases", lang, labels=tx),
+          t("holdout_purchases", lang, labels=tx))
     ax.set_ylim(bottom=0)
     return ax
-
 
 
 def holdout_comparison(comparison: HoldoutComparison, cal_holdout: Any, *, n: int = 7,
@@ -2837,28 +2847,13 @@ def holdout_comparison(comparison: HoldoutComparison, cal_holdout: Any, *, n: in
     n = check_int(n, "n")
     _prepare(lang)
     ax = _new_ax(ax, (8, 5))
-    tx = _BTYD_TEXT
     band = np.minimum(d["frequency_cal"].to_numpy(float), n).astype(int)
-    models = [m for m in comparison.models_ if m in preds.columns]
-    table = preds[["actual", *models]].assign(band=band).groupby("band").mean()
-    ax.plot(table.index, table["actual"], marker="o", color="black",
-            label=t("actual", lang, labels=tx))
-    for code, marker in zip(models, ("s", "^", "D"), strict=False):
-        model = comparison.models_[code]
-        name = _model_name(model) if code != "mbgnbd" else BTYD_MODELS[code]
-        ax.plot(table.index, table[code], marker=marker, linestyle="--",
-                label=t("model", lang, labels=tx, name=name))
-    ticks = list(table.index)
-    ax.set_xticks(ticks, [f"{k}+" if k == n else str(k) for k in ticks])
-    ax.legend()
-    title = t("compare_title", lang, labels=tx)
-    durations = d["duration_holdout"].unique()
-    if durations.size == 1:
-        title += "\n" + t("holdout_sub", lang, labels=tx, d=round(float(durations[0]), 2),
-                          unit=_time_unit(freq, lang))
-    label(ax, title, t("cal_purchases", lang, labels=tx), t("holdout_purchases", lang, labels=tx))
-    ax.set_ylim(bottom=0)
-    return ax
+    names = {code: _model_name(model) if code != "mbgnbd" else BTYD_MODELS[code]
+             for code, model in comparison.models_.items() if code in preds.columns}
+    table = preds[["actual", *names]].assign(band=band).groupby("band").mean()
+    return _holdout_lines(ax, table, names, n=n, durations=d["duration_holdout"].unique(),
+                          title="compare_title", lang=lang, freq=freq)
+
 
 # --- dealer group (crm_analysis.group)
 

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from engines import to_pandas
 
 from crm_analysis.features import rfm_summary
 from crm_analysis.synth import generate
@@ -36,14 +37,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CDNOW = ROOT / "data" / "external" / "cdnow"
 REFERENCE = Path(__file__).resolve().parent / "data"
 BTYDPLUS_CBS = REFERENCE / "btydplus_cdnow_cbs.csv.gz"
-
-
-def to_pandas(frame) -> pd.DataFrame:
-    if isinstance(frame, pl.LazyFrame):
-        frame = frame.collect()
-    if isinstance(frame, pl.DataFrame):
-        frame = frame.to_pandas()
-    return frame.reset_index(drop=True)
 
 
 def _tx() -> pd.DataFrame:
