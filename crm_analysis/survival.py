@@ -914,15 +914,31 @@ def survival_by_vehicle_age(
 # =========================================================================== log-rank
 
 
+def _risk_entry(entry: np.ndarray, exit_: np.ndarray) -> np.ndarray:
+    """Entry ages for the (entry, exit] risk sets of :func:`compare_survival`.
+
+    A row enters at its entry age, except the two boundary cases, which are moved to the
+    next float below (entry − ε): a relationship that begins at age 0 (at risk from the
+    origin) and one that ends where it begins (entry == exit, a departure).
+    """
+    early = (entry == 0) | (entry == exit_)
+    return np.where(early, np.nextafter(entry, -np.inf), entry)
+
+
 def _logrank(entry: np.ndarray, exit_: np.ndarray, event: np.ndarray, codes: np.ndarray,
              n_groups: int) -> tuple[float, int]:
-    """Log-rank statistic with left-truncated risk sets (entry <= t <= exit)."""
+    """Log-rank statistic on (entry, exit] risk sets, exact (hypergeometric) ties.
+
+    ``entry`` comes from :func:`_risk_entry`; a row is at risk of the departures at age
+    t when entry < t <= exit.
+    """
     times = np.unique(exit_[event])
     n = np.zeros((len(times), n_groups))
     d = np.zeros((len(times), n_groups))
     for g in range(n_groups):
         m = codes == g
-        n[:, g] = _at_risk(entry[m], exit_[m], times)
+        n[:, g] = (np.searchsorted(np.sort(entry[m]), times, side="left")
+                   - np.searchsorted(np.sort(exit_[m]), times, side="left"))
         ev = np.sort(exit_[m & event])
         d[:, g] = np.searchsorted(ev, times, side="right") - np.searchsorted(ev, times,
                                                                              side="left")
@@ -954,22 +970,42 @@ def compare_survival(
     lifelines' ``logrank_test`` / ``multivariate_logrank_test`` take durations from a
     common origin and have no ``entry=``: fed vehicle ages they would count a walk-in
     as at risk from age 0, long before it ever came, and dilute every early hazard.
-    The test here is the same log-rank statistic computed on **left-truncated risk
-    sets** (a relationship is at risk at age t when entry <= t <= exit, as in
-    lifelines' Kaplan–Meier with ``entry=``): observed minus expected departures per
-    group at every departure age, with the hypergeometric covariance; it is the Cox
-    score test of the group indicators with delayed entry (Breslow ties). When no row
-    has a positive entry age (own sales only) it equals lifelines'
-    ``multivariate_logrank_test`` / ``pairwise_logrank_test`` exactly (the tests check
-    that). Rows the estimators cannot use are left out as in
-    :func:`survival_by_vehicle_age`.
+    The test here is the log-rank statistic on **left-truncated risk sets**: observed
+    minus expected departures per group at every departure age, with the exact-ties
+    (hypergeometric) covariance d (n − d) / (n − 1) of R's ``survdiff``. It equals the
+    score test of the group indicators in R's ``coxph(Surv(entry, exit, event) ~ group,
+    ties = "exact")`` (not Breslow's ties, whose variance lacks the (n − d) / (n − 1)
+    factor), and statsmodels' ``survdiff(..., entry=)`` given the same entries.
+
+    **Risk sets.** A relationship is at risk of the departures at age t when
+    entry < t <= exit: R's counting-process interval (start, stop], statsmodels'
+    ``entry=``. A walk-in first seen at age t is in the data because it was still a
+    customer at t, so it does not count among those who could leave at t. Two boundary
+    cases get the rule "entry moved an infinitesimal ε earlier", i.e. at risk on
+    (entry − ε, exit]:
+
+    - a relationship that **begins at age 0** (a car sold here) is at risk from the
+      origin, departures at age 0 included, as in ``survdiff`` and lifelines without
+      entry; so when no row has a positive entry age (own sales only) the statistic
+      equals lifelines' ``multivariate_logrank_test`` / ``pairwise_logrank_test``
+      exactly (the tests check that);
+    - a **zero-length** relationship (entry == exit with a departure: a walk-in whose
+      first visit was its last) is at risk at its own departure age only. The strict
+      interval cannot hold it (R's ``Surv(entry, exit)`` turns it into NA and
+      ``coxph`` drops it); dropping these rows would remove the earliest departures of
+      walk-ins and make them look more loyal than they are.
+
+    R reproduces both rules with the entry of those rows lowered by less than the
+    smallest gap between ages (``scripts/r_logrank_reference.R``). Rows the
+    estimators cannot use are left out as in :func:`survival_by_vehicle_age`.
 
     Returns
     -------
     DataFrame ``test`` ("overall" | "pairwise"), ``group_a``, ``group_b`` (null for the
     overall test), ``test_statistic``, ``df``, ``p_value``, ``n_a``, ``n_b``,
     ``events_a``, ``events_b`` (n and events of the overall row: all groups). Pairs
-    are in sorted group order.
+    are in sorted group order; the overall test (``df`` = groups − 1) uses the same
+    risk sets.
 
     Example
     -------
@@ -989,7 +1025,8 @@ def compare_survival(
     if len(groups) < 2:
         raise ValueError(f"{caller()}: by={by!r} needs at least two groups with usable rows, "
                          f"got {groups}")
-    entry, exit_ = df["entry_age"].to_numpy(float), df["exit_age"].to_numpy(float)
+    exit_ = df["exit_age"].to_numpy(float)
+    entry = _risk_entry(df["entry_age"].to_numpy(float), exit_)
     event = df["event"].to_numpy(bool)
     codes = pd.Categorical(labels, categories=groups).codes.astype(int)
     rows = []

@@ -419,13 +419,19 @@ def test_km_exclusions_counted(hand):
 
 
 def brute_logrank(entry, exit_, event, groups):
-    """Textbook log-rank with delayed entry, one departure age at a time."""
+    """Textbook log-rank with delayed entry, one departure age at a time.
+
+    At risk at t: entry < t <= exit, and at t == entry for rows entering at age 0 or
+    ending where they enter (compare_survival's rule; R's references are in
+    tests/test_survival_logrank_r.py).
+    """
     levels = sorted(set(groups))
     g = np.asarray(groups)
     u = np.zeros(len(levels))
     v = np.zeros((len(levels), len(levels)))
+    early = (entry == 0) | (entry == exit_)
     for t in sorted(set(exit_[event])):
-        at = (entry <= t) & (exit_ >= t)
+        at = ((entry < t) | ((entry == t) & early)) & (exit_ >= t)
         n = at.sum()
         dd = (at & event & (exit_ == t)).sum()
         ng = np.array([(at & (g == lv)).sum() for lv in levels])
