@@ -2643,8 +2643,8 @@ def churn_calibration(result: BacktestResult, *, ax: Axes | None = None,
     >>> res = backtest(ds, store_id="001", models="logistic", permutation_repeats=1)
     >>> churn_roc(res, lang="zh").get_title()
     'ROC曲线（测试快照 2022-12-31）'
-    >>> len(churn_calibration(res).get_lines())   # the diagonal and three curves
-    4
+    >>> len(churn_calibration(res).get_lines())   # the diagonal and four curves
+    5
     >>> plt.close("all")
     """
     _prepare(lang)
