@@ -177,7 +177,7 @@ def _check_converged(res) -> pd.Series:
     return m["roc_auc"]
 
 
-@pytest.mark.parametrize("name", ["tiny", "small"])
+@pytest.mark.parametrize("name", ["tiny", pytest.param("small", marks=pytest.mark.slow)])
 def test_btyd_baselines_converge_on_other_seeds(datasets, name):
     """Every store of the seed-5 and seed-21 data: both P(alive) baselines have metrics
     (converged or fallen back). Measured (FAST options): every fit converged on its own
