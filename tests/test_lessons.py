@@ -111,8 +111,9 @@ def test_student_version_runs_with_every_answer_missing(lesson, data_dir, tmp_pa
     assert _checks(nb) == {ex_id: ["missing"] for ex_id in _ids(lesson)}
 
 
-# one Chinese lesson run in the fast suite (L1); the others are end-to-end runs marked slow
-@pytest.mark.parametrize("lesson", [pytest.param(x, marks=[pytest.mark.slow] if x != "L1" else [])
+# end-to-end Chinese runs, all marked slow to keep make test under 4 minutes (the fast suite
+# keeps one Chinese lesson run: L4 in tests/test_lessons_l45.py)
+@pytest.mark.parametrize("lesson", [pytest.param(x, marks=[pytest.mark.slow])
                                     for x in sorted(LESSONS)])
 def test_chinese_text_and_figures(lesson, data_dir, tmp_path):
     nb = _run(lesson, data_dir, tmp_path, lang="zh", solutions=True)
