@@ -97,6 +97,7 @@ from crm_analysis._frames import (
 )
 from crm_analysis._inputs import (
     caller,
+    check_bool,
     check_int,
     check_number,
     read_as_of,
@@ -606,8 +607,7 @@ def rfm_summary(
         raise ValueError(f"{caller()}: freq={freq!r} is not supported; use one of "
                          f"{list(RFM_FREQS)}")
     mult = check_number(freq_multiplier, "freq_multiplier", minimum=0, strict=True)
-    if not isinstance(regularity, bool):
-        raise TypeError(f"{caller()}: regularity must be True or False, got {regularity!r}")
+    check_bool(regularity, "regularity")
     try:
         f_in = nw.from_native(orders)
     except TypeError as exc:
