@@ -35,7 +35,7 @@ PYPROJECT_SUM := $(firstword $(shell cksum pyproject.toml 2>/dev/null))
 INSTALL_STAMP := $(VENV)/.installed-$(PYPROJECT_SUM)
 DATA_STAMP := $(DATA)/repair_orders.parquet
 HELP_VARS := PYTHON VENV DATA REPORTS SEED STORES REPORT_LANGS REPORT_JOBS JOBS BENCH_SIZES \
-	BENCH_ARGS PYTEST_ARGS REPORT_ARGS
+	BENCH_ARGS PYTEST_ARGS REPORT_ARGS LAB_ARGS
 # `make help` shows $(VAR) in target descriptions with its current value
 HELP_SED := $(foreach v,$(HELP_VARS),-e 's|\$$($(v))|$($(v))|g')
 comma := ,
@@ -48,7 +48,7 @@ PROGRESS_FLAG := $(if $(filter true 1,$(CI)),--no-progress,)
 # deliberately not set here: the report runner gives the notebook kernels their backend.
 export PYTHONHASHSEED := 0
 
-.PHONY: help install data data-clean reports reports-en reports-zh test test-spark test-slow lint bench \
+.PHONY: help install notebook-setup lab data data-clean reports reports-en reports-zh test test-spark test-slow lint bench \
 	notebooks-sync clean distclean
 
 # ------------------------------------------------------------------------- help
@@ -83,8 +83,23 @@ $(INSTALL_STAMP): | $(VPY)
 		     "'make install PYTHON=/path/to/python3.11'" >&2; exit 1; }
 	$(VPY) -m pip install --upgrade pip
 	$(VPY) -m pip install -e ".[dev]"
+	@$(MAKE) --no-print-directory notebook-setup
 	@rm -f $(VENV)/.installed-*
 	@touch $@
+
+# The notebooks' git filter (nbstripout: outputs, execution counts and volatile metadata
+# never reach git, so running and saving a notebook leaves `git status` clean) and the
+# project's interpreter as the "python3" kernel of this environment.
+NBSTRIPOUT_KEYS := metadata.language_info metadata.jupytext metadata.papermill \
+	metadata.widgets cell.metadata.papermill cell.metadata.jupyter
+notebook-setup: | $(VPY) ## install the notebooks' git filter (nbstripout) and the project's kernel
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		$(VPY) -m nbstripout --install && \
+		git config filter.nbstripout.extrakeys "$(NBSTRIPOUT_KEYS)" && \
+		echo "git filter nbstripout installed (notebook outputs are never committed)"; \
+	else echo "not a git checkout: no notebook git filter installed"; fi
+	$(VPY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ipykernel)" >/dev/null
+	@echo "kernel python3 -> $(VPY)"
 
 # ------------------------------------------------------------------------- data
 data: $(DATA_STAMP) ## generate the synthetic dataset into $(DATA) unless it exists
@@ -122,6 +137,10 @@ reports: $(INSTALL_STAMP) $(DATA_STAMP) ## every notebook for every store of $(D
 	$(VPY) -m crm_analysis batch --data $(DATA) --out $(REPORTS) \
 		--lang $(subst $(space),$(comma),$(strip $(REPORT_LANGS))) \
 		$(if $(strip $(REPORT_JOBS)),--jobs $(REPORT_JOBS),) $(PROGRESS_FLAG) $(REPORT_ARGS)
+
+LAB_ARGS ?=## extra `crm-analysis lab` / JupyterLab arguments, e.g. "--lang zh" or "--no-browser --port 8899"
+lab: $(INSTALL_STAMP) $(DATA_STAMP) ## open JupyterLab at notebooks/ with the project's kernel (LAB_ARGS="--lang zh": one-language copies)
+	$(VPY) -m crm_analysis lab $(LAB_ARGS)
 
 reports-en: ## the English reports only
 	$(MAKE) reports REPORT_LANGS=en
@@ -182,5 +201,6 @@ clean: ## delete generated reports and caches (keeps .venv and data)
 	find . -path ./$(VENV) -prune -o \
 		\( -name __pycache__ -o -name .ipynb_checkpoints \) -type d -prune -exec rm -rf {} +
 
-distclean: clean data-clean ## also delete .venv, the generated dataset and build metadata
+distclean: clean data-clean ## also delete .venv, the notebooks' git filter, the generated dataset and build metadata
+	-@[ -x $(VPY) ] && git rev-parse --is-inside-work-tree >/dev/null 2>&1 && $(VPY) -m nbstripout --uninstall
 	rm -rf $(VENV) *.egg-info

@@ -50,7 +50,7 @@ from typing import Any
 
 import pandas as pd
 
-from crm_analysis import reporting
+from crm_analysis import lab, reporting
 from crm_analysis._inputs import iso_date_arg, positive_int_arg
 from crm_analysis.config import DEFAULT_DATA_DIR, NOTEBOOKS_DIR, REPORTS_DIR
 from crm_analysis.context import is_raw_source
@@ -227,6 +227,14 @@ def build_parser() -> argparse.ArgumentParser:
     batch.set_defaults(func=_cmd_batch)
 
     add_classroom_parser(sub)
+
+    lab_parser = sub.add_parser(
+        "lab", help="open the notebooks in JupyterLab (what `make lab` runs)",
+        description="Start JupyterLab at notebooks/ with the project's kernel. Options "
+        "not listed here go to JupyterLab (e.g. --no-browser --port 8899).",
+        epilog=_EPILOG, formatter_class=fmt)
+    lab.add_lab_arguments(lab_parser)
+    lab_parser.set_defaults(func=lab.run, passthrough=True)
     return parser
 
 
@@ -499,12 +507,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra and not getattr(args, "passthrough", False):
+            parser.parse_args(argv)  # the usual error for unknown arguments
     except SystemExit as exc:  # argparse exits 0 for --help/--version, 2 for bad usage
         return int(exc.code or 0)
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    if getattr(args, "passthrough", False):
+        return int(args.func(args, extra))
     return int(args.func(args))
 
 

@@ -39,7 +39,7 @@ from crm_analysis.io.load import EXTENSIONS
 from crm_analysis.schema import Dataset
 
 __all__ = ["LoadedData", "StoreContext", "clear_cache", "is_raw_source", "load_data",
-           "open_store"]
+           "open_store", "resolve_data_path"]
 
 #: Files that make a folder a canonical dataset folder (see :func:`is_raw_source`).
 _CANONICAL_MARKERS = ("repair_orders.parquet", "meta.json")
@@ -202,7 +202,7 @@ def load_data(
     (5, True)
     """
     day = None if as_of is None else read_as_of(as_of).isoformat()
-    path = Path(data if data is not None else config.DEFAULT_DATA_DIR).resolve()
+    path = resolve_data_path(data)
     raw = is_raw_source(path)
     if not raw:
         day = None
@@ -210,6 +210,41 @@ def load_data(
     if store_id is not None and not raw and (path / "repair_orders").is_dir():
         store = str(store_id)
     return _cached_load(str(path), raw, day, _signature(path, raw), store)
+
+
+def resolve_data_path(data: str | os.PathLike[str] | None) -> Path:
+    """The absolute data folder (or file) that ``data`` names.
+
+    ``None`` is the default generated data (``config.DEFAULT_DATA_DIR``). A relative path
+    is looked up from the current folder first, then from the project root, so that
+    ``"data/sample"`` works from the project root, from ``notebooks/`` in JupyterLab and in
+    a report kernel alike.
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing exists there; the message names the places looked at and, for the default
+        data, the command that makes it (``make data``).
+
+    >>> resolve_data_path("crm_analysis") == config.PROJECT_ROOT / "crm_analysis"
+    True
+    """
+    if data is None:
+        candidates = [Path(config.DEFAULT_DATA_DIR)]
+    else:
+        given = Path(data).expanduser()
+        candidates = [given] if given.is_absolute() else [Path.cwd() / given,
+                                                          config.PROJECT_ROOT / given]
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate.resolve()
+    looked = " or ".join(repr(str(c)) for c in dict.fromkeys(candidates))
+    default = candidates[-1].resolve() == Path(config.DEFAULT_DATA_DIR).resolve()
+    hint = ("run `make data` in the project folder to generate the default synthetic data"
+            if default or data is None else
+            "check the path, or run `make data DATA=<folder>` to generate synthetic data there")
+    raise FileNotFoundError(f"data folder {str(data if data is not None else candidates[0])!r} "
+                            f"not found (looked for {looked}); {hint}")
 
 
 @functools.lru_cache(maxsize=4)

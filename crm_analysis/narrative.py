@@ -19,14 +19,95 @@ Example
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import re
+import string
+import tomllib
+from importlib import resources
 from typing import Any
 
-from crm_analysis.i18n import check_lang
+from crm_analysis.i18n import LANGS, check_lang
 
 #: MIME type under which :meth:`Narrator.record` stores metrics in a notebook's output.
 METRICS_MIME = "application/vnd.crm-analysis.metrics+json"
+
+
+#: The package folder of the narration catalogs: ``texts/<chapter>.toml``.
+TEXTS_PACKAGE = "crm_analysis.texts"
+
+#: Format specs of catalog fields -> the Narrator method that formats the value
+#: (``{orders:int}``, ``{share:pct}``, ``{share:pct0}`` for no decimal, ``{x:num2}``).
+_SPEC_RE = re.compile(r"^(int|num|pct|pts|rmb|date|month)(\d?)$")
+
+
+def _flatten(table: dict[str, Any], prefix: str, out: dict[str, dict[str, str]],
+             where: str) -> None:
+    for key, value in table.items():
+        name = f"{prefix}.{key}"
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: {name} must be a table with 'en' and 'zh' texts")
+        if set(value) & set(LANGS):
+            missing = [lang for lang in LANGS if not isinstance(value.get(lang), str)]
+            extra = sorted(set(value) - set(LANGS))
+            if missing or extra:
+                raise ValueError(f"{where}: {name} needs exactly the texts {list(LANGS)}; "
+                                 f"missing {missing}, unknown {extra}")
+            out[name] = {lang: value[lang].strip("\n") for lang in LANGS}
+        else:
+            _flatten(value, name, out, where)
+
+
+@functools.cache
+def catalog(chapter: str) -> dict[str, dict[str, str]]:
+    """The narration texts of one chapter: ``{"<chapter>.<key>": {"en": ..., "zh": ...}}``.
+
+    A chapter's sentences that carry computed numbers live in the package file
+    ``crm_analysis/texts/<chapter>.toml`` (one TOML table per sentence or paragraph, with
+    an ``en`` and a ``zh`` text), so that a notebook's code cell is one line per finding
+    and the two languages are reviewed side by side. Fields name their format:
+    ``{orders:int}``, ``{share:pct}``, ``{value:rmb}``, ``{day:date}``, ``{first:month}``,
+    ``{x:num2}`` (two decimals), ``{gap:pts}``; a field without a spec is inserted as text.
+
+    Raises ``KeyError`` for a chapter without a catalog and ``ValueError`` naming the
+    entry when one lacks a language.
+
+    >>> catalog("common")["common.orders"]["en"]
+    '{orders:int} orders, {share:pct} of them maintenance.'
+    """
+    name = f"{chapter}.toml"
+    try:
+        text = resources.files(TEXTS_PACKAGE).joinpath(name).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise KeyError(f"no narration catalog {name!r} in {TEXTS_PACKAGE}") from None
+    out: dict[str, dict[str, str]] = {}
+    _flatten(tomllib.loads(text), chapter, out, f"{TEXTS_PACKAGE}/{name}")
+    return out
+
+
+def text_fields(template: str) -> set[str]:
+    """The field names of a catalog text (``{orders:int}`` -> ``{"orders"}``).
+
+    >>> sorted(text_fields("{a:int} of {b}"))
+    ['a', 'b']
+    """
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+class _Formatter(string.Formatter):
+    """``str.format`` with the Narrator's number formats as format specs."""
+
+    def __init__(self, narrator: Narrator) -> None:
+        self.narrator = narrator
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        m = _SPEC_RE.match(format_spec)
+        if m is None:
+            return super().format_field(value, format_spec)
+        kind, digits = m.groups()
+        method = getattr(self.narrator, kind)
+        return method(value, int(digits)) if digits else method(value)
 
 
 def _finite(x: Any) -> bool:
@@ -87,7 +168,10 @@ class Narrator:
 
         >>> Narrator("en").say("**Hello**", "**你好**")  # doctest: +SKIP
         """
-        text = self(en, zh)
+        self._show(self(en, zh))
+
+    @staticmethod
+    def _show(text: str) -> None:
         try:
             from IPython import get_ipython
             from IPython.display import Markdown, display
@@ -98,6 +182,32 @@ class Narrator:
         except ImportError:  # pragma: no cover - IPython is a dependency
             pass
         print(text)
+
+    def text(self, key: str, **values: Any) -> str:
+        """A catalog text (see :func:`catalog`) in the report language, filled with ``values``.
+
+        ``key`` is ``"<chapter>.<entry>"``. Unknown keys and missing values raise
+        ``KeyError`` naming them.
+
+        >>> Narrator("zh").text("common.orders", orders=1234, share=0.5)
+        '共 1,234 张工单，其中 50.0% 为保养。'
+        """
+        chapter = key.split(".", 1)[0]
+        texts = catalog(chapter).get(key)
+        if texts is None:
+            raise KeyError(f"no narration text {key!r} in {TEXTS_PACKAGE}/{chapter}.toml")
+        template = texts[self.lang]
+        missing = text_fields(template) - set(values)
+        if missing:
+            raise KeyError(f"narration text {key!r} needs the value(s) {sorted(missing)}")
+        return _Formatter(self).format(template, **values)
+
+    def tell(self, key: str, **values: Any) -> None:
+        """Display a catalog text as Markdown: one finding, one line of the notebook.
+
+        >>> Narrator("en").tell("common.orders", orders=10, share=0.25)  # doctest: +SKIP
+        """
+        self._show(self.text(key, **values))
 
     def table(self, df: Any, *, money: Any = (), pct: Any = (), ints: Any = (),
               floats: Any = (), digits: int = 2) -> Any:

@@ -58,6 +58,7 @@ from crm_analysis._inputs import caller, read_as_of
 from crm_analysis.config import DEFAULT_DATA_DIR, LANGUAGES, NOTEBOOKS_DIR, REPORTS_DIR
 from crm_analysis.context import clear_cache, load_data
 from crm_analysis.narrative import METRICS_MIME
+from crm_analysis.notebook import BATCH_ENV
 from crm_analysis.schema import _read_table
 
 __all__ = [
@@ -87,7 +88,12 @@ __all__ = [
 #: ``MPLBACKEND`` is unset), so the kernel gets the inline backend explicitly: it draws
 #: with Agg, is headless, and puts every figure in the notebook as a PNG. This also
 #: overrides an ``MPLBACKEND=Agg`` inherited from the calling shell.
-KERNEL_ENV: dict[str, str] = {"MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+#: ``CRM_ANALYSIS_BATCH`` tells the notebook kit that nobody watches: no progress bars.
+KERNEL_ENV: dict[str, str] = {"MPLBACKEND": "module://matplotlib_inline.backend_inline",
+                              BATCH_ENV: "1"}
+
+#: Cell tag of prose in one language: ``lang-en`` / ``lang-zh`` (see :func:`language_cells`).
+LANG_TAG = "lang-{}"
 
 #: Numbered notebooks: ``01_value_grading.ipynb`` (two digits, an underscore, a name).
 _NOTEBOOK_RE = re.compile(r"^(\d{2})_[^.]+$")
@@ -578,23 +584,67 @@ def validate_parameter_types(
 # --------------------------------------------------------------------------- execution
 
 
-@contextlib.contextmanager
-def _prepared_ipynb(notebook: Path, kernel_name: str) -> Iterator[Path]:
-    """Yield a temporary ``.ipynb`` copy of ``notebook`` that papermill can run.
-
-    Converts jupytext ``.py`` scripts and fills in missing kernel metadata, without ever
-    touching the source file.
-    """
+def _read_notebook(notebook: Path) -> Any:
     import nbformat
 
     if not notebook.is_file():
         raise FileNotFoundError(f"notebook not found: {notebook}")
     if notebook.suffix == ".ipynb":
-        nb = nbformat.read(notebook, as_version=4)
-    else:
-        import jupytext
+        return nbformat.read(notebook, as_version=4)
+    import jupytext
 
-        nb = jupytext.read(notebook)
+    return jupytext.read(notebook)
+
+
+def _parameter_default(nb: Any, name: str) -> Any:
+    """The literal default of ``name`` in the notebook's ``parameters`` cell (else None)."""
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "parameters" not in cell.metadata.get("tags", []):
+            continue
+        for node in ast.parse(cell.source).body:
+            if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                    and isinstance(node.targets[0], ast.Name) and node.targets[0].id == name):
+                with contextlib.suppress(ValueError):
+                    return ast.literal_eval(node.value)
+    return None
+
+
+def language_cells(nb: Any, lang: str) -> Any:
+    """Keep the cells of one language: drop those tagged for another (``lang-zh`` for en).
+
+    Notebooks keep their prose in Markdown cells tagged ``lang-en`` / ``lang-zh`` side by
+    side; a report, or a reader's copy, holds one language. Untagged cells stay. The
+    notebook is changed in place and returned (nbconvert's ``TagRemovePreprocessor``).
+
+    >>> import nbformat.v4 as v4
+    >>> nb = v4.new_notebook(cells=[v4.new_markdown_cell("Hi", metadata={"tags": ["lang-en"]}),
+    ...                             v4.new_markdown_cell("你好", metadata={"tags": ["lang-zh"]}),
+    ...                             v4.new_code_cell("x = 1")])
+    >>> [c.source for c in language_cells(nb, "zh").cells]
+    ['你好', 'x = 1']
+    """
+    from nbconvert.preprocessors import TagRemovePreprocessor
+
+    if lang not in LANGUAGES:
+        raise ValueError(f"{caller()}: lang must be one of {', '.join(LANGUAGES)}, got {lang!r}")
+    others = {LANG_TAG.format(other) for other in LANGUAGES if other != lang}
+    nb, _ = TagRemovePreprocessor(remove_cell_tags=others).preprocess(nb, {})
+    return nb
+
+
+@contextlib.contextmanager
+def _prepared_ipynb(notebook: Path, kernel_name: str, lang: str | None = None) -> Iterator[Path]:
+    """Yield a temporary ``.ipynb`` copy of ``notebook`` that papermill can run.
+
+    Converts jupytext ``.py`` scripts and fills in missing kernel metadata, without ever
+    touching the source file. With ``lang``, the prose cells of the other languages are
+    left out (:func:`language_cells`).
+    """
+    import nbformat
+
+    nb = _read_notebook(notebook)
+    if lang is not None:
+        language_cells(nb, lang)
     kernelspec = nb.metadata.get("kernelspec") or {}
     if not kernelspec.get("name"):
         nb.metadata["kernelspec"] = {
@@ -729,7 +779,8 @@ def execute_notebook(
     if output_path.suffix != ".ipynb":
         raise ValueError(f"output_path must end with .ipynb: {output_path}")
     workdir = Path(cwd) if cwd is not None else notebook.resolve().parent
-    with _prepared_ipynb(notebook, kernel_name) as ipynb:
+    lang = (parameters or {}).get("lang") or _parameter_default(_read_notebook(notebook), "lang")
+    with _prepared_ipynb(notebook, kernel_name, lang if lang in LANGUAGES else None) as ipynb:
         params = validate_parameters(
             notebook, parameters, declared=_inspect(ipynb) if parameters else {}
         )
