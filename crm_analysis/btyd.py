@@ -144,6 +144,18 @@ __all__ = [
     "compare_holdout",
     "estimate_regularity",
     "fit_model",
+    "FirstFit",
+    "HoldoutSummary",
+    "SpendFit",
+    "VisitProfile",
+    "fit_first",
+    "fit_spend",
+    "holdout_summary",
+    "lifetime_values",
+    "monthly_discount_rate",
+    "recent_customers",
+    "regularity_pattern",
+    "visit_profile",
 ]
 
 #: Step in each log-parameter of the finite-difference Hessian (see the module docstring).
@@ -1617,3 +1629,323 @@ def compare_holdout(holdout: pd.DataFrame, *, models: Any = ("bgnbd", "mbgcnbd")
     ok = errors[errors["converged"]]
     best = str(ok.loc[ok["mae"].idxmin(), "model"]) if len(ok) else None
     return HoldoutComparison(errors, preds, fitted, best)
+
+
+# --------------------------------------------------------------------------- reading the fits
+
+
+@dataclass(frozen=True)
+class HoldoutSummary:
+    """What :func:`holdout_summary` returns: the verdict of a :class:`HoldoutComparison`.
+
+    Attributes
+    ----------
+    best:
+        Code of the converged model with the smallest MAE (None when none converged).
+    name, k, mae, predicted, bias:
+        Its display name, regularity k, mean absolute error per customer, predicted
+        holdout purchases and bias (predicted / actual − 1); None or NaN without a best.
+    runner_up, runner_up_mae:
+        Display name and MAE of the first other converged model (None and NaN when the
+        best model is the only one that converged).
+    gain:
+        1 − mae / runner_up_mae: how much smaller the best model's error is (NaN without a
+        runner-up).
+    actual:
+        Holdout purchases of all customers.
+    failed:
+        ``{name: message}`` of the models whose fit did not converge.
+    """
+
+    best: str | None
+    name: str | None
+    k: int | None
+    mae: float
+    predicted: float
+    bias: float
+    runner_up: str | None
+    runner_up_mae: float
+    gain: float
+    actual: float
+    failed: dict[str, str]
+
+
+def holdout_summary(comparison: HoldoutComparison) -> HoldoutSummary:
+    """The better model of a :func:`compare_holdout` run, and by how much it is better.
+
+    Example
+    -------
+    >>> errors = pd.DataFrame({"model": ["bgnbd", "mbgcnbd"], "name": ["BG/NBD", "MBG/CNBD-k"],
+    ...     "k": [1, 2], "converged": [True, True], "message": ["", ""],
+    ...     "actual": [100.0, 100.0], "predicted": [90.0, 95.0], "bias": [-0.1, -0.05],
+    ...     "mae": [0.5, 0.4]})
+    >>> s = holdout_summary(HoldoutComparison(errors, pd.DataFrame(), {}, "mbgcnbd"))
+    >>> s.name, s.k, s.runner_up, round(s.gain, 3), s.predicted, s.bias
+    ('MBG/CNBD-k', 2, 'BG/NBD', 0.2, 95.0, -0.05)
+    """
+    if not isinstance(comparison, HoldoutComparison):
+        raise TypeError(f"{caller()}: comparison must be a HoldoutComparison (compare_holdout), "
+                        f"got {type(comparison).__name__}")
+    errors = comparison.errors_.set_index("model")
+    failed = {str(r["name"]): str(r["message"])
+              for _, r in errors[~errors["converged"].astype(bool)].iterrows()}
+    actual = float(errors["actual"].iloc[0])
+    best = comparison.best_model_
+    if best is None:
+        nan = float("nan")
+        return HoldoutSummary(None, None, None, nan, nan, nan, None, nan, nan, actual, failed)
+    won = errors.loc[best]
+    others = errors.drop(index=best)
+    others = others[others["converged"].astype(bool)]
+    mae = float(won["mae"])
+    runner_up = str(others["name"].iloc[0]) if len(others) else None
+    runner_up_mae = float(others["mae"].iloc[0]) if len(others) else float("nan")
+    gain = 1 - mae / runner_up_mae if len(others) else float("nan")
+    return HoldoutSummary(best, str(won["name"]), int(won["k"]), mae, float(won["predicted"]),
+                          float(won["bias"]), runner_up, runner_up_mae, gain, actual, failed)
+
+
+def regularity_pattern(all_visits: float, maintenance: float) -> str:
+    """How a store's visits keep time, from two Wheat–Morrison estimates
+    (:func:`estimate_regularity` of all visits and of maintenance visits alone):
+
+    - ``"mixed"``: maintenance is regular (k > 2) but all visits together are nearly
+      memoryless (k < 1.5): other visits fall at random between the services;
+    - ``"regular"``: all visits together keep a rhythm (k >= 1.5);
+    - ``"irregular"``: neither.
+
+    >>> regularity_pattern(1.17, 13.2), regularity_pattern(2.0, 5.0), regularity_pattern(1.1, 1.6)
+    ('mixed', 'regular', 'irregular')
+    """
+    a = check_number(all_visits, "all_visits")
+    m = check_number(maintenance, "maintenance")
+    if m > 2 and a < 1.5:
+        return "mixed"
+    return "regular" if a >= 1.5 else "irregular"
+
+
+@dataclass(frozen=True, eq=False)
+class FirstFit:
+    """What :func:`fit_first` returns.
+
+    Attributes
+    ----------
+    model:
+        The fitted model.
+    code:
+        Its :data:`BTYD_MODELS` code.
+    failed:
+        ``{code: message}`` of the models tried before it that did not converge.
+    """
+
+    model: Any
+    code: str
+    failed: dict[str, str]
+
+
+def fit_first(frequency: Any, recency: Any, T: Any, litt: Any = None, *,
+              models: Any = ("bgnbd", "mbgcnbd")) -> FirstFit:
+    """Fit the models in the order given and keep the first that converges.
+
+    ``models`` are :data:`BTYD_MODELS` codes, the preferred first (for example the winner
+    of :func:`compare_holdout`, then the others); ``None`` and repeated codes are skipped,
+    so ``models=(comparison.best_model_, "bgnbd", "mbgcnbd")`` works when no model won.
+    Raises :class:`ConvergenceError` (the last one) when none converges.
+
+    Example
+    -------
+    >>> from pathlib import Path
+    >>> import crm_analysis
+    >>> cdnow = pd.read_csv(Path(crm_analysis.__file__).parents[1] / "data" / "external"
+    ...                     / "cdnow" / "cdnow_customers_summary.csv")
+    >>> fit = fit_first(cdnow["frequency"], cdnow["recency"], cdnow["T"],
+    ...                 models=(None, "bgnbd", "mbgnbd", "bgnbd"))
+    >>> fit.code, fit.failed, round(float(fit.model.params_["r"]), 3)
+    ('bgnbd', {}, 0.243)
+    """
+    codes = [models] if isinstance(models, str) else list(models)
+    order = []
+    for code in codes:
+        if code is None or code in order:
+            continue
+        order.append(check_choice(code, "models", BTYD_MODELS))
+    if not order:
+        raise ValueError(f"{caller()}: models names no model; give some of {list(BTYD_MODELS)}")
+    failed: dict[str, str] = {}
+    for code in order:
+        try:
+            return FirstFit(fit_model(code, frequency, recency, T, litt), code, failed)
+        except ConvergenceError as exc:
+            failed[code] = str(exc)
+            last = exc
+    raise last
+
+
+@dataclass(frozen=True)
+class VisitProfile:
+    """What :func:`visit_profile` returns: a fitted visit model in a store's terms.
+
+    Attributes
+    ----------
+    name:
+        ``"BG/NBD"`` or ``"MBG/CNBD-<k>"``.
+    k, r, alpha, a, b:
+        The parameters (k = 1 for BG/NBD).
+    visits_per_year:
+        Mean visit rate of a customer while alive, r / (k α), per year.
+    drop_per_visit:
+        Mean chance of leaving for good at a visit, a / (a + b).
+    """
+
+    name: str
+    k: int
+    r: float
+    alpha: float
+    a: float
+    b: float
+    visits_per_year: float
+    drop_per_visit: float
+
+
+def visit_profile(model: Any, *, freq: str | float = "D") -> VisitProfile:
+    """Visits a year and the chance of leaving at a visit of a fitted BG/NBD or MBG/CNBD-k.
+
+    While alive a customer's visit rate is λ ~ Gamma(r, α) per time unit and the time
+    between visits Erlang-k with rate λ, so a typical customer visits r / (k α) times per
+    unit; ``freq`` is the model's time unit as in ``customer_lifetime_value`` (a year is
+    12 months of 365.25 / 12 days).
+
+    Example
+    -------
+    >>> bg = BetaGeoModel()
+    >>> bg.params_ = pd.Series({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426})
+    >>> p = visit_profile(bg, freq="W")
+    >>> p.name, round(p.visits_per_year, 3), round(p.drop_per_visit, 3)  # 0.243/4.414·52.18
+    ('BG/NBD', 2.873, 0.246)
+    """
+    if not isinstance(model, BetaGeoModel | MBGCNBDModel):
+        raise TypeError(f"{caller()}: model must be a BetaGeoModel or MBGCNBDModel, got "
+                        f"{type(model).__name__}")
+    if not hasattr(model, "params_"):
+        raise ValueError(f"{caller()}: the model is not fitted; call fit() first")
+    per_year = 12 * _per_month(freq)
+    p = model.params_
+    k = int(p["k"]) if "k" in p else 1
+    r, alpha, a, b = (float(p[name]) for name in ("r", "alpha", "a", "b"))
+    name = f"MBG/CNBD-{k}" if isinstance(model, MBGCNBDModel) else "BG/NBD"
+    return VisitProfile(name, k, r, alpha, a, b, r / (alpha * k) * per_year, a / (a + b))
+
+
+def recent_customers(recency: Any, T: Any, *, months: int, freq: str | float = "D") -> int:
+    """How many customers visited in the last ``months`` months of an RFM summary.
+
+    A customer's last visit was T − recency time units before the end of observation
+    (:func:`crm_analysis.features.rfm_summary`); it counts when that is less than
+    ``months`` months of 365.25 / 12 days in the unit ``freq``.
+
+    >>> recent_customers([0.0, 50.0, 10.0], [60.0, 60.0, 60.0], months=1, freq="D")
+    1
+    """
+    check_int(months, "months")
+    per_month = _per_month(freq)
+    tx, _ = _to_array(recency, "recency")
+    T_, _ = _to_array(T, "T")
+    if tx.shape != T_.shape:
+        raise ValueError(f"{caller()}: recency and T must have the same length, got {tx.size} "
+                         f"and {T_.size}")
+    return int((tx > T_ - months * per_month).sum())
+
+
+def monthly_discount_rate(annual_rate: float) -> float:
+    """The monthly rate that compounds to ``annual_rate`` in a year: (1 + d)^(1/12) − 1
+    (``customer_lifetime_value`` discounts per month).
+
+    >>> round(monthly_discount_rate(0.10), 6), monthly_discount_rate(0.0)
+    (0.007974, 0.0)
+    """
+    d = check_number(annual_rate, "annual_rate", minimum=0, maximum=1)
+    return (1 + d) ** (1 / 12) - 1
+
+
+@dataclass(frozen=True, eq=False)
+class SpendFit:
+    """What :func:`fit_spend` returns.
+
+    Attributes
+    ----------
+    model:
+        The fitted :class:`GammaGammaModel`.
+    customers:
+        Repeat customers it was fitted on (frequency > 0 and a positive mean value).
+    excluded:
+        Repeat customers left out because their mean value is not positive.
+    correlation:
+        Pearson correlation of frequency and mean value of the customers fitted on; the
+        model assumes the two are independent.
+    mean_value:
+        The model's mean value of a transaction, p ν / (q − 1) (NaN for q <= 1).
+    """
+
+    model: GammaGammaModel
+    customers: int
+    excluded: int
+    correlation: float
+    mean_value: float
+
+
+def fit_spend(frequency: Any, monetary_value: Any) -> SpendFit:
+    """Fit the Gamma-Gamma spend model on the repeat customers with a positive mean value.
+
+    Gamma-Gamma needs a positive mean value per repeat customer; customers whose mean
+    gross profit per visit is zero or negative (warranty and goodwill work) are left out
+    and counted. Also returns the correlation between frequency and spend, the model's
+    independence assumption, and the mean value of a transaction.
+
+    Example
+    -------
+    >>> rng = np.random.default_rng(1)
+    >>> x = rng.integers(1, 6, 500)
+    >>> z = rng.gamma(5.0, 60.0, 500)
+    >>> z[:3] = [0.0, -20.0, 0.0]
+    >>> fit = fit_spend(np.r_[x, 0], np.r_[z, 0.0])
+    >>> fit.customers, fit.excluded, abs(fit.correlation) < 0.2, 200 < fit.mean_value < 400
+    (497, 3, True, True)
+    """
+    x, _ = _to_array(frequency, "frequency")
+    m, _ = _to_array(monetary_value, "monetary_value", allow_missing=True)
+    if len(x) != len(m):
+        raise ValueError(f"{caller()}: frequency and monetary_value differ in length "
+                         f"({len(x)} and {len(m)})")
+    repeat = (x > 0) & (m > 0)
+    excluded = int(((x > 0) & ~(m > 0)).sum())
+    gg = GammaGammaModel().fit(x[repeat], m[repeat])
+    corr = float(np.corrcoef(x[repeat], m[repeat])[0, 1])
+    p, q, v = (float(gg.params_[k]) for k in ("p", "q", "v"))
+    return SpendFit(gg, int(repeat.sum()), excluded, corr, p * v / (q - 1) if q > 1
+                    else float("nan"))
+
+
+def lifetime_values(model: Any, spend: GammaGammaModel, frequency: Any, recency: Any, T: Any,
+                    monetary_value: Any, *, months: int, annual_discount_rate: float,
+                    freq: str | float = "D") -> np.ndarray:
+    """Each customer's discounted value over the next ``months`` months, discounted at a
+    yearly rate: the model's ``customer_lifetime_value`` at the monthly rate
+    :func:`monthly_discount_rate`, with a mean value of 0 for customers whose mean value
+    is missing or not positive (they were left out of :func:`fit_spend`; Gamma-Gamma
+    shrinks their expected value from the population mean toward 0). Without discounting,
+    a customer's value is Gamma-Gamma's expected value times the expected visits.
+
+    >>> bg = BetaGeoModel()
+    >>> bg.params_ = pd.Series({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426})
+    >>> gg = GammaGammaModel()
+    >>> gg.params_ = pd.Series({"p": 6.25, "q": 3.74, "v": 15.44})
+    >>> lifetime_values(bg, gg, [2, 0], [30.43, 0.0], [38.86, 38.86], [-5.0, 0.0],
+    ...                 months=12, annual_discount_rate=0.0, freq="W").round(2)
+    array([9.9, 8.9])
+    """
+    m, _ = _to_array(monetary_value, "monetary_value", allow_missing=True)
+    m = np.where(m > 0, m, 0.0)
+    rate = monthly_discount_rate(annual_discount_rate)
+    return np.asarray(model.customer_lifetime_value(spend, frequency, recency, T, m,
+                                                    months=months, discount_rate=rate,
+                                                    freq=freq), dtype=float)

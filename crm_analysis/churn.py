@@ -143,7 +143,11 @@ __all__ = [
     "BacktestResult",
     "ChurnModel",
     "backtest",
+    "backtest_on_history",
+    "baseline_fallbacks",
+    "calibration_gap",
     "churn_snapshot",
+    "training_snapshots_allowed",
 ]
 
 #: Supervised models understood by :func:`backtest` and :class:`ChurnModel`.
@@ -897,6 +901,145 @@ def _backtest(tabs: dict[str, Any], t_end: pd.Timestamp, *, store_id: str | None
     return BacktestResult(metrics, calib, importance_df, predictions, train_dates, t_test,
                           best, fitted, test, int(orders["customer_id"].isna().sum()),
                           notes)
+
+
+# ------------------------------------------------------------- backtests of short histories
+
+
+def training_snapshots_allowed(
+    data: Any,
+    *,
+    as_of: Any = None,
+    store_id: str | None = None,
+    horizon_months: int = 12,
+    window_months: int = 24,
+    train_snapshots: int = 3,
+) -> int:
+    """How many of :func:`backtest`'s training snapshots the store's order history allows.
+
+    The backtest trains on snapshots at T_test − k·``horizon_months`` (k = 1 …
+    ``train_snapshots``, T_test = ``as_of`` − ``horizon_months``), and a snapshot needs at
+    least one order of the store in the ``window_months`` before it. A new store, or a
+    short DMS export, has no customer at the earliest dates. Returns the largest k up to
+    ``train_snapshots`` for which snapshots 1 … k all have an order: 0 when even the
+    first has none.
+
+    Example
+    -------
+    >>> from crm_analysis.schema import example_dataset
+    >>> ds = example_dataset()  # store 001: orders on 2019-09-10, 2020-03-12, 2021-01-05
+    >>> # test at 2020-12-31; snapshots at 2020-06-30 and 2019-12-31 have an order in the
+    >>> # 12 months before them, the one at 2019-06-30 has none
+    >>> training_snapshots_allowed(ds, as_of="2021-06-30", store_id="001",
+    ...                            horizon_months=6, window_months=12, train_snapshots=5)
+    2
+    """
+    tabs = _tables(data)
+    t_end = read_as_of(as_of, data)
+    horizon_months = check_int(horizon_months, "horizon_months")
+    window_months = check_int(window_months, "window_months")
+    train_snapshots = check_int(train_snapshots, "train_snapshots")
+    dates = _store_orders(tabs["repair_orders"], store_id)["open_date"]
+    t_test = _sub_months(t_end, horizon_months)
+    for k in range(1, train_snapshots + 1):
+        d = _sub_months(t_test, k * horizon_months)
+        if not ((dates > _sub_months(d, window_months)) & (dates <= d)).any():
+            return k - 1
+    return train_snapshots
+
+
+def backtest_on_history(data: Any, *, as_of: Any = None, train_snapshots: int = 3,
+                        **options: Any) -> BacktestResult:
+    """:func:`backtest` with as many training snapshots as the history allows.
+
+    Up to ``train_snapshots`` (see :func:`training_snapshots_allowed`): a store with a
+    short history is trained on fewer yearly snapshots instead of failing;
+    ``len(result.train_dates_)`` is the number used. ``options`` are :func:`backtest`'s
+    (``store_id``, ``horizon_months``, ``window_months``, ``models``, ...).
+
+    Raises
+    ------
+    ValueError
+        As :func:`backtest`, among others when not even one training snapshot has an
+        order in its window.
+
+    Example
+    -------
+    >>> from crm_analysis.synth import generate
+    >>> ds = generate(n_stores=1, seed=5, start="2021-07-01", as_of="2024-06-30", scale=0.05)
+    >>> res = backtest_on_history(ds, store_id="001", train_snapshots=3,
+    ...                           models="logistic", permutation_repeats=0)
+    >>> [d.date().isoformat() for d in res.train_dates_]
+    ['2022-06-30']
+    """
+    t_end = read_as_of(as_of, data)
+    train_snapshots = check_int(train_snapshots, "train_snapshots")
+    keys = ("store_id", "horizon_months", "window_months")
+    allowed = training_snapshots_allowed(data, as_of=t_end, train_snapshots=train_snapshots,
+                                         **{k: options[k] for k in keys if k in options})
+    return backtest(data, as_of=t_end, train_snapshots=max(allowed, 1), **options)
+
+
+def calibration_gap(result: BacktestResult, model: str | None = None) -> float:
+    """Mean distance between predicted and observed churn on the test snapshot.
+
+    The average over the calibration bins of ``model`` (default: the best model) of
+    ``|mean_predicted − observed_rate|``, weighted by the customers in each bin
+    (:attr:`BacktestResult.calibration_`): 0 for perfectly calibrated probabilities,
+    0.05 when predictions are five percentage points off on average. NaN when the model
+    has no calibration rows.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> cal = pd.DataFrame({"model": ["m", "m", "other"], "bin": [0, 5, 0],
+    ...                     "mean_predicted": [0.05, 0.55, 0.5],
+    ...                     "observed_rate": [0.10, 0.45, 0.0], "customers": [30, 10, 5]})
+    >>> res = BacktestResult(pd.DataFrame(), cal, pd.DataFrame(), pd.DataFrame(), [],
+    ...                      pd.Timestamp("2023-12-31"), "m", {}, pd.DataFrame())
+    >>> round(calibration_gap(res), 4)  # (30 × 0.05 + 10 × 0.10) / 40
+    0.0625
+    """
+    name = result.best_model_ if model is None else model
+    cal = result.calibration_[result.calibration_["model"] == name]
+    if cal.empty:
+        return float("nan")
+    return float(np.average(np.abs(cal["mean_predicted"] - cal["observed_rate"]),
+                            weights=cal["customers"]))
+
+
+def baseline_fallbacks(result: BacktestResult) -> pd.DataFrame:
+    """The P(alive) baselines whose own model did not converge, one row per failed fit.
+
+    Columns: ``baseline`` (a code of :data:`BASELINES`), ``model`` (the
+    :data:`BTYD_MODELS` code that failed, in the order tried) and ``fitted_model`` (the
+    code of the model whose P(alive) gave the baseline's scores instead, ``None`` when
+    no model of :data:`BTYD_FALLBACKS` converged). Empty when every baseline's own model
+    converged.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> notes = pd.DataFrame({"baseline": ["bgnbd_p_alive", "bgnbd_p_alive", "mbgcnbd_p_alive"],
+    ...                       "attempt": [1, 2, 1], "model": ["bgnbd", "mbgnbd", "mbgcnbd"],
+    ...                       "status": ["failed", "converged", "converged"],
+    ...                       "message": ["no maximum", "", ""], "used": [False, True, True]})
+    >>> res = BacktestResult(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), pd.DataFrame(),
+    ...                      [], pd.Timestamp("2023-12-31"), "logistic", {}, pd.DataFrame(),
+    ...                      notes_=notes)
+    >>> baseline_fallbacks(res)
+            baseline  model fitted_model
+    0  bgnbd_p_alive  bgnbd       mbgnbd
+    """
+    notes = result.notes_
+    failed = notes[notes["status"] == "failed"]
+    used = notes[notes["used"].astype(bool)].drop_duplicates("baseline")
+    fitted = dict(zip(used["baseline"], used["model"], strict=True))
+    return pd.DataFrame({
+        "baseline": failed["baseline"].to_numpy(dtype=object),
+        "model": failed["model"].to_numpy(dtype=object),
+        "fitted_model": [fitted.get(b) for b in failed["baseline"]],
+    })
 
 
 def _permutation_importance(name: str, est: Any, X: pd.DataFrame, y: np.ndarray,

@@ -32,6 +32,9 @@ into functions that take the store's own data:
     what-if: the value gained when retention rises by some points at chosen ages.
 :func:`observed_years`
     how many years of a car's life a curve can value.
+:func:`customer_value_by_age`
+    customers' lifetime value (from the visit and spend models of
+    :mod:`crm_analysis.btyd`) per age segment of their main vehicle.
 
 The charts are :func:`crm_analysis.plots.pnl_waterfall`,
 :func:`crm_analysis.plots.lifetime_value` and :func:`crm_analysis.plots.retention_lift`.
@@ -76,12 +79,14 @@ from crm_analysis.margins import DEFAULT_COST_PER_ORDER, Margins, order_profit
 from crm_analysis.overview import window_start
 from crm_analysis.retention import _age_at_most, _age_band, _check_store, _finish, _tables
 from crm_analysis.schema import Dataset
+from crm_analysis.value import _AGE_SEGMENT_BOUNDS, AGE_SEGMENTS
 
 __all__ = [
     "PNL_LINES",
     "LifetimeValue",
     "LiftResult",
     "StoreEconomics",
+    "customer_value_by_age",
     "new_car_lifetime_value",
     "observed_years",
     "pnl_label",
@@ -767,6 +772,22 @@ class LifetimeValue:
     discount_rate: float
     value: str
 
+    def share_in_first_years(self, years: int = 3) -> float:
+        """The share of the present value earned in the car's first ``years`` years (the
+        three warranty years by default); NaN when the total is 0.
+
+        >>> import pandas as pd
+        >>> curve = pd.DataFrame({"age_band": [0, 1], "retention_rate": [0.9, 0.5],
+        ...                       "gross_profit_per_retained": [1000.0, 1200.0]})
+        >>> new_car_lifetime_value(curve, max_age=2, discount_rate=0.0).share_in_first_years(1)
+        0.6
+        """
+        years = check_int(years, "years", minimum=0)
+        if not self.total:
+            return float("nan")
+        by = self.by_age
+        return float(by.loc[by["age_band"] < years, "present_value"].sum()) / self.total
+
 
 def _lifetime(bands: pd.DataFrame, discount_rate: float, value: str) -> LifetimeValue:
     k = bands["age_band"].to_numpy(dtype=float)
@@ -958,3 +979,61 @@ def retention_lift(
     return LiftResult(base, scenario, points, lifted, gain, ugain, cpy,
                       None if cpy is None else gain * cpy,
                       None if cpy is None else ugain * cpy, by)
+
+
+# --------------------------------------------------------------------------- customers
+
+
+def customer_value_by_age(features: Any, values: Any) -> pd.DataFrame:
+    """Customers, mean P(alive) and lifetime value per age segment of the main vehicle.
+
+    The after-sales deck plans its contacts by the age of the car: ``in_warranty``
+    (< 3 years), ``post_warranty`` (3–5), ``mature`` (5–8) and ``old`` (>= 8), as
+    :func:`crm_analysis.value.profile` (i18n ``age_segment.*``).
+
+    Parameters
+    ----------
+    features:
+        One row per customer with ``customer_id`` and ``main_vehicle_age`` (years), e.g.
+        :func:`crm_analysis.features.customer_features` (pandas or Polars). Customers
+        without a vehicle age are left out.
+    values:
+        One row per customer with ``customer_id``, ``p_alive`` and ``clv`` (from a BTYD
+        model and :func:`crm_analysis.btyd.lifetime_values`). A customer of ``features``
+        missing here counts as a customer, without values.
+
+    Returns
+    -------
+    pandas DataFrame, one row per segment in the order above (every segment, also an
+    empty one): ``segment``, ``customers``, ``p_alive`` (mean), ``clv`` (mean) and
+    ``clv_total`` (sum; 0 for an empty segment).
+
+    Example
+    -------
+    >>> f = pd.DataFrame({"customer_id": ["a", "b", "c", "d"],
+    ...                   "main_vehicle_age": [1.0, 3.0, 9.5, None]})
+    >>> v = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "p_alive": [0.9, 0.5, 0.7, 1.0],
+    ...                   "clv": [1000.0, 400.0, 2000.0, 50.0]})
+    >>> customer_value_by_age(f, v).to_numpy().tolist()  # doctest: +NORMALIZE_WHITESPACE
+    [['in_warranty', 1, 0.9, 1000.0, 1000.0], ['post_warranty', 1, 0.5, 400.0, 400.0],
+     ['mature', 0, nan, nan, 0.0], ['old', 1, 0.7, 2000.0, 2000.0]]
+    """
+    f = to_pandas(features, "features")
+    v = to_pandas(values, "values")
+    require_columns(f, ["customer_id", "main_vehicle_age"], "features")
+    require_columns(v, ["customer_id", "p_alive", "clv"], "values")
+    if v["customer_id"].duplicated().any():
+        raise ValueError(f"{caller()}: values has several rows for customer(s) "
+                         f"{sorted(set(v.loc[v['customer_id'].duplicated(), 'customer_id']))[:5]}")
+    joined = f[["customer_id", "main_vehicle_age"]].merge(
+        v[["customer_id", "p_alive", "clv"]], on="customer_id", how="left")
+    edges = [-np.inf, *_AGE_SEGMENT_BOUNDS, np.inf]
+    joined["segment"] = pd.cut(joined["main_vehicle_age"].astype(float), edges, right=False,
+                               labels=list(AGE_SEGMENTS))
+    out = (joined.groupby("segment", observed=False)
+           .agg(customers=("customer_id", "size"), p_alive=("p_alive", "mean"),
+                clv=("clv", "mean"), clv_total=("clv", "sum"))
+           .reindex(list(AGE_SEGMENTS)).reset_index())
+    out["segment"] = out["segment"].astype(str)
+    out["customers"] = out["customers"].astype(np.int64)
+    return out

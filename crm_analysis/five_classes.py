@@ -86,6 +86,8 @@ __all__ = [
     "action_list",
     "five_classes",
     "high_value_threshold",
+    "reason_labels",
+    "top_reasons",
     "write_action_list",
 ]
 
@@ -640,6 +642,68 @@ def action_list(
                    "missing_features": missing_features})
     out.attrs[_ATTR] = params
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# Reasons on a call list
+# ---------------------------------------------------------------------------------------
+
+
+def reason_labels(actions: Any, *, lang: str = "en", sep: str = "; ") -> pd.Series:
+    """Each customer's churn reasons in words, most important first, joined by ``sep``.
+
+    ``actions`` is a call list (:func:`action_list`) or any frame with the columns
+    ``reason_1`` .. ``reason_3`` (those present are used; missing reasons are skipped).
+    Codes are labelled with ``churn_reason.<code>`` in ``lang`` (an unknown code is shown
+    as it is). Returns a Series of strings on the index of ``actions`` (``""`` for a
+    customer without reasons).
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> a = pd.DataFrame({"reason_1": ["warranty_ended", None],
+    ...                   "reason_2": ["few_visits", None]})
+    >>> reason_labels(a).tolist()
+    ['Warranty has ended; Few visits', '']
+    >>> reason_labels(a, lang="zh", sep="、").iloc[0]
+    '已出质保、进厂次数少'
+    """
+    check_lang(lang)
+    df = to_pandas(actions, "actions", reset_index=False)
+    cols = [c for c in _REASONS if c in df.columns]
+    labels = [sep.join(s for s in (_reason_label(code, lang) for code in row) if s)
+              for row in df[cols].to_numpy(dtype=object)]
+    return pd.Series(labels, index=df.index, dtype=object, name="reasons")
+
+
+def top_reasons(actions: Any, *, top: int = 3) -> pd.DataFrame:
+    """The churn reasons given most often on a call list.
+
+    Counts every mention in ``reason_1`` .. ``reason_3`` of ``actions`` (a call list of
+    :func:`action_list`, or any frame with those columns), most frequent first (ties in
+    the order the counts meet them). Returns the first ``top`` as a DataFrame with the
+    columns ``reason`` (code; label: ``churn_reason.<code>``) and ``customers`` (how many
+    customers of the list have it among their reasons).
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> a = pd.DataFrame({"reason_1": ["warranty_ended", "few_visits", "warranty_ended"],
+    ...                   "reason_2": ["few_visits", None, "old_vehicle"]})
+    >>> top_reasons(a, top=2)
+               reason  customers
+    0  warranty_ended          2
+    1      few_visits          2
+    """
+    top = check_int(top, "top")
+    df = to_pandas(actions, "actions", reset_index=False)
+    cols = [c for c in _REASONS if c in df.columns]
+    if not cols:
+        return pd.DataFrame({"reason": pd.Series([], dtype=object),
+                             "customers": pd.Series([], dtype=np.int64)})
+    counts = pd.concat([df[c] for c in cols]).dropna().value_counts().head(top)
+    return pd.DataFrame({"reason": counts.index.to_numpy(dtype=object),
+                         "customers": counts.to_numpy(dtype=np.int64)})
 
 
 # ---------------------------------------------------------------------------------------

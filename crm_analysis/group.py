@@ -55,6 +55,7 @@ import os
 import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +68,10 @@ from crm_analysis._inputs import (
     caller,
     check_dataset,
     check_int,
+    check_number,
     read_as_of,
     require_columns,
+    tables,
     to_pandas,
 )
 from crm_analysis.churn import ChurnModel
@@ -81,17 +84,34 @@ from crm_analysis.schema import Dataset
 from crm_analysis.value import gini, top_share
 
 __all__ = [
+    "MIN_BASE",
     "RANKING_METRICS",
     "SCORECARD_METRICS",
+    "SHOWN_METRICS",
+    "WARRANTY_YEARS",
     "analysis_date",
+    "benchmark_gaps",
+    "best_store_by_year",
+    "gap_summary",
+    "gap_table",
     "gap_to_best",
-    "last_full_year",
+    "gap_value",
     "largest_gap",
+    "last_full_year",
+    "leading_store",
     "metric_label",
+    "metric_range",
     "rank_stores",
+    "ranking_table",
     "read_store_metrics",
     "retention_by_store",
+    "scorecard_record",
+    "scorecard_table",
     "select_stores",
+    "ShownTable",
+    "store_label",
+    "store_list",
+    "store_names",
     "store_scorecard",
 ]
 
@@ -886,3 +906,383 @@ def rank_stores(
                           ascending=[True, False, True], na_position="last")
     out["overall_rank"] = np.arange(1, len(out) + 1)
     return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- notebook 06
+# What the group notebook says and shows, computed here so that its cells stay one line per
+# finding: the comparison rule, the summaries its sentences quote, its labelled tables.
+
+#: Fewest cars (annual average) a store's age band needs to be compared with the other
+#: stores' (notebook 06): smaller bands are too noisy.
+MIN_BASE = 30
+
+#: Years of the usual new-car warranty (churn's ``warranty_years``): age bands below it
+#: are "still under warranty" in the group notebook's text.
+WARRANTY_YEARS = 3
+
+#: The scorecard metrics notebook 06 shows, in its order.
+SHOWN_METRICS: tuple[str, ...] = (
+    "vehicle_base", "service_base", "retention_year_1", "retention_year_3",
+    "retention_year_5", "cliff_drop", "top20_share_gross_profit", "at_risk_share",
+    "high_value_at_risk_share", "service_gross_profit_per_month", "service_absorption",
+    "new_car_lifetime_value",
+)
+
+#: Scorecard metrics in money (RMB) and as shares (0-1), for the tables' formats.
+_MONEY = {"service_gross_profit_per_month", "new_car_lifetime_value",
+          "high_value_at_risk_expected_loss", "gross_profit_per_serviced_vehicle"}
+_SHARES = {"top20_share_gross_profit", "retention_year_1", "retention_year_3",
+           "retention_year_5", "retention_year_8", "cliff_drop", "at_risk_share",
+           "high_value_at_risk_share", "service_absorption"}
+
+#: Column names of the group notebook's tables.
+_COLUMNS: dict[str, tuple[str, str]] = {
+    "store": ("Store", "门店"),
+    "age": ("Vehicle age", "车龄"),
+    "best_store": ("Best store", "最佳门店"),
+    "best_value": ("Best retention", "最佳掌握率"),
+    "gap_store": ("Furthest behind", "差距最大的门店"),
+    "gap_value": ("Its retention", "其掌握率"),
+    "gap_pp": ("Gap (points)", "差距（百分点）"),
+    "rank": ("Rank", "排名"),
+    "mean_rank": ("Mean rank", "平均名次"),
+}
+
+
+@dataclass(frozen=True)
+class ShownTable:
+    """A table labelled for the reader, and how to format it.
+
+    ``formats`` are the keyword arguments of :meth:`crm_analysis.narrative.Narrator.table`
+    (``money``, ``pct``, ``ints``, ``floats``: column names; ``digits``), so a notebook
+    shows it with ``n.table(shown.table, **shown.formats)``.
+    """
+
+    table: pd.DataFrame
+    formats: dict[str, Any] = field(default_factory=dict)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def store_names(data: Any) -> dict[str, str]:
+    """Store id -> store name, from the ``stores`` table of a Dataset or a mapping of tables.
+
+    Example
+    -------
+    >>> from crm_analysis.schema import example_dataset
+    >>> store_names(example_dataset())
+    {'001': 'Hefei North', '007': 'Wuhu'}
+    """
+    stores = tables(data, ["stores"])["stores"]
+    df = to_pandas(stores, "stores")
+    require_columns(df, ["store_id", "store_name"], "stores")
+    return {str(s): str(n) for s, n in zip(df["store_id"], df["store_name"], strict=True)}
+
+
+def store_label(store_id: Any, names: Mapping[str, str] | None = None,
+                lang: str = "en") -> str:
+    """A store as the reader sees it: ``"Wuhu (007)"`` / ``"Wuhu（007）"``.
+
+    A store without a name shows its id twice (``"009 (009)"``); a missing store (None,
+    NaN: an age band only one store has) is ``"–"``.
+
+    Example
+    -------
+    >>> names = {"007": "Wuhu"}
+    >>> store_label("007", names), store_label("007", names, "zh"), store_label(None)
+    ('Wuhu (007)', 'Wuhu（007）', '–')
+    """
+    check_lang(lang)
+    if _missing(store_id):
+        return "–"
+    sid = str(store_id)
+    name = (names or {}).get(sid, sid)
+    return f"{name} ({sid})" if lang == "en" else f"{name}（{sid}）"
+
+
+def store_list(store_ids: Iterable[Any], names: Mapping[str, str] | None = None,
+               lang: str = "en") -> str:
+    """Stores as a list in running text: ``"A (001), B (002)"`` / ``"A（001）、B（002）"``.
+
+    Example
+    -------
+    >>> store_list(["001", "007"], {"001": "Hefei", "007": "Wuhu"}, "zh")
+    'Hefei（001）、Wuhu（007）'
+    """
+    sep = ", " if check_lang(lang) == "en" else "、"
+    return sep.join(store_label(s, names, lang) for s in store_ids)
+
+
+def benchmark_gaps(curves: Any, *, min_base: float = MIN_BASE) -> pd.DataFrame:
+    """The gaps notebook 06 compares: :func:`gap_to_best` of the age bands with enough cars.
+
+    Rows of ``curves`` (:func:`retention_by_store`) whose ``base_vehicles`` is below
+    ``min_base`` are left out (all rows are kept when that leaves none: a very small group
+    is compared on what there is); then age bands that only one store has are dropped,
+    unless no band has two stores.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> curves = pd.DataFrame({"store_id": ["A", "B", "A", "B"], "age_band": [0, 0, 1, 1],
+    ...                        "retention_rate": [0.9, 0.8, 0.7, 0.4],
+    ...                        "base_vehicles": [50, 40, 60, 10]})
+    >>> benchmark_gaps(curves)[["age_band", "stores", "largest_gap_pp"]]
+       age_band  stores  largest_gap_pp
+    0         0       2            10.0
+    """
+    df = to_pandas(curves, "curves")
+    require_columns(df, ["base_vehicles"], "curves")
+    compared = df[df["base_vehicles"] >= check_number(min_base, "min_base", minimum=0)]
+    if compared.empty:
+        compared = df
+    gaps = gap_to_best(compared)
+    if (gaps["stores"] >= 2).any():
+        gaps = gaps[gaps["stores"] >= 2].reset_index(drop=True)
+    return gaps
+
+
+def best_store_by_year(gaps: pd.DataFrame) -> dict[int, str]:
+    """Year of the car's life -> the group's best store there (rows of :func:`gap_to_best`).
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> best_store_by_year(pd.DataFrame({"year": [1, 4], "best_store": ["001", "007"]}))
+    {1: '001', 4: '007'}
+    """
+    require_columns(gaps, ["year", "best_store"], "gaps")
+    return {int(y): str(s) for y, s in zip(gaps["year"], gaps["best_store"], strict=True)}
+
+
+def leading_store(gaps: pd.DataFrame) -> dict[str, Any]:
+    """The store that is best in the most age bands: ``{"store_id", "bands_led", "bands"}``.
+
+    Ties: the store that leads first (the youngest age band). ``store_id`` is None
+    without any band.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> leading_store(pd.DataFrame({"year": [1, 2, 3], "best_store": ["B", "A", "A"]}))
+    {'store_id': 'A', 'bands_led': 2, 'bands': 3}
+    """
+    best = best_store_by_year(gaps)
+    if not best:
+        return {"store_id": None, "bands_led": 0, "bands": 0}
+    leaders = pd.Series(best).value_counts()
+    return {"store_id": str(leaders.index[0]), "bands_led": int(leaders.iloc[0]),
+            "bands": len(best)}
+
+
+def gap_summary(gaps: pd.DataFrame) -> dict[str, Any]:
+    """The largest gap to the best (:func:`largest_gap`) with what a sentence about it quotes.
+
+    Returns :func:`largest_gap`'s ``store_id``, ``age_band``, ``year``, ``gap_pp`` and
+    ``store_value`` (that store's rate), ``best_store``, ``best_value`` (the best
+    store's), ``in_warranty`` (the band is younger than :data:`WARRANTY_YEARS`),
+    ``bands`` (age bands with a gap, i.e. two stores or more) and ``mean_gap_pp`` (the
+    mean over those bands of the stores' mean gap behind the best). Without any gap the
+    fields of the largest gap are None.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> tidy = pd.DataFrame({"store_id": ["A", "B", "A", "B"], "age_band": [0, 0, 3, 3],
+    ...                      "retention_rate": [0.90, 0.85, 0.40, 0.25]})
+    >>> s = gap_summary(gap_to_best(tidy))
+    >>> s["store_id"], s["year"], s["gap_pp"], s["best_store"], s["in_warranty"]
+    ('B', 4, 15.0, 'A', False)
+    >>> s["store_value"], s["best_value"], s["bands"], s["mean_gap_pp"]
+    (0.25, 0.4, 2, 10.0)
+    """
+    top = largest_gap(gaps)
+    spread = gaps[gaps["largest_gap_pp"].notna()]
+    out = {**top, "store_value": None, "best_store": None, "best_value": None,
+           "in_warranty": None, "bands": len(spread),
+           "mean_gap_pp": float(spread["mean_gap_pp"].mean()) if len(spread) else math.nan}
+    if top["store_id"] is not None:
+        row = gaps.set_index("age_band").loc[top["age_band"]]
+        out.update(store_value=float(row["largest_gap_value"]),
+                   best_store=str(row["best_store"]), best_value=float(row["best_value"]),
+                   in_warranty=top["age_band"] < WARRANTY_YEARS)
+    return out
+
+
+def gap_value(data: Dataset, gap: Mapping[str, Any], *, as_of: Any) -> dict[str, Any]:
+    """What closing a retention gap is worth to the store a year, in service gross profit.
+
+    ``gap`` names the store, the age band and the gap in percentage points
+    (:func:`largest_gap` or :func:`gap_summary`). The store's cars of that band
+    (``vehicles``) and their gross profit per retained car a year
+    (``gross_profit_per_vehicle``) are the store's own, from
+    :func:`crm_analysis.economics.service_by_age` at ``as_of``; keeping ``gap_pp`` points
+    more of the cars brings ``extra_vehicles`` = vehicles × gap_pp / 100 more to the
+    workshop, worth ``value_per_year`` = extra_vehicles × gross_profit_per_vehicle.
+    Everything is NaN when ``gap`` has no store or the store has no car in the band.
+
+    Example
+    -------
+    >>> from crm_analysis.schema import example_dataset
+    >>> v = gap_value(example_dataset(), {"store_id": "007", "age_band": 0, "gap_pp": 20.0},
+    ...               as_of="2021-06-30")
+    >>> v["vehicles"], v["extra_vehicles"], v["value_per_year"] > 0
+    (1.0, 0.2, True)
+    """
+    T = read_as_of(as_of, data)
+    ds = check_dataset(data)
+    missing = [k for k in ("store_id", "age_band", "gap_pp") if k not in gap]
+    if missing:
+        raise KeyError(f"{caller()}: gap needs the keys {missing} (see largest_gap)")
+    sid, band, gap_pp = gap["store_id"], gap["age_band"], gap["gap_pp"]
+    out = {"store_id": sid, "age_band": band, "gap_pp": gap_pp, "vehicles": math.nan,
+           "gross_profit_per_vehicle": math.nan, "extra_vehicles": math.nan,
+           "value_per_year": math.nan}
+    if _missing(sid):
+        return out
+    by_age = economics.service_by_age(ds.for_store(str(sid)), as_of=T, store_id=str(sid))
+    row = by_age.set_index("age_band").reindex([int(band)]).iloc[0]
+    cars, per_car = float(row["vehicles"]), float(row["gross_profit_per_retained"])
+    extra = cars * float(gap_pp) / 100
+    out.update(vehicles=cars, gross_profit_per_vehicle=per_car, extra_vehicles=extra,
+               value_per_year=extra * per_car)
+    return out
+
+
+def metric_range(scorecard: Any, metric: str, *, label: Any = None, prefix: str = "",
+                 scale: float = 1.0) -> dict[str, Any] | None:
+    """The lowest and highest value of one scorecard metric, and the stores that have them.
+
+    Returns ``{"<prefix>low", "<prefix>low_store", "<prefix>high", "<prefix>high_store"}``
+    (values times ``scale``: 100 turns a share difference into points; stores through
+    ``label``, e.g. :func:`store_label`; ties: the first store), ready for a narration
+    text; None when no store has a value. ``prefix`` lets one sentence quote two ranges.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> sc = pd.DataFrame({"store_id": ["001", "002", "003"],
+    ...                    "cliff_drop": [0.12, None, 0.3]})
+    >>> metric_range(sc, "cliff_drop", scale=100, prefix="drop_")
+    {'drop_low': 12.0, 'drop_low_store': '001', 'drop_high': 30.0, 'drop_high_store': '003'}
+    """
+    df = to_pandas(scorecard, "scorecard")
+    require_columns(df, ["store_id", metric], "scorecard")
+    values = pd.to_numeric(df.set_index("store_id")[metric], errors="coerce").dropna()
+    if values.empty:
+        return None
+    values = values.astype(float)
+    label = label or str
+    return {f"{prefix}low": scale * float(values.min()),
+            f"{prefix}low_store": label(values.idxmin()),
+            f"{prefix}high": scale * float(values.max()),
+            f"{prefix}high_store": label(values.idxmax())}
+
+
+def gap_table(gaps: pd.DataFrame, *, names: Mapping[str, str] | None = None,
+              lang: str = "en") -> ShownTable:
+    """The gaps by vehicle age for the reader: year of life, best store and its retention,
+    the store furthest behind, its retention and the gap in points.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> tidy = pd.DataFrame({"store_id": ["A", "B"], "age_band": [0, 0],
+    ...                      "retention_rate": [0.9, 0.8]})
+    >>> shown = gap_table(gap_to_best(tidy), names={"A": "Hefei"})
+    >>> shown.table[["Vehicle age", "Best store", "Furthest behind"]].iloc[0].tolist()
+    ['Year 1', 'Hefei (A)', 'B (B)']
+    >>> float(shown.table["Gap (points)"].iloc[0])
+    10.0
+    >>> shown.formats["pct"]
+    ['Best retention', 'Its retention']
+    """
+    require_columns(gaps, ["age_band", "best_store", "best_value", "largest_gap_store",
+                           "largest_gap_value", "largest_gap_pp"], "gaps")
+    col = {k: t(k, lang, labels=_COLUMNS) for k in _COLUMNS}
+    table = pd.DataFrame({
+        col["age"]: [t("metric.age_band", lang, n=int(b) + 1) for b in gaps["age_band"]],
+        col["best_store"]: [store_label(s, names, lang) for s in gaps["best_store"]],
+        col["best_value"]: gaps["best_value"].to_numpy(),
+        col["gap_store"]: [store_label(s, names, lang) for s in gaps["largest_gap_store"]],
+        col["gap_value"]: gaps["largest_gap_value"].to_numpy(),
+        col["gap_pp"]: gaps["largest_gap_pp"].to_numpy(),
+    })
+    return ShownTable(table, {"pct": [col["best_value"], col["gap_value"]],
+                              "floats": [col["gap_pp"]], "digits": 1})
+
+
+def scorecard_table(scorecard: Any, *, names: Mapping[str, str] | None = None,
+                    lang: str = "en", metrics: Sequence[str] = SHOWN_METRICS) -> ShownTable:
+    """The scorecard for the reader: one row per store, ``metrics`` under their names
+    (:func:`metric_label`); counts, shares and money formatted as such.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> sc = pd.DataFrame({"store_id": ["001"], "vehicle_base": [1200],
+    ...                    "retention_year_3": [0.5]})
+    >>> shown = scorecard_table(sc, names={"001": "Hefei"}, lang="zh",
+    ...                         metrics=["vehicle_base", "retention_year_3"])
+    >>> list(shown.table.columns), shown.formats["pct"]
+    (['门店', '保有车辆（本店销售，10年以内）', '第3年客户掌握率'], ['第3年客户掌握率'])
+    """
+    df = to_pandas(scorecard, "scorecard")
+    require_columns(df, ["store_id", *metrics], "scorecard")
+    table = pd.DataFrame({t("store", lang, labels=_COLUMNS):
+                          [store_label(s, names, lang) for s in df["store_id"]]})
+    for m in metrics:
+        table[metric_label(m, lang)] = df[m].to_numpy()
+    kinds = {"ints": [m for m in metrics if m in _COUNTS],
+             "pct": [m for m in metrics if m in _SHARES],
+             "money": [m for m in metrics if m in _MONEY]}
+    return ShownTable(table, {k: [metric_label(m, lang) for m in v] for k, v in kinds.items()})
+
+
+def ranking_table(ranking: pd.DataFrame, *, names: Mapping[str, str] | None = None,
+                  lang: str = "en") -> ShownTable:
+    """The ranking (:func:`rank_stores`) for the reader: overall rank, store, the rank on
+    each metric and the mean rank (two decimals).
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> sc = pd.DataFrame({"store_id": ["001", "002"], "retention_year_3": [0.5, 0.6]})
+    >>> shown = ranking_table(rank_stores(sc), lang="en")
+    >>> shown.table.values.tolist()
+    [[1, '002 (002)', 1, 1.0], [2, '001 (001)', 2, 2.0]]
+    """
+    require_columns(ranking, ["store_id", "overall_rank", "mean_rank"], "ranking")
+    rank_cols = [c for c in ranking.columns if c.startswith("rank_")]
+    mean_rank = t("mean_rank", lang, labels=_COLUMNS)
+    table = pd.DataFrame({
+        t("rank", lang, labels=_COLUMNS): ranking["overall_rank"].to_numpy(),
+        t("store", lang, labels=_COLUMNS): [store_label(s, names, lang)
+                                            for s in ranking["store_id"]],
+        **{metric_label(c[len("rank_"):], lang): ranking[c].to_numpy() for c in rank_cols},
+        mean_rank: ranking["mean_rank"].to_numpy(),
+    })
+    return ShownTable(table, {"floats": [mean_rank], "digits": 2})
+
+
+def scorecard_record(scorecard: Any) -> dict[str, dict[str, Any]]:
+    """The scorecard's metrics as plain values, store by store (None where missing), as
+    notebook 06 records them.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> sc = pd.DataFrame({"store_id": ["001"], "store_name": ["Hefei"],
+    ...                    "cliff_drop": [float("nan")], "source": ["data"],
+    ...                    "from_reports": [0]})
+    >>> scorecard_record(sc)
+    {'001': {'cliff_drop': None}}
+    """
+    df = to_pandas(scorecard, "scorecard")
+    require_columns(df, ["store_id"], "scorecard")
+    values = df.set_index("store_id").drop(
+        columns=[c for c in ("store_name", "source", "from_reports") if c in df.columns])
+    values = values.astype(object)
+    return values.where(values.notna(), None).to_dict(orient="index")

@@ -20,6 +20,9 @@ Example
 from __future__ import annotations
 
 import datetime as _dt
+import math
+from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
 import narwhals as nw
@@ -27,11 +30,48 @@ import pandas as pd
 from narwhals.typing import IntoFrameT
 
 from crm_analysis._frames import _seconds_since
-from crm_analysis._inputs import check_int, check_number, read_as_of, require_columns
+from crm_analysis._inputs import (
+    check_int,
+    check_number,
+    read_as_of,
+    require_columns,
+    tables,
+    to_pandas,
+)
+from crm_analysis.i18n import check_lang, translate_columns
+from crm_analysis.io.load import LoadResult
+from crm_analysis.io.normalize import describe_reason
 
 DAYS_PER_YEAR = 365.25
 
-__all__ = ["monthly_activity", "order_mix", "vehicle_age_profile", "window_start"]
+#: Display labels (``overview.<column>`` in :data:`crm_analysis.i18n.LABELS`) of the
+#: columns of this module's tables; see :func:`labelled`.
+COLUMN_LABELS: dict[str, str] = {name: f"overview.{name}" for name in (
+    "table", "rows", "file", "sheet", "read", "accepted", "duplicates", "quarantined",
+    "reason", "code", "rows_quarantined", "share_of_read", "flag", "rows_flagged", "orders",
+    "share_orders", "revenue", "share_revenue", "avg_order_value", "sold_here", "vehicles",
+    "revenue_per_vehicle",
+)}  # fmt: skip
+
+#: The vehicle-age year that collects every car over ``max_age`` (ten) years old.
+OVER_TEN = 11
+
+__all__ = [
+    "COLUMN_LABELS",
+    "DataQuality",
+    "VehicleBases",
+    "YearActivity",
+    "data_quality",
+    "labelled",
+    "last_year_activity",
+    "monthly_activity",
+    "order_mix",
+    "revenue_by_origin",
+    "table_sizes",
+    "vehicle_age_profile",
+    "vehicle_bases",
+    "window_start",
+]
 
 
 def window_start(months: int, *, as_of: Any) -> _dt.datetime:
@@ -257,3 +297,342 @@ def vehicle_age_profile(
     )
     return nw.maybe_reset_index(out).to_native() if isinstance(out, nw.DataFrame) \
         else out.to_native()
+
+
+# ---------------------------------------------------------------------------------------
+# Notebook 01: what the export holds, the last twelve months, the two bases
+# ---------------------------------------------------------------------------------------
+
+
+def labelled(table: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
+    """A display copy of one of this module's tables: column names in ``lang``.
+
+    >>> sizes = pd.DataFrame({"table": ["Vehicles"], "rows": [12]})
+    >>> list(labelled(sizes, "zh").columns)
+    ['数据表', '行数']
+    """
+    return translate_columns(table, lang, extra=COLUMN_LABELS)
+
+
+def table_sizes(data: Any) -> pd.DataFrame:
+    """Rows per table: ``table`` (``customers``, ``vehicles``, ``repair_orders``) and ``rows``.
+
+    ``data`` is a :class:`~crm_analysis.schema.Dataset` or a mapping of those tables.
+
+    >>> from crm_analysis.schema import example_dataset
+    >>> table_sizes(example_dataset()).to_numpy().tolist()
+    [['customers', 3], ['vehicles', 3], ['repair_orders', 5]]
+    """
+    names = ("customers", "vehicles", "repair_orders")
+    got = tables(data, names)
+    return pd.DataFrame({"table": list(names),
+                         "rows": [len(to_pandas(got[k], k)) for k in names]})
+
+
+def _share(part: float, whole: float) -> float:
+    return part / whole if whole else math.nan
+
+
+@dataclass(frozen=True)
+class DataQuality:
+    """What happened to every row of a raw DMS export (see :func:`data_quality`).
+
+    Attributes
+    ----------
+    files, rows_read, rows_accepted, rows_duplicates, rows_quarantined, rows_flagged:
+        Counts over the whole export: ``read = accepted + duplicates + quarantined``.
+    per_file:
+        ``file`` (name without folder), ``sheet``, ``read``, ``accepted``, ``duplicates``,
+        ``quarantined``: one row per file and sheet, in reading order.
+    quarantine:
+        ``reason`` (its description), ``code``, ``rows_quarantined``, ``share_of_read``:
+        most common reason first.
+    flags:
+        ``flag`` (its description), ``code``, ``rows_flagged``: rows kept but flagged.
+    """
+
+    files: int
+    rows_read: int
+    rows_accepted: int
+    rows_duplicates: int
+    rows_quarantined: int
+    rows_flagged: int
+    per_file: pd.DataFrame
+    quarantine: pd.DataFrame
+    flags: pd.DataFrame
+
+    @property
+    def quarantined_share(self) -> float:
+        """Share of the rows read that were quarantined (NaN when nothing was read)."""
+        return _share(self.rows_quarantined, self.rows_read)
+
+    def metrics(self) -> dict[str, Any]:
+        """The counts as plain numbers, with rows per quarantine reason and per flag."""
+        return {
+            "rows_read": self.rows_read, "rows_accepted": self.rows_accepted,
+            "rows_duplicates": self.rows_duplicates, "rows_quarantined": self.rows_quarantined,
+            "rows_flagged": self.rows_flagged, "files": self.files,
+            "quarantine_by_reason": dict(zip(self.quarantine["code"].astype(str),
+                                             self.quarantine["rows_quarantined"].astype(int),
+                                             strict=True)),
+            "flags_by_reason": dict(zip(self.flags["code"].astype(str),
+                                        self.flags["rows_flagged"].astype(int), strict=True)),
+        }  # fmt: skip
+
+
+def _reason_text(code: Any, lang: str) -> str:
+    try:
+        return describe_reason(str(code), lang)
+    except KeyError:  # a code the loader knows but the catalog does not: show the code
+        return str(code)
+
+
+def data_quality(load_result: LoadResult, *, lang: str = "en") -> DataQuality:
+    """Row accounting of a raw DMS export read by :func:`crm_analysis.io.load`.
+
+    Every source row is accepted, merged as an exact repeat, or quarantined with a
+    reason; some accepted rows carry flags. The reasons are described in ``lang``.
+
+    Parameters
+    ----------
+    load_result:
+        The :class:`~crm_analysis.io.LoadResult` (``StoreContext.load_result`` of a
+        report built from raw files).
+    lang:
+        ``"en"`` or ``"zh"``, for the descriptions of reasons and flags.
+
+    Example
+    -------
+    >>> from crm_analysis.io.load import LoadResult
+    >>> from crm_analysis.schema import example_dataset
+    >>> report = pd.DataFrame({"file": ["/x/a.csv", "/x/b.csv"], "sheet": ["", ""],
+    ...                        "read": [10, 5], "accepted": [7, 5], "duplicates": [1, 0],
+    ...                        "quarantined": [2, 0]})
+    >>> lr = LoadResult(example_dataset(), pd.DataFrame({"reason": ["summary_row"] * 2}),
+    ...                 pd.DataFrame({"reason": []}), report)
+    >>> q = data_quality(lr, lang="zh")
+    >>> q.rows_read, q.rows_quarantined, round(q.quarantined_share, 3)
+    (15, 2, 0.133)
+    >>> q.quarantine.to_numpy().tolist()
+    [['合计行', 'summary_row', 2, 0.13333333333333333]]
+    """
+    if not isinstance(load_result, LoadResult):
+        raise TypeError("data_quality: load_result must be a crm_analysis.io.LoadResult, "
+                        f"got {type(load_result).__name__}")
+    lang = check_lang(lang)
+    rep = load_result.report
+    counts = ["read", "accepted", "duplicates", "quarantined"]
+    require_columns(rep, ["file", "sheet", *counts], "report")
+    read = int(rep["read"].sum())
+    per_file = rep.groupby(["file", "sheet"], sort=False)[counts].sum().reset_index()
+    per_file["file"] = [PurePath(str(f)).name for f in per_file["file"]]
+    per_file[counts] = per_file[counts].astype(int)
+    by_reason = load_result.quarantine["reason"].value_counts()
+    quarantine = pd.DataFrame({
+        "reason": [_reason_text(r, lang) for r in by_reason.index],
+        "code": by_reason.index.astype(str),
+        "rows_quarantined": by_reason.to_numpy(int),
+        "share_of_read": by_reason.to_numpy(float) / read if read else math.nan,
+    })  # fmt: skip
+    by_flag = load_result.flags["reason"].value_counts()
+    flags = pd.DataFrame({"flag": [_reason_text(r, lang) for r in by_flag.index],
+                          "code": by_flag.index.astype(str),
+                          "rows_flagged": by_flag.to_numpy(int)})
+    return DataQuality(
+        files=int(rep["file"].nunique()), rows_read=read,
+        rows_accepted=int(rep["accepted"].sum()), rows_duplicates=int(rep["duplicates"].sum()),
+        rows_quarantined=int(rep["quarantined"].sum()), rows_flagged=len(load_result.flags),
+        per_file=per_file, quarantine=quarantine, flags=flags,
+    )
+
+
+@dataclass(frozen=True)
+class YearActivity:
+    """The workshop's last twelve months (see :func:`last_year_activity`).
+
+    Attributes
+    ----------
+    orders:
+        The repair orders opened in (T − 12 months, T].
+    orders_per_month, avg_order_value, revenue:
+        Orders per month, mean order total and revenue of those orders.
+    growth:
+        Order count against the twelve months before, ``n / n_before − 1`` (NaN when
+        there were no orders before).
+    quietest_month, quietest_orders:
+        Of the calendar months that start inside the window and have orders, the one
+        with the fewest (the first of ties) and its orders; ``None`` when there is none.
+    """
+
+    orders: pd.DataFrame
+    orders_per_month: float
+    avg_order_value: float
+    revenue: float
+    growth: float
+    quietest_month: pd.Timestamp | None
+    quietest_orders: int | None
+
+
+def last_year_activity(orders: Any, *, as_of: Any = None) -> YearActivity:
+    """Orders a month, average order value, revenue and growth over the last twelve months.
+
+    The window is (T − 12 months, T] and the year before it (T − 24 months, T − 12 months],
+    calendar months as in DOMAIN.md. ``orders`` are one store's repair orders (``open_date``,
+    ``total_amount``, ``vin``); ``as_of`` defaults to the last order's date.
+
+    Example
+    -------
+    >>> o = pd.DataFrame({"open_date": pd.to_datetime(
+    ...     ["2023-03-01", "2023-09-10", "2024-02-01", "2024-02-20", "2024-05-05"]),
+    ...     "vin": list("ABCDE"), "total_amount": [100.0, 200.0, 300.0, 500.0, 400.0]})
+    >>> a = last_year_activity(o, as_of="2024-06-30")
+    >>> len(a.orders), round(a.orders_per_month, 3), a.avg_order_value, a.revenue, a.growth
+    (4, 0.333, 350.0, 1400.0, 3.0)
+    >>> str(a.quietest_month.date()), a.quietest_orders
+    ('2023-09-01', 1)
+    """
+    o = to_pandas(orders, "orders")
+    require_columns(o, ["open_date", "total_amount", "vin"], "repair_orders")
+    t = read_as_of(as_of, {"repair_orders": o})
+    year_ago = window_start(12, as_of=t)
+    last = o[(o["open_date"] > year_ago) & (o["open_date"] <= t)]
+    before = o[(o["open_date"] > window_start(24, as_of=t)) & (o["open_date"] <= year_ago)]
+    # whole calendar months that start inside the window
+    monthly = monthly_activity(o[o["open_date"] <= t])
+    monthly = monthly[monthly["month"] > year_ago]
+    low = monthly.loc[monthly["orders"].idxmin()] if len(monthly) else None
+    return YearActivity(
+        orders=last,
+        orders_per_month=len(last) / 12,
+        avg_order_value=float(last["total_amount"].mean()),
+        revenue=float(last["total_amount"].sum()),
+        growth=len(last) / len(before) - 1 if len(before) else math.nan,
+        quietest_month=None if low is None else pd.Timestamp(low["month"]),
+        quietest_orders=None if low is None else int(low["orders"]),
+    )
+
+
+@dataclass(frozen=True)
+class VehicleBases:
+    """The store's vehicle base and service base by year of life (see :func:`vehicle_bases`).
+
+    Attributes
+    ----------
+    table:
+        ``year`` (1 = the car's first year; :data:`OVER_TEN` = over ten years old),
+        ``vehicle_base`` (cars sold here), ``service_sold_here`` and ``service_elsewhere``
+        (cars serviced in the last 24 months, by where they were bought).
+    unknown_age:
+        Serviced cars without a sale date (left out of the table).
+    """
+
+    table: pd.DataFrame
+    unknown_age: int
+
+    @property
+    def vehicle_base(self) -> int:
+        """Cars sold here, at most ten years old."""
+        return int(self.table["vehicle_base"].sum())
+
+    @property
+    def in_warranty(self) -> int:
+        """Cars of the vehicle base in their first three years."""
+        return int(self.table.loc[self.table["year"] <= 3, "vehicle_base"].sum())
+
+    @property
+    def service_sold_here(self) -> int:
+        """Cars of the service base (with a known age) that were sold here."""
+        return int(self.table["service_sold_here"].sum())
+
+    @property
+    def service_elsewhere(self) -> int:
+        """Cars of the service base (with a known age) bought elsewhere."""
+        return int(self.table["service_elsewhere"].sum())
+
+    @property
+    def service_base(self) -> int:
+        """Cars of the service base with a known age."""
+        return self.service_sold_here + self.service_elsewhere
+
+    @property
+    def in_warranty_share(self) -> float:
+        """Share of the vehicle base in its first three years (NaN for an empty base)."""
+        return _share(self.in_warranty, self.vehicle_base)
+
+    @property
+    def kept_share(self) -> float:
+        """Cars sold here still serviced here, as a share of the vehicle base."""
+        return _share(self.service_sold_here, self.vehicle_base)
+
+    @property
+    def walkin_share(self) -> float:
+        """Share of the service base bought elsewhere (NaN for an empty base)."""
+        return _share(self.service_elsewhere, self.service_base)
+
+
+def vehicle_bases(profile: Any) -> VehicleBases:
+    """The two bases of :func:`vehicle_age_profile` side by side, by year of life.
+
+    Age band k becomes year k + 1; the service base's cars over ten years old (walk-ins
+    only: the vehicle base stops at ten) share the year :data:`OVER_TEN`.
+
+    Example
+    -------
+    >>> prof = pd.DataFrame({
+    ...     "base": ["vehicle_base", "vehicle_base", "service_base", "service_base",
+    ...              "service_base", "service_base"],
+    ...     "sold_here": [True, True, True, False, False, False],
+    ...     "age_band": [0.0, 4.0, 4.0, 12.0, 14.0, None], "vehicles": [5, 3, 2, 1, 1, 2]})
+    >>> b = vehicle_bases(prof)
+    >>> b.table.to_numpy().tolist()
+    [[1, 5, 0, 0], [5, 3, 2, 0], [11, 0, 0, 2]]
+    >>> b.vehicle_base, b.in_warranty, b.service_base, b.unknown_age, b.walkin_share
+    (8, 5, 4, 2, 0.5)
+    """
+    p = to_pandas(profile, "profile")
+    require_columns(p, ["base", "sold_here", "age_band", "vehicles"], "profile")
+    known = p.dropna(subset=["age_band"]).copy()
+    known["year"] = (known["age_band"] + 1).clip(upper=OVER_TEN).astype(int)
+    own = known[known["base"] == "vehicle_base"].groupby("year")["vehicles"].sum()
+    service = known[known["base"] == "service_base"].pivot_table(
+        index="year", columns="sold_here", values="vehicles", aggfunc="sum", fill_value=0)
+    years = sorted(set(own.index) | set(service.index))
+    service = service.reindex(index=years, columns=[True, False], fill_value=0)
+    table = pd.DataFrame({
+        "year": years,
+        "vehicle_base": own.reindex(years, fill_value=0).to_numpy(int),
+        "service_sold_here": service[True].to_numpy(int),
+        "service_elsewhere": service[False].to_numpy(int),
+    })  # fmt: skip
+    unknown = int(p.loc[p["age_band"].isna(), "vehicles"].sum())
+    return VehicleBases(table=table, unknown_age=unknown)
+
+
+def revenue_by_origin(orders: Any, vehicles: Any) -> pd.DataFrame:
+    """Orders, vehicles and revenue by where the car was bought (``sold_here``).
+
+    Returns one row for cars sold here (``True``) and one for cars bought elsewhere
+    (``False``) with ``orders``, ``vehicles``, ``revenue``, ``share_revenue`` and
+    ``revenue_per_vehicle`` (NaN without vehicles). Orders of cars missing from the
+    vehicles table are left out.
+
+    Example
+    -------
+    >>> o = pd.DataFrame({"ro_id": [1, 2, 3], "vin": ["A", "A", "B"],
+    ...                   "total_amount": [100.0, 300.0, 600.0]})
+    >>> v = pd.DataFrame({"vin": ["A", "B"], "sold_here": [True, False]})
+    >>> revenue_by_origin(o, v).to_numpy().tolist()
+    [[True, 2, 1, 400.0, 0.4, 400.0], [False, 1, 1, 600.0, 0.6, 600.0]]
+    """
+    o = to_pandas(orders, "orders")
+    v = to_pandas(vehicles, "vehicles")
+    require_columns(o, ["ro_id", "vin", "total_amount"], "repair_orders")
+    require_columns(v, ["vin", "sold_here"], "vehicles")
+    merged = o.merge(v[["vin", "sold_here"]], on="vin", how="left")
+    out = merged.groupby("sold_here").agg(
+        orders=("ro_id", "size"), vehicles=("vin", "nunique"), revenue=("total_amount", "sum"))
+    out = out.reindex([True, False], fill_value=0)
+    out["share_revenue"] = out["revenue"] / out["revenue"].sum()
+    out["revenue_per_vehicle"] = out["revenue"] / out["vehicles"].where(out["vehicles"] > 0)
+    out.index.name = "sold_here"
+    return out.reset_index()

@@ -69,6 +69,7 @@ from crm_analysis.economics import LifetimeValue, LiftResult, pnl_label
 from crm_analysis.group import SCORECARD_METRICS, metric_label
 from crm_analysis.i18n import LABELS, codes, t, with_unit
 from crm_analysis.narrative import Narrator
+from crm_analysis.overview import OVER_TEN
 from crm_analysis.plotting import (
     BUNDLED_FAMILY,
     ensure_cjk_font,
@@ -79,6 +80,9 @@ from crm_analysis.plotting import (
 
 __all__ = [
     "allocation_bars",
+    "activity_chart",
+    "order_mix_chart",
+    "vehicle_bases_chart",
     "calibration_purchases_vs_holdout",
     "churn_calibration",
     "churn_importance",
@@ -1958,6 +1962,136 @@ def service_funnel_chart(
     return ax
 
 
+# ------------------------------------------------------------------ data overview (nb 01)
+def activity_chart(
+    monthly: Any,
+    *,
+    measure: str = "orders",
+    ax: Axes | None = None,
+    lang: str = "en",
+    title: str | None = None,
+) -> Axes:
+    """Orders or revenue per calendar month, a line over time.
+
+    Parameters
+    ----------
+    monthly:
+        One row per ``month`` with ``orders`` and ``revenue``, e.g. from
+        :func:`crm_analysis.overview.monthly_activity`.
+    measure:
+        ``"orders"`` (repair orders per month) or ``"revenue"`` (RMB per month; ticks in
+        万 for ``lang="zh"``).
+    ax, lang, title:
+        Axes to draw into (None: a new figure), language, title override.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> m = pd.DataFrame({"month": pd.to_datetime(["2024-01-01", "2024-02-01"]),
+    ...                   "orders": [120, 90], "revenue": [1.2e5, 0.9e5]})
+    >>> ax = activity_chart(m, measure="revenue", lang="zh")
+    >>> ax.get_title(), ax.lines[0].get_ydata().tolist()
+    ('每月售后收入', [120000.0, 90000.0])
+    >>> import matplotlib.pyplot as plt; plt.close("all")
+    """
+    _prepare(lang)
+    if measure not in ("orders", "revenue"):
+        raise ValueError(f"{caller()}: measure must be 'orders' or 'revenue', got {measure!r}")
+    df = _table(monthly, "monthly")
+    require_columns(df, ["month", measure], "monthly")
+    df = df.sort_values("month", kind="stable")
+    ax = _new_ax(ax, (10, 3.4))
+    ax.plot(df["month"], df[measure], color="#1f77b4" if measure == "orders" else "#2ca02c")
+    if measure == "revenue":
+        fmt_rmb(ax, scale=1e4, suffix="万") if lang == "zh" else fmt_rmb(ax)
+    label(ax, title or t(f"overview.monthly_{measure}_title", lang), t("metric.month", lang),
+          t(f"overview.monthly_{measure}_y", lang))
+    return ax
+
+
+def order_mix_chart(
+    mix: Any,
+    *,
+    by: str = "ro_type",
+    ax: Axes | None = None,
+    lang: str = "en",
+    title: str | None = None,
+) -> Axes:
+    """Share of orders and share of revenue by order type (or payer), paired bars.
+
+    ``mix`` has ``by``, ``share_orders`` and ``share_revenue`` (e.g. from
+    :func:`crm_analysis.overview.order_mix`); the categories are translated.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> mix = pd.DataFrame({"ro_type": ["maintenance", "body_paint"],
+    ...                     "share_orders": [0.8, 0.2], "share_revenue": [0.4, 0.6]})
+    >>> ax = order_mix_chart(mix)
+    >>> [x.get_text() for x in ax.get_xticklabels()]
+    ['Maintenance', 'Body & paint']
+    >>> import matplotlib.pyplot as plt; plt.close("all")
+    """
+    _prepare(lang)
+    df = _table(mix, "mix")
+    require_columns(df, [by, "share_orders", "share_revenue"], "mix")
+    long = df.melt(id_vars=by, value_vars=["share_orders", "share_revenue"],
+                   var_name="measure", value_name="share")
+    long["measure"] = [t(f"overview.{m}", lang) for m in long["measure"]]
+    long[by] = [t(f"{by}.{c}", lang) if f"{by}.{c}" in LABELS else str(c) for c in long[by]]
+    ax = _new_ax(ax, (9, 4.5))
+    sns.barplot(data=long, x=by, y="share", hue="measure", ax=ax)
+    fmt_pct(ax)
+    label(ax, title or t("overview.mix_title", lang), t(f"column.{by}", lang),
+          t("overview.share_pct", lang))
+    ax.legend(title="")
+    _fit_xticklabels(ax)
+    return ax
+
+
+def vehicle_bases_chart(
+    bases: Any,
+    *,
+    ax: Axes | None = None,
+    lang: str = "en",
+    title: str | None = None,
+) -> Axes:
+    """Vehicle base next to the service base (sold here / bought elsewhere) by year of life.
+
+    ``bases`` is the ``table`` of :func:`crm_analysis.overview.vehicle_bases` (``year``,
+    ``vehicle_base``, ``service_sold_here``, ``service_elsewhere``); the last year,
+    :data:`crm_analysis.overview.OVER_TEN`, reads "Over 10 y".
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> b = pd.DataFrame({"year": [1, 11], "vehicle_base": [5, 0],
+    ...                   "service_sold_here": [4, 0], "service_elsewhere": [1, 2]})
+    >>> ax = vehicle_bases_chart(b)
+    >>> [x.get_text() for x in ax.get_xticklabels()], len(ax.containers)
+    (['Year 1', 'Over 10 y'], 3)
+    >>> import matplotlib.pyplot as plt; plt.close("all")
+    """
+    _prepare(lang)
+    df = _table(bases, "bases")
+    require_columns(df, ["year", "vehicle_base", "service_sold_here", "service_elsewhere"],
+                    "bases")
+    x = np.arange(len(df), dtype=float)
+    own, kept = df["vehicle_base"].to_numpy(), df["service_sold_here"].to_numpy()
+    ax = _new_ax(ax, (10, 4.8))
+    ax.bar(x - 0.2, own, width=0.4, color="#9ecae1", label=t("overview.base_sold_here", lang))
+    ax.bar(x + 0.2, kept, width=0.4, color="#3182bd", label=t("overview.service_sold_here", lang))
+    ax.bar(x + 0.2, df["service_elsewhere"].to_numpy(), width=0.4, bottom=kept,
+           color="#fd8d3c", label=t("overview.service_elsewhere", lang))
+    ax.set_xticks(x, [t("metric.age_band", lang, n=int(y)) if y < OVER_TEN
+                      else t("overview.over_ten", lang) for y in df["year"]])
+    label(ax, title or t("overview.age_title", lang), t("overview.age_x", lang),
+          t("overview.age_y", lang))
+    ax.legend()
+    _fit_xticklabels(ax)
+    return ax
+
+
 _COVARIATE_FORMS = (
     re.compile(r"^(?P<field>[A-Za-z_]+)\[(?:T\.)?(?P<code>[^\]]+)\]$"),  # patsy: usage[T.taxi]
     re.compile(r"^(?P<field>[A-Za-z_]+)\s*(?:=|:|：)\s*(?P<code>.+)$"),  # usage=taxi, usage: taxi
@@ -2682,6 +2816,39 @@ def churn_importance(result: BacktestResult, *, model: str | None = None, top: i
             capsize=2)
     label(ax, t("churn_model.importance_title", lang, model=t(f"churn_model.{model}", lang)),
           t("churn_model.importance_x", lang), t("churn_model.feature", lang))
+    return ax
+
+
+def churn_probabilities(scores: Any, *, threshold: float | None = 0.5,
+                        horizon_months: int = 12, bins: int = 20, ax: Axes | None = None,
+                        lang: str = "en") -> Axes:
+    """Histogram of the churn probabilities of scored customers
+    (:meth:`crm_analysis.churn.ChurnModel.predict`: column ``churn_probability``), with
+    the risk ``threshold`` as a dashed line (``None``: no line). ``horizon_months`` names
+    the churn horizon in the axis label.
+
+    >>> import pandas as pd
+    >>> ax = churn_probabilities(pd.DataFrame({"churn_probability": [0.1, 0.15, 0.7]}),
+    ...                          threshold=0.5, lang="zh")
+    >>> ax.get_xlabel(), int(sum(p.get_height() for p in ax.patches))
+    ('未来 12 个月不进厂的概率（%）', 3)
+    >>> plt.close("all")
+    """
+    p = _table(scores, "scores")
+    if "churn_probability" not in p.columns:
+        raise KeyError(f"{caller()}: scores need a 'churn_probability' column; got "
+                       f"{list(p.columns)}")
+    months = check_int(horizon_months, "horizon_months")
+    _prepare(lang)
+    ax = _new_ax(ax, (8, 4))
+    ax.hist(p["churn_probability"].astype(float), bins=check_int(bins, "bins"), range=(0, 1),
+            color="#C44E52")
+    if threshold is not None:
+        ax.axvline(float(threshold), color="black", linestyle="--")
+    label(ax, t("churn_model.probabilities_title", lang),
+          with_unit("churn_model.no_visit_probability", "share", lang, months=months),
+          t("metric.customers", lang))
+    fmt_pct(ax, "x")
     return ax
 
 

@@ -44,7 +44,9 @@ analysed at once and a car serviced at two stores of a group counts once for eac
 at the car's selling store.
 
 The survival side of the issue (defection table, Kaplan-Meier by vehicle age, log-rank,
-Cox model, warranty cliff) lives in :mod:`crm_analysis.survival` and is re-exported here.
+Cox model, warranty cliff, the hazard as an annual share) lives in
+:mod:`crm_analysis.survival` and is re-exported here. :func:`lost_owners` prices the
+relationships that ended in the year to T (the yearly gross profit they brought).
 
 Example
 -------
@@ -100,11 +102,15 @@ from crm_analysis._inputs import (
     check_number,
     read_as_of,
     require_columns,
+    select_store,
     tables,
+    to_pandas,
 )
+from crm_analysis.margins import Margins, order_profit
 from crm_analysis.overview import DAYS_PER_YEAR, window_start
 from crm_analysis.schema import Dataset
 from crm_analysis.survival import (
+    annual_share,
     compare_survival,
     defection_drivers,
     defection_table,
@@ -116,13 +122,17 @@ __all__ = [
     "BASES",
     "DAYS_PER_MONTH",
     "Interval",
+    "LOST_COLUMNS",
+    "LostOwners",
     "SERVICE_MONTHS",
     "STATUSES",
     "annual_average",
+    "annual_share",
     "cohort_retention",
     "compare_survival",
     "defection_drivers",
     "defection_table",
+    "lost_owners",
     "retention_by_vehicle_age",
     "service_funnel",
     "status",
@@ -1035,3 +1045,158 @@ def service_funnel(
     )
     return _finish(out, t)
 
+
+
+# --------------------------------------------------------------------------- lost owners
+
+
+#: Columns of :attr:`LostOwners.table`, in order.
+LOST_COLUMNS: tuple[str, ...] = (
+    "vin", "store_id", "first_order_date", "last_order_date", "gross_profit", "years",
+    "yearly_gross_profit",
+)
+
+
+@dataclass(frozen=True)
+class LostOwners:
+    """The relationships lost in the year to T and the gross profit they brought.
+
+    Attributes
+    ----------
+    table:
+        One row per lost relationship, in the order of the defection table
+        (:data:`LOST_COLUMNS`): ``vin``, ``store_id``, ``first_order_date``,
+        ``last_order_date``, ``gross_profit`` (of all the relationship's orders at the
+        store), ``years`` (last minus first order in years of 365.25 days, at least 1)
+        and ``yearly_gross_profit`` (``gross_profit / years``).
+    start, end:
+        The window of the last orders, (start, end]: (T − lapse − 12 months,
+        T − lapse months].
+    """
+
+    table: pd.DataFrame
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+    @property
+    def count(self) -> int:
+        """The number of lost relationships."""
+        return len(self.table)
+
+    @property
+    def mean_yearly_gross_profit(self) -> float:
+        """The mean yearly gross profit of a lost relationship (NaN when none was lost)."""
+        if not self.count:
+            return float("nan")
+        return float(self.table["yearly_gross_profit"].to_numpy(float).mean())
+
+    @property
+    def yearly_gross_profit(self) -> float:
+        """The yearly gross profit lost: count × mean (0 when none was lost)."""
+        return self.mean_yearly_gross_profit * self.count if self.count else 0.0
+
+
+def lost_owners(
+    data: Any,
+    *,
+    as_of: Any = None,
+    store_id: str | None = None,
+    lapse_months: int = 12,
+    table: Any = None,
+    margins: Margins | None = None,
+) -> LostOwners:
+    """The owners lost in the year to T and what they were worth to the store.
+
+    A relationship ends at its last order when no order follows within ``lapse_months``
+    (:func:`~crm_analysis.survival.defection_table`). The relationships counted as lost
+    **in the year to T** are those that ended with a last order in (T − ``lapse_months``
+    − 12 months, T − ``lapse_months``]: for each of them a full lapse window has passed
+    without an order during that year. For each lost relationship the value is
+
+        yearly gross profit = gross profit of its orders at the store
+                              / max(1, (last order − first order) in days / 365.25)
+
+    (gross profit by :func:`crm_analysis.margins.order_profit` of the orders on or before
+    T; a relationship shorter
+    than a year counts as one year, so a one-visit owner is worth that visit's profit a
+    year). The store loses about count × mean of it a year
+    (:attr:`LostOwners.yearly_gross_profit`), before the repairs the ageing cars would
+    have needed.
+
+    Parameters
+    ----------
+    data:
+        A Dataset or a mapping of tables (module docstring) with ``repair_orders``
+        (``vin``, ``store_id``, the amounts of :func:`~crm_analysis.margins.order_profit`)
+        and, unless ``table`` is given, ``vehicles``.
+    as_of:
+        The date T (default: a Dataset's ``meta["as_of"]``).
+    store_id:
+        The store; None counts the relationships of every store.
+    lapse_months:
+        Months without an order after which a relationship has ended.
+    table:
+        The :func:`~crm_analysis.survival.defection_table` of the same data, T, store
+        and ``lapse_months``, to reuse; built from ``data`` when None.
+    margins:
+        Margins of :func:`~crm_analysis.margins.order_profit` where orders carry no costs.
+
+    Returns
+    -------
+    LostOwners
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> vehicles = pd.DataFrame({
+    ...     "vin": ["A", "B"], "customer_id": ["c1", "c2"], "store_id": "001",
+    ...     "sold_here": True, "sale_date": pd.to_datetime(["2018-01-01", "2019-01-01"])})
+    >>> orders = pd.DataFrame({
+    ...     "vin": ["A", "A", "B"], "store_id": "001",
+    ...     "open_date": pd.to_datetime(["2020-01-01", "2022-12-31", "2023-03-01"]),
+    ...     "labor_amount": [500.0, 300.0, 900.0], "labor_cost": [200.0, 200.0, 400.0],
+    ...     "parts_amount": 0.0, "parts_cost": 0.0, "other_amount": 0.0})
+    >>> lost = lost_owners({"vehicles": vehicles, "repair_orders": orders},
+    ...                    as_of="2024-06-30", store_id="001")
+    >>> str(lost.start.date()), str(lost.end.date()), lost.count
+    ('2022-06-30', '2023-06-30', 2)
+    >>> lost.table[["vin", "gross_profit", "years", "yearly_gross_profit"]].round(3)
+      vin  gross_profit  years  yearly_gross_profit
+    0   A         400.0  2.998              133.425
+    1   B         500.0  1.000              500.000
+    >>> round(lost.mean_yearly_gross_profit, 2), round(lost.yearly_gross_profit, 2)
+    (316.71, 633.42)
+
+    A's relationship lasted 1,095 days (2.998 years of 365.25 days) and brought 400 of
+    gross profit; B came once, so its one order's profit counts for one year.
+    """
+    T = read_as_of(as_of, data)
+    lapse = check_int(lapse_months, "lapse_months")
+    orders = to_pandas(tables(data, ("repair_orders",))["repair_orders"], "repair_orders")
+    require_columns(orders, ["vin", "store_id", "open_date"], "repair_orders")
+    orders = select_store(orders, store_id)
+    orders = orders[(orders["open_date"] <= T).fillna(False).to_numpy(bool)]
+    if table is None:
+        table = defection_table(data, as_of=T, store_id=store_id, lapse_months=lapse)
+    df = to_pandas(table, "table")
+    require_columns(df, ["vin", "store_id", "event", "first_order_date", "last_order_date"],
+                    "defection table")
+    start = pd.Timestamp(window_start(lapse + 12, as_of=T))
+    end = pd.Timestamp(window_start(lapse, as_of=T))
+    last = df["last_order_date"]
+    ended = df[df["event"].fillna(False).to_numpy(bool)
+               & (last > start).fillna(False).to_numpy(bool)
+               & (last <= end).fillna(False).to_numpy(bool)]
+    profit = order_profit(orders, margins=margins)
+    gp = profit.groupby([profit["store_id"].astype(str), profit["vin"]])["gross_profit"].sum()
+    keys = pd.MultiIndex.from_arrays([ended["store_id"].astype(str), ended["vin"]])
+    gross = gp.reindex(keys).fillna(0.0).to_numpy(float)
+    span = (ended["last_order_date"] - ended["first_order_date"]).dt.days / DAYS_PER_YEAR
+    years = span.clip(lower=1.0).to_numpy(float)
+    out = pd.DataFrame({
+        "vin": ended["vin"].to_numpy(), "store_id": ended["store_id"].to_numpy(),
+        "first_order_date": ended["first_order_date"].to_numpy(),
+        "last_order_date": ended["last_order_date"].to_numpy(),
+        "gross_profit": gross, "years": years, "yearly_gross_profit": gross / years,
+    }, columns=list(LOST_COLUMNS))
+    return LostOwners(out, start, end)

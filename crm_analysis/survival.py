@@ -22,7 +22,8 @@ Estimators (lifelines; any table of that shape, or the data itself, in):
   ``CoxTimeVaryingFitter`` on the age scale) of what drives defection, with warranty as
   a time-varying covariate and a readable hazard-ratio table;
 - :func:`warranty_cliff` -> :class:`WarrantyCliffResult` — defection hazard by age band
-  (events per vehicle-year) with exact Poisson intervals, and the band where it jumps.
+  (events per vehicle-year) with exact Poisson intervals, and the band where it jumps;
+  :func:`annual_share` turns such a rate into the share of owners leaving within a year.
 
 Ground truth of generated data (for tests and calibration): :func:`truth_table` and
 :func:`true_survival`.
@@ -114,6 +115,7 @@ __all__ = [
     "CoxResult",
     "SurvivalResult",
     "WarrantyCliffResult",
+    "annual_share",
     "compare_survival",
     "defection_drivers",
     "defection_table",
@@ -1588,6 +1590,91 @@ def warranty_cliff(
     else:
         cliff, jump = None, float("nan")
     return WarrantyCliffResult(table, cliff, jump, n_never, excluded)
+
+
+#: Columns of a hazard table that :func:`annual_share` converts (the rate and its bounds).
+_RATE_COLUMNS = ("hazard", "hazard_lo", "hazard_hi")
+
+
+def annual_share(hazard: Any) -> Any:
+    """The share of owners who leave within a year, from a defection hazard (a rate).
+
+    The hazard of :func:`warranty_cliff` is a rate: departures per vehicle-year at risk.
+    It can exceed 1 in a band where owners leave within months, so it is not a share. A
+    constant hazard λ per year leaves exp(−λ) of the owners still customers a year later
+    (the exponential survival function), so the **annual share**, the share of owners
+    leaving within one year, is
+
+        annual share = 1 − exp(−λ)
+
+    (a monthly hazard h gives 1 − exp(−12 h)). It lies in [0, 1), is close to λ for a
+    small λ (0.05 a year gives 4.9 %), and increases with λ, so the bounds of an interval
+    of the rate are the bounds of the interval of the share. Missing rates stay missing.
+
+    Parameters
+    ----------
+    hazard:
+        A rate (a number), an array or a pandas Series of rates, or a hazard table: a
+        DataFrame with ``hazard`` and optionally ``hazard_lo`` / ``hazard_hi`` (the
+        ``hazard_`` of :func:`warranty_cliff`), or the :class:`WarrantyCliffResult`.
+
+    Returns
+    -------
+    The same form: a float, an array, a Series (index and name kept), or a copy of the
+    hazard table with ``hazard``, ``hazard_lo`` and ``hazard_hi`` as annual shares (its
+    ``increase`` column, a difference of rates, is left out).
+
+    Raises
+    ------
+    TypeError
+        A value that is not numeric.
+    ValueError
+        A negative rate.
+
+    Example
+    -------
+    >>> round(annual_share(1.0), 4)
+    0.6321
+    >>> annual_share(np.array([0.0, np.log(4)])).round(4)
+    array([0.  , 0.75])
+    >>> tab = pd.DataFrame({"age_band": [0, 1], "hazard": [0.1, 2.0]})
+    >>> annual_share(tab).round(4)
+       age_band  hazard
+    0         0  0.0952
+    1         1  0.8647
+    """
+    if isinstance(hazard, WarrantyCliffResult):
+        hazard = hazard.hazard_
+    if isinstance(hazard, pd.DataFrame):
+        require_columns(hazard, ["hazard"], "hazard table")
+        out = hazard.drop(columns=["increase"], errors="ignore").copy()
+        for col in _RATE_COLUMNS:
+            if col in out.columns:
+                out[col] = _annual_share(out[col], col)
+        return out
+    if isinstance(hazard, pd.Series):
+        return pd.Series(_annual_share(hazard, "hazard"), index=hazard.index,
+                         name=hazard.name)
+    share = _annual_share(hazard, "hazard")
+    return float(share) if share.ndim == 0 else share
+
+
+def _annual_share(values: Any, name: str) -> np.ndarray:
+    """1 − exp(−rate) of numeric values, after the checks of :func:`annual_share`."""
+    if values is None or isinstance(values, bool | np.bool_ | str | bytes) or (
+            isinstance(values, pd.Series) and pd.api.types.is_bool_dtype(values)):
+        raise TypeError(f"{caller()}: {name} must be a rate (a number), an array, a Series "
+                        f"or a hazard table, got {type(values).__name__} {values!r}")
+    try:
+        rate = (values.to_numpy(dtype=float, na_value=np.nan)
+                if isinstance(values, pd.Series) else np.asarray(values, dtype=float))
+    except (TypeError, ValueError):
+        raise TypeError(f"{caller()}: {name} must be a rate (a number), an array, a Series "
+                        f"or a hazard table, got {type(values).__name__}") from None
+    if (rate < 0).any():
+        raise ValueError(f"{caller()}: {name} must be a rate >= 0 (departures per "
+                         f"vehicle-year), got {np.nanmin(rate)!r}")
+    return 1.0 - np.exp(-rate)
 
 
 # =========================================================================== truth

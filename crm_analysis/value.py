@@ -41,7 +41,7 @@ Example
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -61,6 +61,7 @@ from crm_analysis._inputs import (
     to_pandas,
 )
 from crm_analysis.features import customer_features
+from crm_analysis.i18n import check_lang, t, with_unit
 from crm_analysis.margins import DEFAULT_COST_PER_ORDER, Margins, order_profit
 from crm_analysis.schema import Dataset
 
@@ -77,8 +78,18 @@ __all__ = [
     "RFM_SEGMENTS",
     "UNKNOWN",
     "VALUE_GROUPS",
+    "FLEET_TYPES",
+    "FLEET_USES",
+    "LabelledTable",
+    "PROFILE_DIMENSIONS",
     "abc",
+    "active_advisors",
+    "allocate",
     "clusters",
+    "dominant_table",
+    "dominant_values",
+    "fleet_share",
+    "grade_table",
     "gini",
     "lorenz",
     "mvc_mgc_bz",
@@ -1242,6 +1253,7 @@ def clusters(
     sample_size: int = 5000,
     n_init: int = 10,
     name_threshold: float = 0.5,
+    progress: Callable[[list[int]], Iterable[int]] | None = None,
 ) -> GradeResult:
     """k-means customer clusters on standardized log RFM (+ vehicle age), named by centroid.
 
@@ -1277,6 +1289,11 @@ def clusters(
         else the monetary column).
     random_state, sample_size, n_init, name_threshold:
         As above.
+    progress:
+        Optional hook for the fits, the slow part: called once with the list of usable
+        k, it returns an iterable over the same k in the same order (for example a
+        progress bar, ``lambda ks: crm_analysis.notebook.progress(ks, desc="k-means")``).
+        None fits silently.
 
     Returns
     -------
@@ -1334,14 +1351,17 @@ def clusters(
                          f"({distinct} distinct points); k must satisfy 2 <= k < n")
     rng = np.random.default_rng(random_state)
     sample = np.sort(rng.choice(n, size=min(n, int(sample_size)), replace=False))
-    fits, scores = {}, []
-    for k in ks:
+    fits, scores = {}, {}
+    for k in (ks if progress is None else progress(list(ks))):
         km = KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit(zs)
         lab = km.labels_
         ok = len(np.unique(lab[sample])) >= 2
-        scores.append(float(silhouette_score(zs[sample], lab[sample])) if ok else np.nan)
+        scores[k] = float(silhouette_score(zs[sample], lab[sample])) if ok else np.nan
         fits[k] = km
-    sil = pd.DataFrame({"k": ks, "silhouette": scores})
+    if sorted(fits) != ks:
+        raise ValueError(f"{caller()}: the progress hook must yield every k of {ks} once, "
+                         f"it yielded {sorted(fits)}")
+    sil = pd.DataFrame({"k": ks, "silhouette": [scores[k] for k in ks]})
     best = int(sil.loc[sil["silhouette"].fillna(-np.inf).idxmax(), "k"])
     sil["chosen"] = sil["k"] == best
     km = fits[best]
@@ -1534,3 +1554,281 @@ def _retained(df: pd.DataFrame, t: pd.Timestamp | None) -> np.ndarray:
         limit = (t - _months_back(t, 12)).days if t is not None else 365.0
         return np.where(np.isnan(rec), np.nan, (rec < limit).astype(float))
     return np.full(len(df), np.nan)
+
+
+# ---------------------------------------------------------------------------------------
+# Managing the grades: who the top customers are, resources per grade, tables to read
+# ---------------------------------------------------------------------------------------
+
+#: Customer types and vehicle uses that make a customer a fleet or a professional driver.
+FLEET_TYPES: tuple[str, ...] = ("company", "government")
+FLEET_USES: tuple[str, ...] = ("ride_hailing", "taxi")
+#: The dimensions :func:`dominant_values` describes by default (the after-sales deck's six
+#: less the value grade itself).
+PROFILE_DIMENSIONS: tuple[str, ...] = ("age_segment", "usage", "occupation", "region", "grade")
+
+
+def fleet_share(features: Any) -> float:
+    """The share of customers that are fleets or professional drivers.
+
+    A customer counts when they own more than one vehicle (``n_vehicles > 1``), are a
+    company or a government body (``customer_type`` in :data:`FLEET_TYPES`), or drive
+    their main car as a taxi or for ride-hailing (``usage`` in :data:`FLEET_USES`).
+    Missing values count as "no". Returns NaN for a table without rows.
+
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"n_vehicles": [1, 3, 1, 1], "usage": ["private", "private", "taxi", None],
+    ...                   "customer_type": ["individual", "individual", "individual", "company"]})
+    >>> fleet_share(f), fleet_share(f.iloc[:1])
+    (0.75, 0.0)
+    """
+    df = to_pandas(features, "features")
+    require_columns(df, ["n_vehicles", "customer_type", "usage"], "features")
+    if len(df) == 0:
+        return float("nan")
+    fleet = ((pd.to_numeric(df["n_vehicles"]) > 1) | df["customer_type"].isin(FLEET_TYPES)
+             | df["usage"].isin(FLEET_USES))
+    return float(fleet.mean())
+
+
+def active_advisors(orders: Any, *, as_of: Any = None, months: int = 12) -> int:
+    """The number of service advisors who opened an order in the last ``months`` months.
+
+    Orders count when ``open_date`` is in (``as_of`` − ``months``, ``as_of``]; missing
+    advisor names are not counted. The ``advisor`` column is optional in the schema: an
+    export without it has 0 known advisors.
+
+    >>> import pandas as pd
+    >>> o = pd.DataFrame({"open_date": pd.to_datetime(["2023-05-01", "2023-09-01",
+    ...                                                "2024-01-10", "2024-06-30"]),
+    ...                   "advisor": ["Li", "Wang", None, "Wang"]})
+    >>> active_advisors(o, as_of="2024-06-30"), active_advisors(o, as_of="2024-06-30", months=24)
+    (1, 2)
+    """
+    df = to_pandas(orders, "orders")
+    t = read_as_of(as_of, {"repair_orders": df})
+    months = check_int(months, "months")
+    require_columns(df, ["open_date"], "orders")
+    if "advisor" not in df.columns:
+        return 0
+    when = pd.to_datetime(df["open_date"])
+    recent = df.loc[(when > _months_back(t, months)) & (when <= t), "advisor"]
+    return int(recent.nunique(dropna=True))
+
+
+def allocate(summary: Any, *, resources: Mapping[str, float]) -> pd.DataFrame:
+    """Share resources among grades in proportion to value and to headcount.
+
+    Grading matters only if resources follow it. Each resource (advisor hours, a campaign
+    budget, ...) is split two ways: **by value**, in proportion to each grade's share of
+    the value (negative shares count as 0), and **by head**, in proportion to its share of
+    the customers.
+
+    Parameters
+    ----------
+    summary:
+        A grade summary (``GradeResult.summary``): ``grade``, ``customers``,
+        ``share_customers``, ``share_value``.
+    resources:
+        Resource name -> total amount, e.g. ``{"hours": 1200, "budget": 50_000}``.
+
+    Returns
+    -------
+    pandas DataFrame, one row per grade: ``grade``, ``customers``, ``share_customers``,
+    ``share_value``, then for each resource ``r``: ``r_by_value``, ``r_by_head`` and
+    ``r_per_customer`` (by value, per customer of the grade; NaN for an empty grade).
+    The by-value columns are NaN when no grade has a positive share of the value.
+    This is the table :func:`crm_analysis.plots.allocation_bars` draws.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> s = pd.DataFrame({"grade": ["key", "small"], "customers": [2, 8],
+    ...                   "share_customers": [0.2, 0.8], "share_value": [1.2, -0.2]})
+    >>> allocate(s, resources={"hours": 100}).to_dict("list")  # doctest: +NORMALIZE_WHITESPACE
+    {'grade': ['key', 'small'], 'customers': [2, 8], 'share_customers': [0.2, 0.8],
+     'share_value': [1.2, -0.2], 'hours_by_value': [100.0, 0.0], 'hours_by_head': [20.0, 80.0],
+     'hours_per_customer': [50.0, 0.0]}
+    """
+    df = to_pandas(summary, "summary")
+    require_columns(df, ["grade", "customers", "share_customers", "share_value"], "summary")
+    if not isinstance(resources, Mapping) or not resources:
+        raise TypeError(f"{caller()}: resources must be a mapping of names to amounts, "
+                        f"e.g. {{'hours': 1200}}, got {resources!r}")
+    out = df[["grade", "customers", "share_customers", "share_value"]].copy()
+    weight = out["share_value"].astype(float).clip(lower=0)
+    total = weight.sum()
+    customers = out["customers"].astype(float)
+    for name, amount in resources.items():
+        amount = check_number(amount, f"resources[{name!r}]", minimum=0)
+        by_value = amount * weight / total if total > 0 else weight * np.nan
+        out[f"{name}_by_value"] = by_value
+        out[f"{name}_by_head"] = amount * out["share_customers"].astype(float)
+        out[f"{name}_per_customer"] = by_value / customers.where(customers > 0)
+    return out
+
+
+def dominant_values(graded: Any, *, dimensions: Sequence[str] = PROFILE_DIMENSIONS,
+                    grade: str = "value_grade") -> pd.DataFrame:
+    """The most common value of each dimension within each grade, and its share.
+
+    ``graded`` is a per-customer table with a grade column (for example the features
+    merged with :func:`pyramid` labels) and the dimensions of :func:`profile`
+    (``age_segment`` is derived from ``main_vehicle_age``). Ties go to the value that
+    :func:`profile` lists first; a missing value is the group ``"unknown"``.
+
+    Returns
+    -------
+    pandas DataFrame: ``dimension``, ``grade`` (the grade code), ``value``,
+    ``customers`` (of the grade with that value) and ``share`` (of the grade's
+    customers); dimensions in the order given, grades in their order.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"customer_id": list("abcde"), "net_value": [9.0, 8, 1, 1, 1],
+    ...                   "value_grade": ["important", "important", "small", "small", "small"],
+    ...                   "usage": ["taxi", "taxi", "private", "taxi", "private"]})
+    >>> dominant_values(f, dimensions=["usage"]).to_numpy().tolist()
+    [['usage', 'important', 'taxi', 2, 1.0], ['usage', 'small', 'private', 2, 0.6666666666666666]]
+    """
+    df = _customers(graded, "graded")
+    require_columns(df, [grade], "graded")
+    if grade != "value_grade":
+        df = df.drop(columns=["value_grade"], errors="ignore").rename(
+            columns={grade: "value_grade"})
+    dims = list(dimensions)
+    if not dims:
+        raise ValueError(f"{caller()}: dimensions must name at least one dimension")
+    if "value_grade" in dims:
+        raise ValueError(f"{caller()}: the grade column {grade!r} cannot also be a dimension")
+    rows = []
+    for dim in dims:
+        prof = profile(df, by=["value_grade", dim])
+        top = prof.sort_values(["value_grade", "customers"], ascending=[True, False])
+        top = top.groupby("value_grade", observed=True).head(1)
+        size = prof.groupby("value_grade", observed=True)["customers"].sum()
+        for _, row in top.iterrows():
+            rows.append((dim, row["value_grade"], row[dim], int(row["customers"]),
+                         row["customers"] / size[row["value_grade"]]))
+    return pd.DataFrame(rows, columns=["dimension", "grade", "value", "customers", "share"])
+
+
+@dataclass(frozen=True, eq=False)
+class LabelledTable:
+    """A table with its headers in the reader's language, and how to format its numbers.
+
+    ``table``
+        pandas DataFrame with translated headers and labels.
+    ``formats``
+        The keywords of :meth:`crm_analysis.narrative.Narrator.table` (``money``,
+        ``pct``, ``ints``, ``floats``: lists of headers), so that a notebook shows it with
+        ``n.table(shown.table, **shown.formats)``.
+    """
+
+    table: pd.DataFrame
+    formats: dict[str, list[str]] = field(default_factory=dict)
+
+
+def grade_table(summary: Any, *, kind: str, value: str = "net_value",
+                lang: str = "en") -> LabelledTable:
+    """A grade summary as readers see it: grade names and headers in ``lang``.
+
+    Parameters
+    ----------
+    summary:
+        ``GradeResult.summary`` of :func:`pyramid`, :func:`abc`, :func:`rfm_segments`,
+        :func:`mvc_mgc_bz` or :func:`clusters`.
+    kind:
+        The grading: ``"pyramid"``, ``"abc"``, ``"rfm"``, ``"value_group"`` (grade names
+        from the i18n labels ``<kind>.<grade>``) or ``"cluster"`` (names from the
+        summary's ``cluster_name_<lang>`` column).
+    value:
+        What the summary's value is (``"net_value"``, ``"gross_profit"``,
+        ``"revenue"``), for the headers.
+    lang:
+        ``"en"`` or ``"zh"``.
+
+    Returns
+    -------
+    :class:`LabelledTable` with the columns grade, customers, share of customers, value
+    (RMB), share of value, value per customer (RMB) and visits per year.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"customer_id": list("abcd"), "net_value": [900.0, 50, 40, -10]})
+    >>> shown = grade_table(abc(f).summary, kind="abc", lang="zh")
+    >>> list(shown.table.columns[:3]), shown.table.iat[0, 0], shown.formats["money"]
+    (['ABC类别', '客户数', '客户占比'], 'A类客户', ['净价值（元）', '人均净价值（元）'])
+    """
+    lang = check_lang(lang)
+    kind = check_choice(kind, "kind", ("pyramid", "abc", "rfm", "value_group", "cluster"))
+    df = to_pandas(summary, "summary")
+    require_columns(df, ["grade", "customers", "share_customers", "value", "share_value",
+                         "value_per_customer", "orders_per_year"], "summary")
+    if kind == "cluster":
+        require_columns(df, [f"cluster_name_{lang}"], "summary")
+        names = df[f"cluster_name_{lang}"].astype(str).tolist()
+    else:
+        names = [t(f"{kind}.{g}", lang) for g in df["grade"]]
+    head = {
+        "grade": t(f"plot.dim_{kind}", lang),
+        "customers": t("metric.customers", lang),
+        "share_customers": t("metric.share_of_customers", lang),
+        "value": with_unit(f"metric.{value}", "rmb", lang),
+        "share_value": t("plot.share_of", lang, what=t(f"plot.what_{value}", lang)),
+        "value_per_customer": t("plot.per_customer_rmb", lang, what=t(f"metric.{value}", lang)),
+        "orders_per_year": t("metric.visits_per_year", lang),
+    }
+    table = pd.DataFrame({head["grade"]: names,
+                          head["customers"]: df["customers"].astype(np.int64).to_numpy()})
+    for col in ("share_customers", "value", "share_value", "value_per_customer",
+                "orders_per_year"):
+        table[head[col]] = df[col].astype(float).to_numpy()
+    formats = {"money": [head["value"], head["value_per_customer"]],
+               "pct": [head["share_customers"], head["share_value"]],
+               "ints": [head["customers"]], "floats": [head["orders_per_year"]]}
+    return LabelledTable(table, formats)
+
+
+def dominant_table(dominant: Any, *, lang: str = "en") -> LabelledTable:
+    """:func:`dominant_values` as a grid to read: a row per dimension, a column per grade.
+
+    Each cell is the most common value in ``lang`` and its share of the grade, e.g.
+    ``"Private (62%)"``; the grades are the pyramid tiers (i18n ``pyramid.*``) in the
+    order of the table; a value without a label is shown as it is.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"dimension": ["usage", "usage"], "grade": ["important", "small"],
+    ...                   "value": ["taxi", "unknown"], "customers": [3, 5], "share": [0.6, 0.5]})
+    >>> dominant_table(d, lang="zh").table.to_numpy().tolist()
+    [['车辆用途', '出租车 (60%)', '未知 (50%)']]
+    """
+    lang = check_lang(lang)
+    df = to_pandas(dominant, "dominant")
+    require_columns(df, ["dimension", "grade", "value", "share"], "dominant")
+
+    def label(dim: str, code: Any) -> str:
+        if str(code) == UNKNOWN:
+            return t("plot.unknown", lang)
+        try:
+            return t(f"{dim}.{code}", lang)
+        except KeyError:
+            return str(code)
+
+    def dim_label(dim: str) -> str:
+        return t("plot.dim_age_segment" if dim == "age_segment" else f"column.{dim}", lang)
+
+    cells = [f"{label(d, v)} ({s:.0%})"
+             for d, v, s in zip(df["dimension"], df["value"], df["share"], strict=True)]
+    dims = list(dict.fromkeys(df["dimension"]))
+    grades = list(dict.fromkeys(str(g) for g in df["grade"]))
+    wide = (df.assign(cell=cells, grade=df["grade"].astype(str))
+            .pivot(index="dimension", columns="grade", values="cell")
+            .reindex(index=dims, columns=grades))
+    wide.columns = [t(f"pyramid.{g}", lang) for g in grades]
+    wide.insert(0, t("plot.dimension", lang), [dim_label(d) for d in dims])
+    return LabelledTable(wide.reset_index(drop=True))

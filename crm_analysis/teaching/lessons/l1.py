@@ -15,6 +15,8 @@ from __future__ import annotations
 import pandas as pd
 
 from crm_analysis.features import customer_features
+from crm_analysis.margins import order_profit
+from crm_analysis.overview import window_start
 from crm_analysis.teaching.core import exercise
 from crm_analysis.value import abc, gini, pyramid, top_share
 
@@ -26,6 +28,28 @@ def features(data) -> pd.DataFrame:
     """The per-customer features of the lesson's store (24-month window)."""
     return customer_features(data.dataset, as_of=data.as_of, window_months=WINDOW_MONTHS,
                              store_id=data.store_id)
+
+
+def window_orders(data, months: int = WINDOW_MONTHS) -> pd.DataFrame:
+    """The store's orders of the ``months`` up to the analysis date, with their profit.
+
+    The table ``orders`` of lesson L1: the orders of ``data.store_id`` with a customer and
+    an ``open_date`` in (T − ``months`` calendar months, T], one row per order, with
+    ``gross_profit`` and ``net_value`` added by :func:`crm_analysis.margins.order_profit`
+    (the same orders :func:`features` sums per customer).
+
+    >>> from crm_analysis.schema import example_dataset
+    >>> from crm_analysis.teaching.core import LessonData
+    >>> d = LessonData(example_dataset(), "001", as_of=pd.Timestamp("2021-06-30"))
+    >>> o = window_orders(d)
+    >>> list(o["ro_id"]), "net_value" in o
+    (['R0001', 'R0002', 'R0003'], True)
+    """
+    ro = data.dataset.repair_orders
+    start = window_start(months, as_of=data.as_of)
+    keep = ((ro["store_id"] == data.store_id) & (ro["open_date"] > start)
+            & (ro["open_date"] <= data.as_of) & ro["customer_id"].notna())
+    return order_profit(ro[keep]).reset_index(drop=True)
 
 
 # A count is right only when it is exact: abs_tol 0.5 accepts 298.0 for 298 and nothing

@@ -12,15 +12,22 @@ mistake in either shows up as a disagreement (``tests/test_lessons_l45.py``).
 
 :func:`small_table` picks the eight relationships of the lesson's worked example; the
 notebook shows exactly this table, so the counting exercises refer to it.
+:func:`risk_set_steps` is the worked example's Kaplan-Meier by hand and
+:func:`steepest_year` the age at which a curve falls most; :func:`small_table_view` and
+:func:`steps_view` are the tables as the lesson shows them, with headers in the
+student's language from ``crm_analysis/texts/lesson4.toml``.
 """
 
 from __future__ import annotations
 
 import string
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from crm_analysis.narrative import Narrator
 from crm_analysis.survival import defection_table
 from crm_analysis.teaching.core import exercise
 
@@ -116,6 +123,101 @@ def product_limit(entry: np.ndarray, exit_: np.ndarray, event: np.ndarray
         rows.append({"age": float(age), "at_risk": at_risk, "departures": d,
                      "survival": s})
     return pd.DataFrame(rows, columns=["age", "at_risk", "departures", "survival"])
+
+
+def risk_set_steps(small: pd.DataFrame) -> pd.DataFrame:
+    """The worked example: Kaplan-Meier by hand on the small table, one row per age at
+    which a relationship ends.
+
+    Columns ``age``, ``who`` (the labels of the relationships at risk at that age,
+    ``"A, C"``), ``at_risk``, ``departures`` and ``survival`` (the product of 1 −
+    departures ÷ at risk so far), from :func:`product_limit`.
+
+    >>> small = pd.DataFrame({"label": ["A", "B", "C"], "entry_age": [0.0, 0.0, 2.0],
+    ...                       "exit_age": [1.0, 3.0, 3.0], "event": [True, False, True]})
+    >>> risk_set_steps(small)[["age", "who", "at_risk", "departures", "survival"]].values.tolist()
+    [[1.0, 'A, B', 2, 1, 0.5], [3.0, 'B, C', 2, 1, 0.25]]
+    """
+    entry = small["entry_age"].to_numpy(float)
+    leave = small["exit_age"].to_numpy(float)
+    steps = product_limit(entry, leave, small["event"].to_numpy(bool))
+    labels = small["label"].astype(str).to_numpy()
+    steps.insert(1, "who", [", ".join(labels[(entry <= a) & (leave >= a)])
+                            for a in steps["age"]])
+    return steps
+
+
+def steepest_year(survival: Iterable[float]) -> int | None:
+    """The whole age k at which a survival curve falls most, from age k − 1 to k.
+
+    ``survival`` holds the curve at the ages 0, 1, 2, … (for example
+    ``km.survival_at(range(11))`` of one group). ``None`` when there are fewer than two
+    ages. The first of equal falls wins.
+
+    >>> steepest_year([1.0, 0.9, 0.6, 0.5, 0.2])
+    2
+    >>> steepest_year([0.8]) is None
+    True
+    """
+    s = pd.Series(list(survival), dtype=float).reset_index(drop=True)
+    drop = s.diff()
+    return int(drop.idxmin()) if drop.notna().any() else None
+
+
+def _yes_no(values: Iterable[Any], n: Narrator) -> list[str]:
+    yes, no = n.text("lesson4.flag.yes"), n.text("lesson4.flag.no")
+    return [yes if bool(v) else no for v in values]
+
+
+def _headers(frame: pd.DataFrame, n: Narrator) -> pd.DataFrame:
+    return frame.rename(columns=lambda c: n.text(f"lesson4.col.{c}"))
+
+
+def small_table_view(small: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
+    """The small table as the lesson shows it, in ``lang``: yes / no, dates, ages with
+    two decimals, headers from the lesson's catalog (``crm_analysis/texts/lesson4.toml``).
+
+    >>> small = pd.DataFrame({"label": ["A"], "vin": ["V1"], "sold_here": [True],
+    ...     "sale_date": [pd.Timestamp("2020-03-01")], "first_order_date": [pd.NaT],
+    ...     "last_order_date": [pd.NaT], "entry_age": [0.0], "exit_age": [1.234],
+    ...     "event": [False]})
+    >>> small_table_view(small, "zh").iloc[0].tolist()
+    ['A', '是', '2020年3月1日', '–', '–', '0.00', '1.23', '否']
+    """
+    n = Narrator(lang)
+
+    def date(values: pd.Series) -> list[str]:
+        return [n.date(d) if pd.notna(d) else "–" for d in values]
+
+    view = pd.DataFrame({
+        "label": small["label"].astype(str),
+        "sold_here": _yes_no(small["sold_here"], n),
+        "sale_date": date(small["sale_date"]),
+        "first_order_date": date(small["first_order_date"]),
+        "last_order_date": date(small["last_order_date"]),
+        "entry_age": [f"{x:.2f}" for x in small["entry_age"]],
+        "exit_age": [f"{x:.2f}" for x in small["exit_age"]],
+        "event": _yes_no(small["event"], n),
+    })
+    return _headers(view, n)
+
+
+def steps_view(steps: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
+    """:func:`risk_set_steps` as the lesson shows it, in ``lang``: ages with two
+    decimals, survival as a percentage, headers from the lesson's catalog.
+
+    >>> steps = pd.DataFrame({"age": [1.0], "who": ["A, B"], "at_risk": [2],
+    ...                       "departures": [1], "survival": [0.5]})
+    >>> steps_view(steps).columns.tolist()
+    ['Age (years)', 'At risk', 'Number at risk', 'Ending', 'Still a customer']
+    >>> steps_view(steps, "zh").columns[-1], steps_view(steps, "zh").iloc[0, -1]
+    ('仍为客户', '50.0%')
+    """
+    n = Narrator(lang)
+    view = steps[["age", "who", "at_risk", "departures", "survival"]].copy()
+    view["age"] = [f"{x:.2f}" for x in view["age"]]
+    view["survival"] = [f"{x:.1%}" for x in view["survival"]]
+    return _headers(view, n)
 
 
 # Counts are exact: abs_tol 0.5 accepts 3.0 for 3 and nothing else.

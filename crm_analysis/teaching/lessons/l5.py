@@ -12,15 +12,22 @@ the lesson's solution cells use. The model answers (L5.4–L5.6) come from the l
 logistic regression (deterministic: no random split, fixed ``random_state``, one
 thread), trained exactly as the lesson trains it; the counting and sorting around the
 model are re-done here by hand.
+
+The ``*_view`` functions are the lesson's tables as the student sees them (headers in
+the student's language from ``crm_analysis/texts/lesson5.toml``, numbers as text).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from crm_analysis.churn import ChurnModel, backtest
-from crm_analysis.five_classes import high_value_threshold
+from crm_analysis.five_classes import DEFAULT_HIGH_VALUE_SHARE, high_value_threshold
+from crm_analysis.i18n import t
+from crm_analysis.narrative import Narrator
 from crm_analysis.overview import window_start
 from crm_analysis.teaching.core import exercise
 
@@ -40,6 +47,9 @@ RISK_THRESHOLD = 0.5
 STRICT_THRESHOLD = 0.6
 #: Customers of the call list asked for in L5.6.
 CALL_TOP = 5
+#: Share of the customers with a positive net value that count as high value (the
+#: library default of :func:`~crm_analysis.five_classes.high_value_threshold`).
+HIGH_VALUE_SHARE = DEFAULT_HIGH_VALUE_SHARE
 
 _CACHE: dict[tuple, tuple] = {}
 
@@ -115,6 +125,101 @@ def _auc(y: np.ndarray, score: np.ndarray) -> float:
     ranks = pd.Series(np.asarray(score, dtype=float)).rank(method="average").to_numpy()
     n1, n0 = int(y.sum()), int((~y).sum())
     return float((ranks[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+# --------------------------------------------------------------------------- tables shown
+
+
+def _fmt(values: Any, pattern: str) -> list[str]:
+    """Numbers as text with ``pattern`` (``"{:,.0f}"``); "–" for a missing one."""
+    return [pattern.format(float(v)) if pd.notna(v) else "–" for v in values]
+
+
+def _headers(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    n = Narrator(lang)
+    return frame.rename(columns=lambda c: c if c == "ROC AUC" else n.text(f"lesson5.col.{c}"))
+
+
+def snapshot_view(snap: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
+    """Rows of a churn snapshot as the lesson shows them, in ``lang``: customer, orders,
+    months since the last order, vehicle age, net value (whole yuan), churned.
+
+    >>> snap = pd.DataFrame({"customer_id": ["C1"], "orders": [3],
+    ...     "months_since_last_order": [4.26], "main_vehicle_age": [None],
+    ...     "net_value": [1234.5], "churned": [1]})
+    >>> snapshot_view(snap, "zh").iloc[0, 1:].tolist()
+    ['3', '4.3', '–', '1,234', '1']
+    """
+    view = snap[["customer_id", "orders", "months_since_last_order", "main_vehicle_age",
+                 "net_value", "churned"]].copy()
+    for col in ("months_since_last_order", "main_vehicle_age"):
+        view[col] = _fmt(view[col], "{:,.1f}")
+    for col in ("orders", "churned"):
+        view[col] = _fmt(view[col], "{:,.0f}")
+    view["net_value"] = _fmt(view["net_value"], "{:,.0f}")
+    return _headers(view, lang)
+
+
+def metrics_view(metrics: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
+    """A backtest's ``metrics_`` as the lesson shows them: method names in ``lang``,
+    ROC AUC, Brier score and top-decile lift with three decimals.
+
+    >>> m = pd.DataFrame({"model": ["recency_rule"], "roc_auc": [0.71234], "brier": [0.2],
+    ...                   "top_decile_lift": [1.5]})
+    >>> metrics_view(m).iloc[0].tolist()
+    ['Recency rule', '0.712', '0.200', '1.500']
+    """
+    view = pd.DataFrame({
+        "model": [t(f"churn_model.{c}", lang) for c in metrics["model"]],
+        "ROC AUC": _fmt(metrics["roc_auc"], "{:.3f}"),
+        "brier": _fmt(metrics["brier"], "{:.3f}"),
+        "top_decile_lift": _fmt(metrics["top_decile_lift"], "{:.3f}"),
+    })
+    return _headers(view, lang)
+
+
+def classes_view(summary: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
+    """The five classes' summary (indexed by class) as the lesson shows it: class names
+    in ``lang``, customers, net value, mean churn probability and expected value at risk.
+
+    >>> s = pd.DataFrame({"customers": [12], "value": [34567.8], "mean_risk": [0.654],
+    ...                   "expected_value_at_risk": [22000.0]},
+    ...                  index=pd.Index(["high_value_at_risk"], name="grade"))
+    >>> classes_view(s, "zh").iloc[0].tolist()
+    ['高价值易流失客户', '12', '34,568', '65.4%', '22,000']
+    """
+    view = pd.DataFrame({
+        "grade": [t(f"churn_class.{c}", lang) for c in summary.index],
+        "customers": _fmt(summary["customers"], "{:,.0f}"),
+        "value": _fmt(summary["value"], "{:,.0f}"),
+        "mean_risk": _fmt(summary["mean_risk"], "{:.1%}"),
+        "expected_value_at_risk": _fmt(summary["expected_value_at_risk"], "{:,.0f}"),
+    })
+    return _headers(view, lang)
+
+
+def calls_view(calls: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
+    """Rows of a call list (:func:`~crm_analysis.five_classes.action_list`) as the lesson
+    shows them to the advisors: no customer id; class, vehicle age, net value, churn
+    probability and the model's reasons, in ``lang``.
+
+    >>> calls = pd.DataFrame({"rank": [1], "customer_id": ["C9"],
+    ...     "churn_class": ["high_value_at_risk"], "vehicle_age": [5.04], "value": [8000.0],
+    ...     "risk": [0.81], "reason_1": ["long_since_last_visit"], "reason_2": [None]})
+    >>> calls_view(calls).iloc[0, 1:].tolist()
+    ['High value, at risk', '5.0', '8,000', '81.0%', 'Long time since the last visit']
+    """
+    reasons = [c for c in ("reason_1", "reason_2") if c in calls.columns]
+    view = pd.DataFrame({
+        "rank": [int(r) for r in calls["rank"]],
+        "churn_class": [t(f"churn_class.{c}", lang) for c in calls["churn_class"]],
+        "vehicle_age": _fmt(calls["vehicle_age"], "{:,.1f}"),
+        "value": _fmt(calls["value"], "{:,.0f}"),
+        "risk": _fmt(calls["risk"], "{:.1%}"),
+        "reasons": ["; ".join(t(f"churn_reason.{r}", lang) for r in row if isinstance(r, str))
+                    for row in calls[reasons].itertuples(index=False)],
+    })
+    return _headers(view, lang)
 
 
 # A share of two exact counts: abs_tol 0.001 accepts it rounded to three decimals. A
