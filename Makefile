@@ -48,7 +48,7 @@ PROGRESS_FLAG := $(if $(filter true 1,$(CI)),--no-progress,)
 # deliberately not set here: the report runner gives the notebook kernels their backend.
 export PYTHONHASHSEED := 0
 
-.PHONY: help install notebook-setup lab data data-clean reports reports-en reports-zh test test-spark test-slow lint bench \
+.PHONY: help install notebook-setup notebook-copies lab data data-clean reports reports-en reports-zh test test-spark test-slow lint bench \
 	notebooks-sync clean distclean
 
 # ------------------------------------------------------------------------- help
@@ -87,19 +87,27 @@ $(INSTALL_STAMP): | $(VPY)
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# The notebooks' git filter (nbstripout: outputs, execution counts and volatile metadata
-# never reach git, so running and saving a notebook leaves `git status` clean) and the
-# project's interpreter as the "python3" kernel of this environment.
+# Notebooks are tracked as py:percent scripts only (README, "Explore the notebooks"): the
+# .ipynb beside each script is the reader's working copy, made here when missing and
+# git-ignored, so running and saving a notebook leaves `git status` clean. nbstripout
+# stays installed as a safety net for any notebook that is committed on purpose, and
+# the project's interpreter is this environment's "python3" kernel.
 NBSTRIPOUT_KEYS := metadata.language_info metadata.jupytext metadata.papermill \
 	metadata.widgets cell.metadata.papermill cell.metadata.jupyter
-notebook-setup: | $(VPY) ## install the notebooks' git filter (nbstripout) and the project's kernel
+NOTEBOOK_SCRIPTS = $(wildcard notebooks/[0-9][0-9]_*.py notebooks/lessons/L[0-9]_*.py)
+MISSING_IPYNB = $(filter-out $(patsubst %.ipynb,%.py,$(wildcard notebooks/*.ipynb notebooks/lessons/*.ipynb)),$(NOTEBOOK_SCRIPTS))
+notebook-setup: | $(VPY) ## install the notebooks' git filter, the project's kernel and the .ipynb copies
 	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
 		$(VPY) -m nbstripout --install && \
 		git config filter.nbstripout.extrakeys "$(NBSTRIPOUT_KEYS)" && \
 		echo "git filter nbstripout installed (notebook outputs are never committed)"; \
 	else echo "not a git checkout: no notebook git filter installed"; fi
 	$(VPY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ipykernel)" >/dev/null
+	@$(MAKE) --no-print-directory notebook-copies
 	@echo "kernel python3 -> $(VPY)"
+
+notebook-copies: | $(VPY) ## make the missing .ipynb working copies of the notebook scripts (git-ignored)
+	@$(if $(strip $(MISSING_IPYNB)),$(VENV)/bin/jupytext --quiet --to ipynb --set-kernel python3 $(MISSING_IPYNB),true)
 
 # ------------------------------------------------------------------------- data
 data: $(DATA_STAMP) ## generate the synthetic dataset into $(DATA) unless it exists
@@ -140,6 +148,7 @@ reports: $(INSTALL_STAMP) $(DATA_STAMP) ## every notebook for every store of $(D
 
 LAB_ARGS ?=## extra `crm-analysis lab` / JupyterLab arguments, e.g. "--lang zh" or "--no-browser --port 8899"
 lab: $(INSTALL_STAMP) $(DATA_STAMP) ## open JupyterLab at notebooks/ with the project's kernel (LAB_ARGS="--lang zh": one-language copies)
+	@$(MAKE) --no-print-directory notebook-copies
 	$(VPY) -m crm_analysis lab $(LAB_ARGS)
 
 reports-en: ## the English reports only
@@ -185,13 +194,8 @@ lint: $(INSTALL_STAMP) ## check the code with ruff and the import contract (docs
 bench: $(INSTALL_STAMP) ## one markdown table: pandas/Polars/DuckDB at $(BENCH_SIZES)M orders, lifetimes, BG/NBD (BENCH_SIZES=1,10,30 for the full run)
 	$(VPY) benchmarks/bench_scale.py --sizes $(BENCH_SIZES) $(BENCH_ARGS)
 
-# every notebook, plus the py:percent scripts whose .ipynb is missing (it is recreated)
-SYNC_FILES = $(wildcard notebooks/*.ipynb) \
-	$(filter-out $(patsubst %.ipynb,%.py,$(wildcard notebooks/*.ipynb)),$(wildcard notebooks/*.py))
-
-notebooks-sync: $(INSTALL_STAMP) ## sync the paired notebooks/*.ipynb <-> py:percent scripts
-	@if [ -z "$(strip $(SYNC_FILES))" ]; then echo "no notebooks to sync"; exit 0; fi
-	$(VENV)/bin/jupytext --sync $(strip $(SYNC_FILES))
+notebooks-sync: $(INSTALL_STAMP) ## sync the notebook scripts with their .ipynb working copies (both ways, newest wins)
+	$(VENV)/bin/jupytext --sync $(NOTEBOOK_SCRIPTS)
 
 # ------------------------------------------------------------------------- cleaning
 clean: ## delete generated reports and caches (keeps .venv and data)

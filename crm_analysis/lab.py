@@ -36,10 +36,11 @@ from pathlib import Path
 from typing import Any
 
 from crm_analysis import config
+from crm_analysis.context import resolve_data_path
 from crm_analysis.reporting import LANGUAGES, language_cells
 
-__all__ = ["add_lab_arguments", "lab_command", "main", "reader_copies", "reader_notebook",
-           "write_settings"]
+__all__ = ["add_lab_arguments", "lab_command", "main", "notebook_sources", "reader_copies",
+           "reader_notebook", "write_settings"]
 
 #: Folder of the one-language copies (git-ignored): ``reader/<lang>/``.
 READER_DIR = config.PROJECT_ROOT / "reader"
@@ -50,6 +51,10 @@ LAB_SETTINGS = {
         "defaultViewers": {"python": "Jupytext Notebook"},
     },
 }
+
+#: The kernel of the notebooks: this environment's interpreter (``make install`` installs
+#: it under this name; it is also what JupyterLab writes when it saves a notebook).
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 _LANG_LINE = re.compile(r'^lang\s*=\s*"[a-z]+"', re.MULTILINE)
 
@@ -71,20 +76,27 @@ def reader_copies(lang: str, out_dir: str | os.PathLike[str] | None = None) -> P
 
     Raises ``ValueError`` for an unknown language.
     """
+    import jupytext
     import nbformat
 
     if lang not in LANGUAGES:
         raise ValueError(f"reader_copies: lang must be one of {', '.join(LANGUAGES)}, "
                          f"got {lang!r}")
     out = Path(out_dir) if out_dir is not None else READER_DIR / lang
-    for source in sorted(config.NOTEBOOKS_DIR.rglob("*.ipynb")):
-        if ".ipynb_checkpoints" in source.parts:
-            continue
-        target = out / source.relative_to(config.NOTEBOOKS_DIR)
+    for source in notebook_sources():
+        target = (out / source.relative_to(config.NOTEBOOKS_DIR)).with_suffix(".ipynb")
         target.parent.mkdir(parents=True, exist_ok=True)
-        nb = reader_notebook(nbformat.read(source, as_version=4), lang)
+        nb = reader_notebook(jupytext.read(source), lang)
+        nb.metadata = {"kernelspec": KERNELSPEC}
         nbformat.write(nb, target)
     return out
+
+
+def notebook_sources(folder: str | os.PathLike[str] | None = None) -> list[Path]:
+    """The tracked notebook sources: the py:percent scripts of the report notebooks
+    (``NN_*.py``) and of the lessons (``lessons/L<n>_*.py``)."""
+    root = Path(folder) if folder is not None else config.NOTEBOOKS_DIR
+    return sorted(root.glob("[0-9][0-9]_*.py")) + sorted(root.glob("lessons/L[0-9]_*.py"))
 
 
 def write_settings(prefix: str | os.PathLike[str] = sys.prefix) -> Path:
@@ -103,7 +115,12 @@ def write_settings(prefix: str | os.PathLike[str] = sys.prefix) -> Path:
 
 def lab_command(root: str | os.PathLike[str], extra: Sequence[str] = ()) -> list[str]:
     """The command line that starts JupyterLab at ``root`` with this interpreter."""
-    return [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={Path(root)}", *extra]
+    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={Path(root)}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and not any("allow_root" in a or
+                                                                "allow-root" in a for a in extra):
+        # containers and CI machines often run as root, which Jupyter refuses by default
+        command.append("--ServerApp.allow_root=True")
+    return [*command, *extra]
 
 
 def _environment() -> dict[str, str]:
@@ -132,8 +149,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, extra: Sequence[str]) -> int:
     """Check the data, write the settings, then run JupyterLab until it stops."""
-    from crm_analysis.context import resolve_data_path
-
     if shutil.which("jupyter-lab", path=str(Path(sys.executable).parent)) is None:
         try:
             import jupyterlab  # noqa: F401

@@ -214,8 +214,10 @@ class Narrator:
         """Display a table without its index: thousands separators, percentages, "–" for NaN.
 
         ``money`` columns show whole yuan (``12,345``), ``pct`` columns one decimal
-        percent, ``ints`` thousands separators, ``floats`` ``digits`` decimals. Returns
-        the pandas ``Styler`` (displayed in a notebook, returned unchanged elsewhere).
+        percent, ``ints`` thousands separators, ``floats`` ``digits`` decimals. In a
+        notebook the table is displayed and ``None`` returned (so a cell ending with
+        ``n.table(...)`` does not show it twice); elsewhere the pandas ``Styler`` is
+        returned.
 
         >>> import pandas as pd
         >>> s = Narrator("en").table(pd.DataFrame({"v": [1234.4], "p": [0.25]}),
@@ -234,6 +236,7 @@ class Narrator:
 
             if get_ipython() is not None:
                 display(styler)
+                return None
         except ImportError:  # pragma: no cover
             pass
         return styler

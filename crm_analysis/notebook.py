@@ -3,8 +3,8 @@
 A report notebook or lesson opens its store, sets up figures and narration in the
 reader's language, and then reads like the analysis: short code cells that call the
 library, one line per finding. :func:`open_chapter` does the opening in one call and
-returns a :class:`Chapter`; :meth:`Chapter.figure` replaces the subplots / tight_layout /
-show boilerplate; :func:`progress` shows progress of a long loop to a reader in
+returns a :class:`Chapter`; :func:`figure` (also ``ch.figure``) replaces the subplots /
+tight_layout / show boilerplate; :func:`progress` shows progress of a long loop to a reader in
 JupyterLab and stays silent in batch reports.
 
 Example
@@ -23,22 +23,52 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from crm_analysis import plotting
+from crm_analysis._inputs import read_as_of
 from crm_analysis.context import StoreContext, open_store
 from crm_analysis.i18n import check_lang, t
 from crm_analysis.narrative import Narrator
 from crm_analysis.schema import Dataset
 
-__all__ = ["Chapter", "open_chapter", "progress", "year_label"]
+__all__ = ["Chapter", "figure", "open_chapter", "progress", "year_label"]
 
 #: Environment variable set by the report runner in its kernels (see
 #: ``reporting.KERNEL_ENV``): progress bars are for people, not for HTML reports.
 BATCH_ENV = "CRM_ANALYSIS_BATCH"
+
+
+@contextlib.contextmanager
+def figure(nrows: int = 1, ncols: int = 1, *, size: tuple[float, float] | None = None,
+           **subplots: Any) -> Iterator[Any]:
+    """A figure for one cell: yields its Axes, then lays it out and shows it.
+
+    One Axes for ``nrows = ncols = 1``, else the flat array of Axes (unpack it:
+    ``with figure(1, 2) as (left, right):``). ``size`` is (width, height) in inches;
+    other keywords go to ``plt.subplots``. The figure is closed after it is shown, so a
+    long notebook does not keep every figure in memory.
+
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> with figure(1, 2, size=(8, 3)) as (left, right):
+    ...     _ = left.plot([0, 1], [1, 2])
+    """
+    import matplotlib.pyplot as plt
+
+    if size is not None:
+        subplots["figsize"] = size
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False, **subplots)
+    flat = axes.ravel()
+    try:
+        yield flat[0] if flat.size == 1 else flat
+        fig.tight_layout()
+        plt.show()
+    finally:
+        plt.close(fig)
 
 
 @dataclass(frozen=True)
@@ -48,55 +78,31 @@ class Chapter:
     Attributes
     ----------
     ctx:
-        The :class:`~crm_analysis.context.StoreContext` (``dataset``, ``data``,
-        ``store_id``, ``as_of``, ``store``, ``load_result``).
+        The :class:`~crm_analysis.context.StoreContext` (with ``load_result``).
     n:
         The :class:`~crm_analysis.narrative.Narrator` of the chapter's language.
+    lang, dataset, data, store_id, as_of, store, store_name, orders:
+        The language; the whole dataset; the store's slice of it; the store code (a
+        string); the analysis date T; the store's row of the stores table; its name; its
+        repair orders.
     """
 
     ctx: StoreContext
     n: Narrator
+    lang: str
+    dataset: Dataset
+    data: Dataset
+    store_id: str
+    as_of: pd.Timestamp = field(kw_only=True)
+    store: pd.Series
+    store_name: str
+    orders: pd.DataFrame
 
-    # the context's fields, by the names the notebooks use
-    @property
-    def lang(self) -> str:
-        """``"en"`` or ``"zh"``."""
-        return self.n.lang
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "as_of", read_as_of(self.as_of, where="Chapter"))
 
-    @property
-    def dataset(self) -> Dataset:
-        """The whole dataset (every store)."""
-        return self.ctx.dataset
-
-    @property
-    def data(self) -> Dataset:
-        """The store's slice of the dataset."""
-        return self.ctx.data
-
-    @property
-    def store_id(self) -> str:
-        """The store code (a string: ``"007"``)."""
-        return self.ctx.store_id
-
-    @property
-    def as_of(self) -> pd.Timestamp:
-        """The analysis date T."""
-        return self.ctx.as_of
-
-    @property
-    def store(self) -> pd.Series:
-        """The store's row of the stores table."""
-        return self.ctx.store
-
-    @property
-    def store_name(self) -> str:
-        """The store's name."""
-        return self.ctx.store_name
-
-    @property
-    def orders(self) -> pd.DataFrame:
-        """The store's repair orders."""
-        return self.ctx.data.repair_orders
+    #: the kit's figure helper, as a method for a chapter's cells: ``ch.figure(1, 2)``
+    figure = staticmethod(figure)
 
     def title_values(self) -> dict[str, Any]:
         """The values of the chapter's title line (``common.store`` in the catalog)."""
@@ -109,36 +115,6 @@ class Chapter:
     def label(self, key: str, **fmt: Any) -> str:
         """A figure or table label in the chapter's language (:func:`crm_analysis.i18n.t`)."""
         return t(key, self.lang, **fmt)
-
-    @contextlib.contextmanager
-    def figure(self, nrows: int = 1, ncols: int = 1, *, size: tuple[float, float] | None = None,
-               **subplots: Any) -> Iterator[Any]:
-        """A figure for one cell: yields its Axes, then lays it out and shows it.
-
-        One Axes for ``nrows = ncols = 1``, else the flat array of Axes (unpack it:
-        ``with ch.figure(1, 2) as (left, right):``). ``size`` is (width, height) in
-        inches; other keywords go to ``plt.subplots``. The figure is closed after it is
-        shown, so a long notebook does not keep every figure in memory.
-
-        >>> import matplotlib
-        >>> matplotlib.use("Agg")
-        >>> from crm_analysis.schema import example_dataset
-        >>> ch = open_chapter(example_dataset(), store_id="007")
-        >>> with ch.figure(1, 2, size=(8, 3)) as (left, right):
-        ...     _ = left.plot([0, 1], [1, 2])
-        """
-        import matplotlib.pyplot as plt
-
-        if size is not None:
-            subplots["figsize"] = size
-        fig, axes = plt.subplots(nrows, ncols, squeeze=False, **subplots)
-        flat = axes.ravel()
-        try:
-            yield flat[0] if flat.size == 1 else flat
-            fig.tight_layout()
-            plt.show()
-        finally:
-            plt.close(fig)
 
 
 def open_chapter(
@@ -158,15 +134,21 @@ def open_chapter(
 
     Raises
     ------
+    TypeError
+        ``as_of`` that is not a date (an int such as ``20240630``).
     ValueError
         An unknown language or store (the valid store ids are listed).
     FileNotFoundError
         A data folder that does not exist (the message says how to make the default data).
     """
     check_lang(lang)
+    if as_of is not None:
+        as_of = read_as_of(as_of)
     ctx = open_store(data_dir, store_id=store_id, as_of=as_of)
     plotting.setup(lang)
-    return Chapter(ctx=ctx, n=Narrator(lang))
+    return Chapter(ctx=ctx, n=Narrator(lang), lang=lang, dataset=ctx.dataset, data=ctx.data,
+                   store_id=ctx.store_id, as_of=ctx.as_of, store=ctx.store,
+                   store_name=ctx.store_name, orders=ctx.data.repair_orders)
 
 
 def year_label(band: int, lang: str = "en") -> str:

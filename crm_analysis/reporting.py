@@ -192,35 +192,32 @@ class NotebookExecutionError(RuntimeError):
 
 
 def discover_notebooks(notebooks_dir: str | os.PathLike[str] = NOTEBOOKS_DIR) -> list[Path]:
-    """Return the numbered notebooks ``NN_*.ipynb`` at the top of ``notebooks_dir``, sorted.
+    """Return the numbered notebooks ``NN_*`` at the top of ``notebooks_dir``, sorted.
 
-    Notebooks are stored as jupytext pairs (``.ipynb`` + ``.py`` percent script). When only
-    the ``.py`` script of a numbered notebook exists (it must be a jupytext script, i.e.
-    contain ``# %%`` cells or a jupytext header), the ``.py`` path is returned instead;
-    :func:`execute_notebook` converts it on the fly. Sub-folders and un-numbered files are
-    ignored.
+    The project keeps each notebook as a jupytext py:percent script (``NN_name.py``, the
+    tracked source); the ``.ipynb`` beside it is the reader's working copy (generated,
+    git-ignored, perhaps with outputs or older than the script). So the script wins when
+    both exist, and :func:`execute_notebook` converts it on the fly. A numbered
+    ``.ipynb`` without a script (a folder of plain notebooks) is used as it is. A ``.py``
+    counts only when it is a jupytext script (``# %%`` cells or a jupytext header).
+    Sub-folders and un-numbered files are ignored.
 
     Example
     -------
     >>> [p.name for p in discover_notebooks("notebooks")]  # doctest: +SKIP
-    ['01_value_grading.ipynb', '02_retention.ipynb']
+    ['01_data_overview.py', '02_value_grading.py']
     """
     folder = Path(notebooks_dir)
     if not folder.is_dir():
         raise FileNotFoundError(f"notebook folder not found: {folder}")
     found: dict[str, Path] = {}
-    for path in folder.iterdir():
+    for path in sorted(folder.iterdir()):
         if not path.is_file() or not _NOTEBOOK_RE.match(path.stem):
             continue
-        if path.suffix == ".ipynb":
-            found[path.stem] = path
-        elif path.suffix == ".py" and path.stem not in found and _is_jupytext_script(path):
+        if path.suffix == ".py" and _is_jupytext_script(path):
+            found[path.stem] = path  # the script wins over its .ipynb copy
+        elif path.suffix == ".ipynb":
             found.setdefault(path.stem, path)
-    # an .ipynb always wins over its paired .py, whatever the listing order
-    for stem in list(found):
-        ipynb = folder / f"{stem}.ipynb"
-        if ipynb.is_file():
-            found[stem] = ipynb
     return [found[stem] for stem in sorted(found)]
 
 
@@ -906,6 +903,10 @@ def to_html(
         "metadata": {"name": ipynb_path.stem, "path": str(ipynb_path.parent)},
         "crm_needs_mathjax": needs_math,
     }
+    # the document says its language (screen readers, fonts, translation tools; the
+    # tests read it to check that a report holds one language)
+    lang = nb.metadata.get("papermill", {}).get("parameters", {}).get("lang") or "en"
+    exporter.language_code = lang if lang in LANGUAGES else "en"  # ISO 639-1 codes
     body, _ = exporter.from_notebook_node(nb, resources=resources)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     html_path.write_text(body, encoding="utf-8")

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from report_language import check_reports
 
 from crm_analysis import config
 from crm_analysis.schema import Dataset
@@ -71,7 +72,7 @@ SHARED = {
                      "tests/test_notebook_05.py", "tests/test_notebook_06.py",
                      "tests/test_raw_reports.py"), "param"),
     **dict.fromkeys(("tests/test_synth.py", "tests/test_churn.py", "tests/test_group.py",
-                     "tests/test_raw_reports_all.py"), "module"),
+                     "tests/test_raw_reports_all.py", "tests/test_lab.py"), "module"),
 }
 
 
@@ -173,12 +174,18 @@ def default_dir(datasets) -> Path:
 
 @pytest.fixture(scope="session")
 def notebook_runs(tmp_path_factory) -> Callable[[Hashable, Callable[[Path], Any]], Any]:
-    """``notebook_runs(key, execute)``: ``execute(out_dir)``, called once per ``key``."""
+    """``notebook_runs(key, execute)``: ``execute(out_dir)``, called once per ``key``.
+
+    The HTML reports written to ``out_dir`` are then checked to hold one language
+    (``report_language.check_reports``).
+    """
     done: dict[Hashable, Any] = {}
 
     def run(key: Hashable, execute: Callable[[Path], Any]) -> Any:
         if key not in done:
-            done[key] = execute(tmp_path_factory.mktemp("notebook-run"))
+            out = tmp_path_factory.mktemp("notebook-run")
+            done[key] = execute(out)
+            check_reports(out)  # every report a test makes speaks one language
         return done[key]
 
     return run

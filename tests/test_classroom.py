@@ -247,9 +247,38 @@ def test_cli_usage_errors(tmp_path, capsys):
     assert "exit codes" in out and "--roster" in out
 
 
+# --------------------------------------------------------------------------- one language
+
+
+@pytest.mark.parametrize("lang,other", [("zh", "en"), ("en", "zh")])
+def test_prepared_lessons_hold_one_language(tmp_path, lang, other):
+    """A class prepared in Chinese gets lessons without a lang-en cell, and in English
+    without a lang-zh cell; the exercise cells and the parameters stay as they are."""
+    lessons = ["L4", "L5"]
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id,name\n001,张伟\n", encoding="utf-8")
+    manifest = classroom.prepare(roster, tmp_path / "class", lessons=lessons, seed=3,
+                                 lang=lang, scale=0.02)
+    for lesson in lessons:
+        info = manifest["lessons"][lesson]
+        master = classroom._read_lesson(Path(info["source"]))  # the .py or .ipynb master
+        nb = nbformat.read(tmp_path / "class" / "001" / info["notebook"], as_version=4)
+        tags = [c.metadata.get("tags", []) for c in nb.cells]
+        assert not any(f"lang-{other}" in t for t in tags), lesson
+        mine = [c for c in master.cells if f"lang-{lang}" in c.metadata.get("tags", [])]
+        assert mine and [c.source for c in nb.cells if c.cell_type == "markdown"] == [
+            c.source for c in mine]
+        exercises = [c for c in nb.cells if "exercise" in c.metadata.get("tags", [])]
+        assert len(exercises) == len(info["exercises"]) == 6
+        assert all(ANSWER_LINE in c.source for c in exercises)
+        params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        assert f'lang = "{lang}"' in params.source and 'data_dir = "data"' in params.source
+        nbformat.validate(nb)
+
+
 # --------------------------------------------------------------------------- real lesson L1
 
-L1_NOTEBOOKS = sorted((NOTEBOOKS_DIR / "lessons").glob("L1_*.ipynb"))
+L1_NOTEBOOKS = sorted((NOTEBOOKS_DIR / "lessons").glob("L1_*.py"))
 
 
 # slow (~49 s): end-to-end grading of real L1 for five students; the fast suite grades tiny
@@ -309,7 +338,7 @@ def test_prepare_and_grade_real_lesson_l1(tmp_path):
 
 
 @pytest.mark.skipif(not list((Path(__file__).parents[1] / "notebooks" / "lessons").glob(
-    "L1_*.ipynb")), reason="lesson L1 not present")
+    "L1_*.py")), reason="lesson L1 not present")
 @pytest.mark.slow  # end-to-end: the rehearse command, five students x real L1 (~28 s)
 def test_rehearsal_command_grades_five_simulated_students(tmp_path, capsys):
     """The teacher's dry run from docs/teaching.md: one command, and the grade sheet says

@@ -150,7 +150,9 @@ ONE_DEFINITION = {
                        "_inputs:check_confidence"}),
     "pandas converter": (re.compile(r"^_?(to_pandas|as_pandas|frame|pandas|pandas_frame)$"),
                          {"_inputs:to_pandas"}),
-    "label lookup": (re.compile(r"^_?(tr|t|label_text|text)$"), {"i18n:t"}),
+    # labels from i18n.t; the sentences of the notebooks from the narration catalogs
+    # (docs/CONVENTIONS.md, "text" and "Notebooks")
+    "label lookup": (re.compile(r"^_?(tr|t|label_text|text)$"), {"i18n:t", "narrative:text"}),
     "money formatter": (re.compile(r"^_?(money|money_text|money_tick|rmb|fmt_money|"
                                    r"format_money|yuan)$"), {"narrative:rmb"}),
 }

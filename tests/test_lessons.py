@@ -8,12 +8,16 @@ Each lesson is executed with papermill's Python API
   (mostly pandas by hand) agrees with the exercise's ``expected`` (mostly the library);
 - the **student version** (:func:`crm_analysis.teaching.student_version`) with
   ``solutions=False``: it runs, and every exercise is ``"missing"`` exactly once;
-- Chinese with ``solutions=True``: the text is Chinese, no English lesson text is left,
-  every figure renders without missing-glyph warnings, and the answers are still right.
+- Chinese with ``solutions=True``: the text is Chinese (the lesson's Markdown cells, which
+  the runner keeps in the run's language only, and the narration), no English lesson text
+  is left, every figure renders without missing-glyph warnings, and the answers are still
+  right.
 
-Without executing anything: the student version contains no line of a solution cell,
-every exercise has its exercise and solution cells, and the paired ``.py`` and ``.ipynb``
-agree and are stored without outputs. The Chinese student run is ``slow``.
+Without executing anything: the lesson text is lang-en / lang-zh Markdown (every exercise
+has its Chinese text), the student version contains no line of a solution cell,
+every exercise has its exercise and solution cells, and the reader's ``.ipynb`` copy, when
+there is one, has the cells of the tracked ``.py`` source. The Chinese student run is
+``slow``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import nbformat
 import pytest
 
 from crm_analysis import config
-from crm_analysis.reporting import execute_notebook
+from crm_analysis.reporting import execute_notebook, language_cells
 from crm_analysis.teaching import CHECK_MIME, EXERCISES, student_version
 
 LESSONS_DIR = config.NOTEBOOKS_DIR / "lessons"
@@ -41,8 +45,13 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 ENGLISH = ("The store manager's question", "Learning goals", "Exercise L", "Discussion:")
 
 
-def _ipynb(lesson: str):
-    return LESSONS_DIR / f"{LESSONS[lesson]}.ipynb"
+def _source(lesson: str):
+    """The lesson's tracked source, a py:percent script (the .ipynb is a reader's copy)."""
+    return LESSONS_DIR / f"{LESSONS[lesson]}.py"
+
+
+def _read(lesson: str):
+    return jupytext.read(_source(lesson))
 
 
 def _ids(lesson: str) -> list[str]:
@@ -71,9 +80,9 @@ def data_dir(datasets):
 
 
 def _run(lesson, data_dir, tmp_path, *, lang, solutions, student=False):
-    source = _ipynb(lesson)
+    source = _source(lesson)
     if student:
-        nb = student_version(nbformat.read(source, as_version=4))
+        nb = student_version(_read(lesson))
         source = tmp_path / f"{lesson}_student.ipynb"
         nbformat.write(nb, source)
     out = tmp_path / f"{lesson}_{lang}_{int(solutions)}{'_student' if student else ''}.ipynb"
@@ -121,11 +130,16 @@ def test_student_version_runs_with_every_answer_missing(lesson, data_dir, tmp_pa
 def test_chinese_text_and_figures(lesson, data_dir, tmp_path):
     nb = _run(lesson, data_dir, tmp_path, lang="zh", solutions=True)
     _assert_right(lesson, nb)
-    texts = [o["data"][mime] for c in nb.cells for o in c.get("outputs", [])
-             for mime in ("text/markdown", "text/html") if mime in o.get("data", {})]
+    # the lesson text: the Markdown cells the run kept (the runner drops the lang-en ones)
+    # and the Markdown and HTML the code cells wrote (narration, tables, feedback)
+    prose = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    texts = prose + [o["data"][mime] for c in nb.cells for o in c.get("outputs", [])
+                     for mime in ("text/markdown", "text/html") if mime in o.get("data", {})]
     markdown = [s for c in nb.cells for o in c.get("outputs", [])
                 for s in [o.get("data", {}).get("text/markdown")] if s]
-    assert len(markdown) >= 8 and all(CJK.search(s) for s in markdown)
+    # most of the text is Markdown cells now; the narration is the sentences with numbers
+    assert len(prose) >= 8 and all(CJK.search(s) for s in prose)
+    assert len(markdown) >= 5 and all(CJK.search(s) for s in markdown)
     joined = "\n".join(texts)
     for english in ENGLISH:
         assert english not in joined, english
@@ -144,8 +158,25 @@ def test_chinese_student_version_all_missing(lesson, data_dir, tmp_path):
 
 
 @pytest.mark.parametrize("lesson", sorted(LESSONS))
+def test_lesson_text_is_markdown_in_each_language(lesson):
+    """The lesson's headings are lang-en / lang-zh Markdown cells; a Chinese copy keeps none
+    of the English ones (the Chinese runs above check the executed notebook)."""
+    nb = _read(lesson)
+    english = "\n".join(c.source for c in nb.cells
+                        if c.cell_type == "markdown" and "lang-en" in _tags(c))
+    for heading in ENGLISH:
+        assert heading in english, f"{lesson}: no lang-en Markdown cell with {heading!r}"
+    chinese = language_cells(nb, "zh")
+    kept = "\n".join(c.source for c in chinese.cells if c.cell_type == "markdown")
+    assert CJK.search(kept) and not any(heading in kept for heading in ENGLISH)
+    exercises = [c for c in chinese.cells if c.cell_type == "markdown"
+                 and re.match(r"### 练习 L\d\.\d", c.source)]
+    assert len(exercises) == len(_ids(lesson))
+
+
+@pytest.mark.parametrize("lesson", sorted(LESSONS))
 def test_student_version_leaks_no_solution_line(lesson):
-    nb = nbformat.read(_ipynb(lesson), as_version=4)
+    nb = _read(lesson)
     student = student_version(nb)
     assert not any("solution" in _tags(c) for c in student.cells)
     student_lines = {line.strip() for c in student.cells for line in c.source.splitlines()}
@@ -163,7 +194,7 @@ def test_student_version_leaks_no_solution_line(lesson):
 
 @pytest.mark.parametrize("lesson", sorted(LESSONS))
 def test_exercise_cells_follow_the_contract(lesson):
-    nb = nbformat.read(_ipynb(lesson), as_version=4)
+    nb = _read(lesson)
     params = [c for c in nb.cells if "parameters" in _tags(c)]
     assert len(params) == 1
     names = re.findall(r"^(\w+) = ", params[0].source, flags=re.M)
@@ -185,13 +216,3 @@ def test_exercise_cells_follow_the_contract(lesson):
         ex = EXERCISES[ex_id]
         assert ex.title["en"] and CJK.search(ex.title["zh"]) and CJK.search(ex.hint["zh"])
 
-
-@pytest.mark.parametrize("lesson", sorted(LESSONS))
-def test_paired_files_agree_and_ipynb_has_no_outputs(lesson):
-    ipynb = nbformat.read(_ipynb(lesson), as_version=4)
-    py = jupytext.read(LESSONS_DIR / f"{LESSONS[lesson]}.py")
-    assert [(c.cell_type, c.source, _tags(c)) for c in ipynb.cells] == \
-        [(c.cell_type, c.source, _tags(c)) for c in py.cells]
-    for cell in ipynb.cells:
-        if cell.cell_type == "code":
-            assert cell.outputs == [] and cell.execution_count is None

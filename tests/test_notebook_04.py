@@ -78,6 +78,8 @@ def test_notebook_runs_in_both_languages(report):
         results[0].error
     html = _html(out)
     assert len(re.findall(r'<img [^>]*src="data:image/png;base64', html)) >= 4
+    # the three tables (backtest scores, five classes, call list), each shown once
+    assert html.count("<table") == 3
     if lang == "zh":
         assert "流失风险与五类客户" in html
         for english in ("Can churn be predicted", "The five customer classes",

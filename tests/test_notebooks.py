@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import jupytext
-import nbformat
 import pandas as pd
 import pytest
 
@@ -43,11 +44,15 @@ def test_notebook_runs_and_writes_html(report):
     html = (out / STORE / "01_data_overview.html").read_text(encoding="utf-8")
     assert len(re.findall(r'<img [^>]*src="data:image/png;base64', html)) >= 3
     assert "plotting.setup(lang)" not in html  # code cells are hidden
-    assert ("数据概览" in html) if lang == "zh" else ("data overview" in html)
+    assert ("01 · 数据概览" in html) if lang == "zh" else ("01 · Data overview" in html)
     if lang == "zh":  # no English prose leaks into a Chinese report
         for english in ("What the export contains", "The workshop month by month",
-                        "What it means for the store", "Data overview of one store"):
+                        "What it means for the store", "Data overview",
+                        "Data quality of the raw export", "orders a month"):
             assert english not in html, english
+    else:  # nor Chinese prose into an English one
+        for chinese in ("数据概览", "车间的月度业务", "对门店的启示", "原始导出数据的质量"):
+            assert chinese not in html, chinese
     index = (out / "index.html").read_text(encoding="utf-8")
     assert f'href="{STORE}/01_data_overview.html"' in index
 
@@ -80,19 +85,16 @@ def test_recorded_metrics_match_the_data(report, data_dir):
     assert metrics["validation_violations"] == 0
 
 
-def test_notebooks_are_paired_and_stored_without_outputs():
-    notebooks = sorted(config.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
-    assert notebooks, "no notebooks found"
-    assert [p.stem for p in notebooks] == [p.stem for p in discover_notebooks()]
-    for path in notebooks:
-        nb = nbformat.read(path, as_version=4)
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                assert not cell.outputs and cell.execution_count is None, path.name
-        assert nb.metadata.get("jupytext", {}).get("formats") == "ipynb,py:percent", path.name
-        paired = jupytext.read(path.with_suffix(".py"))
-        assert [c.source for c in paired.cells] == [c.source for c in nb.cells], (
-            f"{path.name} and its .py differ: run `make notebooks-sync`")
+def test_notebooks_are_tracked_as_scripts_only():
+    """The py:percent scripts are the notebooks' source; an .ipynb is a reader's working
+    copy with outputs (git-ignored), so running one never changes `git status`."""
+    scripts = sorted(config.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.py"))
+    assert scripts, "no notebooks found"
+    assert discover_notebooks() == scripts  # the scripts win over any .ipynb copy
+    for path in scripts:
+        nb = jupytext.read(path)
+        # no header (kernelspec, jupytext version): saving elsewhere does not rewrite it
+        assert path.read_text(encoding="utf-8").startswith("# %%"), path.name
         params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
         assert len(params) == 1, path.name
         # store notebooks take one store; group notebooks (06) a list of stores instead
@@ -101,8 +103,16 @@ def test_notebooks_are_paired_and_stored_without_outputs():
             "data_dir", "store_id", "as_of", "lang")
         for name in names:
             assert re.search(rf"^{name} = ", params[0].source, re.M), (path.name, name)
-    assert any(re.search(r"^store_id = ", p.with_suffix(".py").read_text(), re.M)
-               for p in notebooks)
+    assert any(re.search(r"^store_id = ", p.read_text(), re.M) for p in scripts)
+    git = shutil.which("git")
+    if git and (config.PROJECT_ROOT / ".git").exists():
+        tracked = subprocess.run([git, "ls-files", "notebooks"], cwd=config.PROJECT_ROOT,
+                                 capture_output=True, text=True, check=True).stdout.split()
+        assert [f for f in tracked if f.endswith(".ipynb")] == []
+        ignored = subprocess.run([git, "check-ignore", "notebooks/01_data_overview.ipynb",
+                                  "notebooks/lessons/L1_x.ipynb"], cwd=config.PROJECT_ROOT,
+                                 capture_output=True, text=True)
+        assert len(ignored.stdout.split()) == 2
 
 
 def test_unknown_store_is_refused_before_running(data_dir, tmp_path):

@@ -237,7 +237,9 @@ def test_discover_notebooks(tmp_path):
     (tmp_path / "notes.ipynb").write_text("{}")
     (tmp_path / "04_c.txt").write_text("")
     make_notebook(tmp_path / "sub" / "05_d.ipynb")
-    assert [p.name for p in discover_notebooks(tmp_path)] == ["01_a.ipynb", "02_b.py"]
+    make_notebook(tmp_path / "06_e.ipynb")  # a plain notebook without a script
+    # the tracked script wins over its (git-ignored, maybe stale) .ipynb copy
+    assert [p.name for p in discover_notebooks(tmp_path)] == ["01_a.py", "02_b.py", "06_e.ipynb"]
 
 
 def test_select_notebooks_by_number_or_name(tmp_path):

@@ -294,8 +294,9 @@ def test_lesson_paths(tmp_path):
     for name in ("L1_a.py", "L1_a.ipynb", "L3_c.py", "L2_b.ipynb", "README.md", "X_y.py"):
         (tmp_path / name).write_text("{}")
     paths = teaching.lesson_paths(lessons_dir=tmp_path)
+    # the tracked script wins over its .ipynb working copy; a lone .ipynb is used as it is
     assert [(k, p.name) for k, p in paths.items()] == [
-        ("L1", "L1_a.ipynb"), ("L2", "L2_b.ipynb"), ("L3", "L3_c.py")]
+        ("L1", "L1_a.py"), ("L2", "L2_b.ipynb"), ("L3", "L3_c.py")]
     assert list(teaching.lesson_paths("l3,L1", tmp_path)) == ["L3", "L1"]
     with pytest.raises(ValueError, match="unknown lesson.*available: L1, L2, L3"):
         teaching.lesson_paths(["L9"], tmp_path)

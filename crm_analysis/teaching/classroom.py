@@ -4,8 +4,9 @@
 GB18030 as saved by a Chinese Excel; Chinese names welcome) and writes, for each
 student, a small synthetic store generated with the student's own seed (derived from
 the class seed and the student id with SHA-256, so the same roster and seed always give
-the same data) and the *student versions* of the lessons (no solution cells) with their
-parameters already pointing at that data::
+the same data) and the *student versions* of the lessons (no solution cells, and only
+the prose cells of the class's language) with their parameters already pointing at that
+data::
 
     DIR/classroom.json              manifest: students, seeds, lessons, exercises
     DIR/roster.csv                  copy of the roster
@@ -64,6 +65,7 @@ from crm_analysis.reporting import (
     NotebookExecutionError,
     execute_notebook,
     kill_kernels,
+    language_cells,
     notebook_parameters,
 )
 from crm_analysis.synth import generate
@@ -365,7 +367,10 @@ def prepare(
     seed:
         Class seed; each student's data seed is :func:`student_seed` ``(seed, id)``.
     lang:
-        Language the notebooks start in (``"en"`` or ``"zh"``; students may change it).
+        Language of the class (``"en"`` or ``"zh"``): the lessons keep the Markdown cells
+        tagged ``lang-<lang>`` and lose the other language's
+        (:func:`crm_analysis.reporting.language_cells`), and their ``lang`` parameter
+        is set to it (a student who changes it changes the narration of the numbers).
     scale:
         Store size passed to :func:`crm_analysis.synth.generate` (one store).
     force:
@@ -403,7 +408,8 @@ def prepare(
         nb = _read_lesson(path)
         ids = _exercise_ids(nb, lesson)
         defaults = _lesson_defaults(nb)
-        student_nb = student_version(nb)
+        # one language per copy: the student reads the lesson once, not twice
+        student_nb = language_cells(student_version(nb), lang)
         student_nb.metadata.setdefault("kernelspec", {
             "name": "python3", "display_name": "Python 3", "language": "python"})
         student_nb.metadata["crm_analysis"] = {"lesson": lesson}
@@ -1005,7 +1011,8 @@ def add_classroom_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help=f"class seed; each student's data seed is derived from it and the "
                    f"student id (default {config.DEFAULT_SEED})")
     p.add_argument("--lang", choices=config.LANGUAGES, default="en",
-                   help="language the notebooks start in (default en)")
+                   help="language of the lessons: the other language's text cells are "
+                   "left out (default en)")
     p.add_argument("--scale", type=_positive_float, default=DEFAULT_SCALE,
                    help=f"size of each student's store relative to a full synthetic store "
                    f"(default {DEFAULT_SCALE}: about 500 customers)")

@@ -802,10 +802,11 @@ def lesson_paths(
     lessons: Iterable[str] | str | None = None,
     lessons_dir: str | os.PathLike[str] | None = None,
 ) -> dict[str, Path]:
-    """The lesson notebooks by lesson id: ``{"L1": Path(".../L1_....ipynb"), ...}``.
+    """The lesson notebooks by lesson id: ``{"L1": Path(".../L1_....py"), ...}``.
 
-    Files are named ``<lesson>_<title>.ipynb`` (a jupytext ``.py`` is used when there is
-    no ``.ipynb``), in ``lessons_dir`` (default ``notebooks/lessons``), sorted by lesson
+    Files are named ``<lesson>_<title>.py`` (the tracked jupytext script; it wins over
+    its generated ``.ipynb`` copy) or ``<lesson>_<title>.ipynb`` (used when there is no
+    script), in ``lessons_dir`` (default ``notebooks/lessons``), sorted by lesson
     number. ``lessons`` (ids or a comma-separated string) selects some; an unknown id
     raises ``ValueError`` listing the available ones.
 
@@ -816,7 +817,7 @@ def lesson_paths(
     ...     for name in ("L2_b.ipynb", "L10_c.py", "L1_a.ipynb", "L1_a.py", "notes.md"):
     ...         _ = (pathlib.Path(tmp) / name).write_text("{}")
     ...     {k: p.name for k, p in lesson_paths(lessons_dir=tmp).items()}
-    {'L1': 'L1_a.ipynb', 'L2': 'L2_b.ipynb', 'L10': 'L10_c.py'}
+    {'L1': 'L1_a.py', 'L2': 'L2_b.ipynb', 'L10': 'L10_c.py'}
     """
     folder = Path(lessons_dir) if lessons_dir is not None else LESSONS_DIR
     found: dict[str, Path] = {}
@@ -826,9 +827,7 @@ def lesson_paths(
             if not m or not path.is_file() or path.name.startswith("."):
                 continue
             lesson = m.group(1)
-            if lesson not in found or (
-                path.suffix == ".ipynb" and found[lesson].suffix != ".ipynb"
-            ):
+            if lesson not in found or (path.suffix == ".py" and found[lesson].suffix != ".py"):
                 found[lesson] = path
     order = sorted(found, key=lambda k: (re.sub(r"\d+$", "", k), int(re.sub(r"^\D+", "", k))))
     found = {k: found[k] for k in order}
