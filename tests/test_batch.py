@@ -216,6 +216,10 @@ def test_timeout_per_notebook(data_dir, tmp_path):
     assert r.status == "failed" and "timed out" in r.error
 
 
+# slow (~38 s: a real `crm-analysis batch` killed mid-run, then resumed); the fast suite
+# checks that finished reports are skipped through their stamps
+# (test_batch_real_notebook_three_stores_two_jobs)
+@pytest.mark.slow
 def test_interrupted_batch_leaves_no_incomplete_report_and_resumes(data_dir, tmp_path):
     nbs = tmp_path / "nbs"
     for name in ("01_a", "02_b"):
