@@ -36,6 +36,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from report_language import check_reports
 
@@ -215,3 +216,15 @@ def pytest_xdist_make_scheduler(config, log):
             return schedule_scope(nodeid)
 
     return SharedRunScheduling(config, log)
+
+
+@pytest.fixture(scope="session")
+def cdnow_sample() -> pd.DataFrame:
+    """The CDNOW sample of 2,357 customers (data/external/cdnow; lifetimes and BTYD's
+    reference data), one row per purchase, dates parsed."""
+    path = config.PROJECT_ROOT / "data" / "external" / "cdnow" / "CDNOW_sample.txt.gz"
+    sample = pd.read_csv(path, sep=r"\s+", header=None,
+                         names=["customer_id", "sample_id", "date", "number_of_cds",
+                                "dollar_value"], dtype={"customer_id": str, "date": str})
+    sample["date"] = pd.to_datetime(sample["date"], format="%Y%m%d")
+    return sample

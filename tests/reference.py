@@ -1,4 +1,4 @@
-"""Brute-force reference implementations used to check the library.
+"""Brute-force reference implementations used to check the library, and hand-built inputs.
 
 These follow the DOMAIN.md definitions literally, one vehicle at a time, with no
 vectorization or cleverness, so that a fast implementation can be compared with them.
@@ -248,3 +248,17 @@ def service_funnel_reference(dataset, as_of, *, store_id: str,
     return pd.DataFrame([(k, sum(c >= k for c in counts), len(counts))
                          for k in range(1, max_visits + 1)],
                         columns=["visit", "vehicles", "base"])
+
+
+def hand_tidy_retention() -> pd.DataFrame:
+    """Retention by store and vehicle-age band, built by hand for the group comparisons.
+
+    band 0: B best (0.9), A 0.85, C 0.70 -> gaps A 5, C 20; band 1: A and B tie at 0.6
+    (A wins the tie), C 0.3 -> C 30; band 2: only B; band 3: A 0.2 base 10, C 0.25.
+    """
+    return pd.DataFrame({
+        "store_id": ["A", "B", "C", "A", "B", "C", "B", "A", "C"],
+        "age_band": [0, 0, 0, 1, 1, 1, 2, 3, 3],
+        "retention_rate": [0.85, 0.90, 0.70, 0.60, 0.60, 0.30, 0.50, 0.20, 0.25],
+        "base_vehicles": [100, 120, 80, 90, 95, 60, 70, 10, 40],
+    })

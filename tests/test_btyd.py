@@ -66,15 +66,6 @@ def cdnow_summary() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def cdnow_sample() -> pd.DataFrame:
-    sample = pd.read_csv(CDNOW / "CDNOW_sample.txt.gz", sep=r"\s+", header=None,
-                         names=["customer_id", "sample_id", "date", "number_of_cds",
-                                "dollar_value"], dtype={"customer_id": str, "date": str})
-    sample["date"] = pd.to_datetime(sample["date"], format="%Y%m%d")
-    return sample
-
-
-@pytest.fixture(scope="module")
 def cdnow_rfm(cdnow_sample) -> pd.DataFrame:
     """The 39-week calibration RFM of the 2,357 customers, in weeks measured to the day."""
     return rfm_summary(cdnow_sample, "sample_id", "date", "dollar_value", as_of="1997-09-30",

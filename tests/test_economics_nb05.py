@@ -17,7 +17,6 @@ What is checked, and against what:
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -44,17 +43,7 @@ from crm_analysis.btyd import (
 from crm_analysis.economics import customer_value_by_age, new_car_lifetime_value
 from crm_analysis.features import rfm_summary
 
-CDNOW = Path(__file__).resolve().parents[1] / "data" / "external" / "cdnow"
 WEEKS_PER_YEAR = 365.25 / 7
-
-
-@pytest.fixture(scope="module")
-def cdnow_sample() -> pd.DataFrame:
-    sample = pd.read_csv(CDNOW / "CDNOW_sample.txt.gz", sep=r"\s+", header=None,
-                         names=["customer_id", "sample_id", "date", "number_of_cds",
-                                "dollar_value"], dtype={"customer_id": str, "date": str})
-    sample["date"] = pd.to_datetime(sample["date"], format="%Y%m%d")
-    return sample
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from reference import hand_tidy_retention
 
 from crm_analysis import plots
 from crm_analysis.features import customer_features
@@ -62,19 +63,9 @@ def scorecard(ds, curves):
 # ------------------------------------------------------------------ gaps
 
 
-def _hand_tidy():
-    # band 0: B best (0.9), A 0.85, C 0.70 -> gaps A 5, C 20; band 1: A and B tie at 0.6
-    # (A wins the tie), C 0.3 -> C 30; band 2: only B; band 3: A 0.2 base 10, C 0.25
-    return pd.DataFrame({
-        "store_id": ["A", "B", "C", "A", "B", "C", "B", "A", "C"],
-        "age_band": [0, 0, 0, 1, 1, 1, 2, 3, 3],
-        "retention_rate": [0.85, 0.90, 0.70, 0.60, 0.60, 0.30, 0.50, 0.20, 0.25],
-        "base_vehicles": [100, 120, 80, 90, 95, 60, 70, 10, 40],
-    })
-
 
 def test_gap_to_best_matches_a_hand_built_table():
-    g = gap_to_best(_hand_tidy())
+    g = gap_to_best(hand_tidy_retention())
     assert g["age_band"].tolist() == [0, 1, 2, 3]
     assert g["year"].tolist() == [1, 2, 3, 4]
     assert g["stores"].tolist() == [3, 3, 1, 2]
@@ -97,10 +88,10 @@ def test_gap_to_best_matches_a_hand_built_table():
 
 
 def test_gap_to_best_min_base_and_errors():
-    g = gap_to_best(_hand_tidy(), min_base=30)
+    g = gap_to_best(hand_tidy_retention(), min_base=30)
     assert g.loc[g["age_band"] == 3, "stores"].item() == 1  # A's 10 cars left out
     assert g.loc[g["age_band"] == 3, "best_store"].item() == "C"
-    tidy = _hand_tidy()
+    tidy = hand_tidy_retention()
     with pytest.raises(ValueError, match="more than one row"):
         gap_to_best(pd.concat([tidy, tidy.head(1)]))
     with pytest.raises(KeyError, match="active_ratio"):
@@ -108,7 +99,7 @@ def test_gap_to_best_min_base_and_errors():
 
 
 def test_gap_to_best_is_the_same_for_polars():
-    tidy = _hand_tidy()
+    tidy = hand_tidy_retention()
     pd.testing.assert_frame_equal(gap_to_best(pl.from_pandas(tidy)), gap_to_best(tidy))
     pd.testing.assert_frame_equal(gap_to_best(pl.from_pandas(tidy).lazy()), gap_to_best(tidy))
 

@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from reference import hand_tidy_retention
 
 from crm_analysis.group import (
     MIN_BASE,
@@ -40,16 +41,6 @@ from crm_analysis.schema import example_dataset
 NAMES = {"A": "Hefei", "B": "Wuhu"}
 
 
-def _hand_tidy():
-    # band 0: B best (0.9), A 0.85, C 0.70 -> gaps A 5, C 20; band 1: A and B tie at 0.6
-    # (A wins the tie), C 0.3 -> C 30; band 2: only B; band 3: A 0.2 base 10, C 0.25
-    return pd.DataFrame({
-        "store_id": ["A", "B", "C", "A", "B", "C", "B", "A", "C"],
-        "age_band": [0, 0, 0, 1, 1, 1, 2, 3, 3],
-        "retention_rate": [0.85, 0.90, 0.70, 0.60, 0.60, 0.30, 0.50, 0.20, 0.25],
-        "base_vehicles": [100, 120, 80, 90, 95, 60, 70, 10, 40],
-    })
-
 
 # ------------------------------------------------------------------ store labels
 
@@ -77,7 +68,7 @@ def test_store_names_from_the_stores_table():
 
 
 def test_benchmark_gaps_leaves_out_small_bands_and_single_stores():
-    gaps = benchmark_gaps(_hand_tidy())
+    gaps = benchmark_gaps(hand_tidy_retention())
     assert MIN_BASE == 30
     # A's 10 cars of band 3 are left out, so band 3 has one store (C), as has band 2 (B):
     # both dropped, bands 0 and 1 remain
@@ -85,13 +76,13 @@ def test_benchmark_gaps_leaves_out_small_bands_and_single_stores():
     assert gaps["largest_gap_store"].tolist() == ["C", "C"]
     assert gaps.index.tolist() == [0, 1]
     # a lower threshold keeps A's band 3: gap C 0.25 - A 0.20 = 5 points
-    low = benchmark_gaps(_hand_tidy(), min_base=5)
+    low = benchmark_gaps(hand_tidy_retention(), min_base=5)
     assert low["age_band"].tolist() == [0, 1, 3]
     assert low.loc[2, "largest_gap_pp"] == 5.0
 
 
 def test_benchmark_gaps_of_a_very_small_group():
-    tidy = _hand_tidy()
+    tidy = hand_tidy_retention()
     # every band below the threshold: compare what there is (all rows)
     all_small = benchmark_gaps(tidy.assign(base_vehicles=5))
     assert all_small["age_band"].tolist() == [0, 1, 3]
@@ -105,7 +96,7 @@ def test_benchmark_gaps_of_a_very_small_group():
 
 
 def test_gap_summary_quotes_the_largest_gap():
-    s = gap_summary(gap_to_best(_hand_tidy()))
+    s = gap_summary(gap_to_best(hand_tidy_retention()))
     # the largest gap: C in band 1 (year 2), 30 points behind A (0.60 vs 0.30)
     assert (s["store_id"], s["age_band"], s["year"], s["gap_pp"]) == ("C", 1, 2, 30.0)
     assert (s["store_value"], s["best_store"], s["best_value"]) == (0.30, "A", 0.60)
@@ -113,18 +104,18 @@ def test_gap_summary_quotes_the_largest_gap():
     # bands with a gap: 0, 1 and 3; mean gaps 12.5, 15 and 5 -> 32.5 / 3
     assert s["bands"] == 3
     assert s["mean_gap_pp"] == pytest.approx(32.5 / 3)
-    late = gap_summary(gap_to_best(_hand_tidy()[lambda d: d["age_band"] == 3]))
+    late = gap_summary(gap_to_best(hand_tidy_retention()[lambda d: d["age_band"] == 3]))
     assert late["in_warranty"] is False and late["store_id"] == "A"
 
 
 def test_gap_summary_without_a_gap():
-    s = gap_summary(gap_to_best(_hand_tidy()[lambda d: d["store_id"] == "B"]))
+    s = gap_summary(gap_to_best(hand_tidy_retention()[lambda d: d["store_id"] == "B"]))
     assert s["store_id"] is None and s["gap_pp"] is None and s["best_store"] is None
     assert s["bands"] == 0 and math.isnan(s["mean_gap_pp"])
 
 
 def test_best_store_by_year_and_the_leading_store():
-    gaps = gap_to_best(_hand_tidy())  # best: B, A, B, C in years 1-4
+    gaps = gap_to_best(hand_tidy_retention())  # best: B, A, B, C in years 1-4
     assert best_store_by_year(gaps) == {1: "B", 2: "A", 3: "B", 4: "C"}
     assert leading_store(gaps) == {"store_id": "B", "bands_led": 2, "bands": 4}
     tie = pd.DataFrame({"year": [1, 2], "best_store": ["B", "A"]})
@@ -183,7 +174,7 @@ def test_metric_range():
 
 
 def test_gap_table_labels_and_formats():
-    gaps = gap_to_best(_hand_tidy())
+    gaps = gap_to_best(hand_tidy_retention())
     shown = gap_table(gaps, names=NAMES, lang="zh")
     assert isinstance(shown, ShownTable)
     assert list(shown.table.columns) == ["车龄", "最佳门店", "最佳掌握率", "差距最大的门店",
