@@ -16,7 +16,7 @@ import nbformat.v4 as v4
 import pytest
 from report_language import check_reports, other_language_blocks, report_blocks
 
-from crm_analysis import config, reporting
+from crm_analysis import batch, reporting
 
 EN = '<html lang="en"><body><h1>Store</h1><p>The store sold {n} cars to 南京 owners.</p>{x}'
 ZH = '<html lang="zh"><body><h1>门店</h1><p>本店售出 {n} 辆 Falcon 2.0T。</p>{x}'
@@ -57,9 +57,8 @@ def test_to_html_declares_the_language_and_keeps_one_language(tmp_path):
 
 @pytest.mark.slow
 def test_every_report_of_the_default_data_speaks_one_language(tmp_path, default_dir):
-    """Every notebook, both languages, store 001 and the group, on the default data."""
-    for lang in config.LANGUAGES:
-        results = reporting.run_reports(default_dir, tmp_path / lang,
-                                        stores=["001"], lang=lang, progress=False)
-        assert all(r.ok for r in results), [r.error for r in results if not r.ok]
-    assert check_reports(tmp_path) == 2 * len(reporting.discover_notebooks())
+    """`make reports` for store 001 and the group: every notebook, both languages."""
+    run = batch.run_batch(default_dir, tmp_path, stores="001", langs="en,zh", jobs=2,
+                          progress=False)
+    assert not run.failed, [r.error for r in run.failed]
+    assert check_reports(run.run_dir) == 2 * len(reporting.discover_notebooks()) == 12
