@@ -614,7 +614,7 @@ def run_batch(
         More notebook parameters; each goes to the notebooks that declare it, and must be
         declared by at least one (values are checked against the declared types).
     notebooks_dir:
-        Folder of the ``NN_*.ipynb`` notebooks.
+        Folder of the numbered notebooks (``NN_*.py`` scripts or ``NN_*.ipynb``).
 
     Raises ``ValueError`` / ``TypeError`` before any kernel starts for an unknown store,
     notebook, language or parameter, a value of the wrong type or a bad date, and
@@ -645,7 +645,7 @@ def run_batch(
     # -- notebooks and their parameters (inspected once, before anything runs)
     selected = _select_notebooks(discover_notebooks(notebooks_dir), notebooks)
     if not selected:
-        raise ValueError(f"no numbered notebooks (NN_*.ipynb) in {notebooks_dir}")
+        raise ValueError(f"no numbered notebooks (NN_*.py or NN_*.ipynb) in {notebooks_dir}")
     declared = {nb: notebook_parameters(nb, kernel_name=kernel_name) for nb in selected}
     store_nbs = [nb for nb in selected if "store_id" in declared[nb]]
     group_nbs = [nb for nb in selected if "store_id" not in declared[nb]]

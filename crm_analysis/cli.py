@@ -306,7 +306,8 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     )
     parser.add_argument(
         "--notebooks-dir", type=Path, default=NOTEBOOKS_DIR,
-        help="folder holding the NN_*.ipynb notebooks (default: %(default)s)",
+        help="folder holding the numbered notebooks, NN_*.py scripts or NN_*.ipynb "
+        "(default: %(default)s)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser

@@ -1,9 +1,9 @@
 """Run the parameterized analysis notebooks and publish them as HTML reports.
 
 This is the minimal, sequential report runner. For every store of a dataset and every
-numbered notebook (``notebooks/NN_*.ipynb``) it executes the notebook with papermill's
-Python API, converts the result to a self-contained HTML page with the code hidden, and
-writes an ``index.html`` that links every report::
+numbered notebook (``notebooks/NN_*.py``, see :func:`discover_notebooks`) it executes
+the notebook with papermill's Python API, converts the result to a self-contained HTML
+page with the code hidden, and writes an ``index.html`` that links every report::
 
     reports/
         index.html
@@ -1218,7 +1218,7 @@ def run_reports(
 
     selected = _select_notebooks(discover_notebooks(notebooks_dir), notebooks)
     if not selected:
-        raise ValueError(f"no numbered notebooks (NN_*.ipynb) in {notebooks_dir}")
+        raise ValueError(f"no numbered notebooks (NN_*.py or NN_*.ipynb) in {notebooks_dir}")
 
     base_params: dict[str, Any] = {"data_dir": str(data_path), "as_of": as_of_str, "lang": lang}
     extra = dict(extra_parameters or {})
@@ -1235,7 +1235,7 @@ def run_reports(
         )
     selected = [nb for nb in selected if nb not in group]
     if not selected:
-        raise ValueError(f"no store notebooks (NN_*.ipynb with a store_id) in {notebooks_dir}")
+        raise ValueError(f"no store notebooks (NN_* with a store_id) in {notebooks_dir}")
     for name in extra:
         if not any(name in d for d in declared_by.values()):
             valid = sorted({n for d in declared_by.values() for n in d})
@@ -1436,7 +1436,8 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
         "--notebooks-dir",
         type=Path,
         default=NOTEBOOKS_DIR,
-        help="folder holding the NN_*.ipynb notebooks (default: %(default)s)",
+        help="folder holding the numbered notebooks, NN_*.py scripts or NN_*.ipynb "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--timeout",
