@@ -95,6 +95,24 @@ def text_fields(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
+_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*", re.S)
+
+
+def strong(text: str) -> str:
+    """Markdown bold (``**...**``) as HTML ``<strong>``, which renders in every language.
+
+    CommonMark only closes ``**`` after punctuation when whitespace or punctuation
+    follows, so ``**门店（002）**为`` stays literal asterisks in Chinese, which has no
+    spaces between words (a known limit of the spec for CJK text; no Markdown option of
+    nbconvert's renderer changes it). Inline HTML is part of Markdown, so the notebooks
+    and reports render it alike.
+
+    >>> strong("**City Premium 4S（002）**总排名第一")
+    '<strong>City Premium 4S（002）</strong>总排名第一'
+    """
+    return _BOLD.sub(r"<strong>\1</strong>", text)
+
+
 class _Formatter(string.Formatter):
     """``str.format`` with the Narrator's number formats as format specs."""
 
@@ -172,6 +190,7 @@ class Narrator:
 
     @staticmethod
     def _show(text: str) -> None:
+        text = strong(text)
         try:
             from IPython import get_ipython
             from IPython.display import Markdown, display

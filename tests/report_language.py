@@ -73,9 +73,13 @@ def other_language_blocks(html: str) -> list[str]:
 
 
 def check_reports(folder: Path) -> int:
-    """Assert every report under ``folder`` holds one language; return how many were read."""
+    """Assert every report under ``folder`` holds one language and no unrendered Markdown
+    bold (``**``); return how many were read."""
     reports = [p for p in sorted(folder.rglob("*.html")) if p.name != "index.html"]
     for path in reports:
-        wrong = other_language_blocks(path.read_text(encoding="utf-8"))
+        html = path.read_text(encoding="utf-8")
+        wrong = other_language_blocks(html)
         assert not wrong, f"{path}: paragraphs in the other language: {wrong[:3]}"
+        stray = [b for b in report_blocks(html)[1] if "**" in b]
+        assert not stray, f"{path}: Markdown bold left unrendered: {stray[:3]}"
     return len(reports)

@@ -20,7 +20,7 @@ import jupytext
 import pytest
 
 from crm_analysis.lab import notebook_sources
-from crm_analysis.narrative import TEXTS_PACKAGE, catalog, text_fields
+from crm_analysis.narrative import TEXTS_PACKAGE, catalog, strong, text_fields
 
 NOTEBOOKS = notebook_sources()
 IDS = [p.stem for p in NOTEBOOKS]
@@ -65,6 +65,18 @@ def test_every_markdown_cell_speaks_one_language(nb):
             assert not HAN.search(cell.source), f"{name} cell {i}: Chinese in a lang-en cell"
         else:
             assert HAN.search(cell.source), f"{name} cell {i}: no Chinese in a lang-zh cell"
+
+
+def test_markdown_renders_without_stray_markers(nb):
+    """Bold next to Chinese punctuation stays literal ``**`` in CommonMark (write
+    ``<strong>`` there); rendered with nbconvert's own Markdown renderer."""
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    name, book = nb
+    for i, cell in enumerate(book.cells):
+        if cell.cell_type == "markdown":
+            html = re.sub(r"<code>.*?</code>", "", markdown2html_mistune(cell.source), flags=re.S)
+            assert "**" not in html, f"{name} cell {i}: unrendered ** in {cell.source[:80]!r}"
 
 
 def test_table_of_contents_is_complete_before_running(nb):
@@ -130,6 +142,7 @@ def test_catalog_entries_match_across_languages(chapter):
         for lang in ("en", "zh"):
             assert not HEADING.search(texts[lang]), (
                 f"{key} ({lang}): headings belong in Markdown cells, not in narration")
+            assert "**" not in strong(texts[lang]), f"{key} ({lang}): unpaired ** (bold)"
 
 
 @pytest.mark.parametrize("chapter", [c for c in CATALOGS if c != "common"])
