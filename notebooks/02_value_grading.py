@@ -310,8 +310,9 @@ n.tell("nb02.advice", mgc=vg.loc["mgc", "customers"], bz=vg.loc["bz", "customers
 # %%
 # The chapter in four points
 small_value = p.loc["small", "value_per_customer"]
-ratio = p.loc["secondary", "value_per_customer"] / small_value if small_value > 0 else float("nan")
-n.tell("nb02.summary", top20_gp=top20_gp, gini=g_gp, key_customers=key, ratio=ratio,
+ratio_text = (n.text("nb02.ratio_small", ratio=p.loc["secondary", "value_per_customer"]
+                     / small_value) if small_value > 0 else n.text("nb02.ratio_none"))
+n.tell("nb02.summary", top20_gp=top20_gp, gini=g_gp, key_customers=key, ratio_text=ratio_text,
        mgc=vg.loc["mgc", "customers"], bz=vg.loc["bz", "customers"])
 
 # %%

@@ -325,9 +325,11 @@ n.tell("nb03.lost_value", count=lost.count, mean=lost.mean_yearly_gross_profit,
 
 # %%
 # The chapter's findings in three lines
-cliff_text = "" if cliff_age is None else n.text("nb03.summary_cliff",
-                                                 band=year_label(cliff_age, lang))
-n.tell("nb03.summary", r1=r1, r8=r8, cliff=cliff_text, median=median_own,
+cliff_text = (n.text("nb03.summary_no_cliff") if cliff_age is None else
+              n.text("nb03.summary_cliff", band=year_label(cliff_age, lang)))
+median_text = (n.text("nb03.summary_median", age=median_own) if np.isfinite(median_own)
+               else n.text("nb03.summary_median_beyond"))
+n.tell("nb03.summary", r1=r1, r8=r8, cliff=cliff_text, median=median_text,
        total=lost.yearly_gross_profit)
 
 # %% [markdown] tags=["lang-en"]

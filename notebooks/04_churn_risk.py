@@ -126,7 +126,7 @@ n.tell("nb04.best", model=ch.label(f"churn_model.{best}"), auc=auc[best],
        auc_recency=auc["recency_rule"], auc_bgnbd=auc["bgnbd_p_alive"],
        auc_mbgcnbd=auc["mbgcnbd_p_alive"],
        verdict=n.text("nb04.beats" if beats else "nb04.no_beat"),
-       lift=lift_best, max_lift=1 / churn_rate_test)
+       lift=lift_best, max_lift=1 / churn_rate_test if churn_rate_test > 0 else float("nan"))
 
 # %% [markdown] tags=["lang-en"]
 # A probability is **calibrated** when, among the customers given about p, a share of about
