@@ -894,7 +894,11 @@ def to_html(
         exclude_input=True,
         exclude_input_prompt=True,
         exclude_output_prompt=True,
-        embed_images=True,
+        # Figures are outputs, which the template always embeds as data: URIs. nbconvert's
+        # embed_images only serves Markdown image links (the notebooks have none), and it
+        # re-parses every inline HTML tag on its own: `<strong>5.0</strong>` came out as
+        # `<strong></strong>5.0`, losing the bold numbers of the Chinese narration.
+        embed_images=False,
     )
     needs_math = any(
         cell.cell_type == "markdown" and _MATH_RE.search(cell.source) for cell in nb.cells

@@ -82,4 +82,5 @@ def check_reports(folder: Path) -> int:
         assert not wrong, f"{path}: paragraphs in the other language: {wrong[:3]}"
         stray = [b for b in report_blocks(html)[1] if "**" in b]
         assert not stray, f"{path}: Markdown bold left unrendered: {stray[:3]}"
+        assert "<strong></strong>" not in html, f"{path}: a bold span lost its text"
     return len(reports)

@@ -62,3 +62,18 @@ def test_every_report_of_the_default_data_speaks_one_language(tmp_path, default_
                           progress=False)
     assert not run.failed, [r.error for r in run.failed]
     assert check_reports(run.run_dir) == 2 * len(reporting.discover_notebooks()) == 12
+
+
+def test_bold_numbers_of_the_narration_survive_the_html(tmp_path):
+    """`Narrator` shows bold as <strong> (Chinese text); nbconvert's embed_images used to
+    re-parse inline HTML and print `<strong></strong>5.0`, losing the number."""
+    from crm_analysis.narrative import strong
+
+    text = strong("差距最大的是**City Premium 4S（002）**为 **39.2%**。")
+    out = v4.new_output("display_data", data={"text/markdown": text, "text/plain": "x"})
+    nb = v4.new_notebook(cells=[v4.new_code_cell("n.tell(...)", outputs=[out])])
+    nb.metadata["papermill"] = {"parameters": {"lang": "zh"}}
+    nbformat.write(nb, tmp_path / "bold.ipynb")
+    html = reporting.to_html(tmp_path / "bold.ipynb").read_text(encoding="utf-8")
+    assert "<strong>City Premium 4S（002）</strong>为 <strong>39.2%</strong>" in html
+    assert "<strong></strong>" not in html
