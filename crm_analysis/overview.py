@@ -460,8 +460,10 @@ class YearActivity:
         Order count against the twelve months before, ``n / n_before − 1`` (NaN when
         there were no orders before).
     quietest_month, quietest_orders:
-        Of the calendar months that start inside the window and have orders, the one
-        with the fewest (the first of ties) and its orders; ``None`` when there is none.
+        Of the whole calendar months inside the window (first day after T − 12 months,
+        last day on or before T), from the month of the first order in the data on, the
+        one with the fewest orders (the first of ties; a month without orders counts
+        with 0) and its orders; ``None`` when the window has no orders.
     """
 
     orders: pd.DataFrame
@@ -471,6 +473,14 @@ class YearActivity:
     growth: float
     quietest_month: pd.Timestamp | None
     quietest_orders: int | None
+
+    @property
+    def trend(self) -> str:
+        """``"up"`` (growth >= 0), ``"down"`` or ``"no_history"`` (growth not finite:
+        no orders in the twelve months before, nothing to compare with)."""
+        if not math.isfinite(self.growth):
+            return "no_history"
+        return "up" if self.growth >= 0 else "down"
 
 
 def last_year_activity(orders: Any, *, as_of: Any = None) -> YearActivity:
@@ -488,8 +498,8 @@ def last_year_activity(orders: Any, *, as_of: Any = None) -> YearActivity:
     >>> a = last_year_activity(o, as_of="2024-06-30")
     >>> len(a.orders), round(a.orders_per_month, 3), a.avg_order_value, a.revenue, a.growth
     (4, 0.333, 350.0, 1400.0, 3.0)
-    >>> str(a.quietest_month.date()), a.quietest_orders
-    ('2023-09-01', 1)
+    >>> str(a.quietest_month.date()), a.quietest_orders  # July 2023 had no orders
+    ('2023-07-01', 0)
     """
     o = to_pandas(orders, "orders")
     require_columns(o, ["open_date", "total_amount", "vin"], "repair_orders")
@@ -497,18 +507,25 @@ def last_year_activity(orders: Any, *, as_of: Any = None) -> YearActivity:
     year_ago = window_start(12, as_of=t)
     last = o[(o["open_date"] > year_ago) & (o["open_date"] <= t)]
     before = o[(o["open_date"] > window_start(24, as_of=t)) & (o["open_date"] <= year_ago)]
-    # whole calendar months that start inside the window
-    monthly = monthly_activity(o[o["open_date"] <= t])
-    monthly = monthly[monthly["month"] > year_ago]
-    low = monthly.loc[monthly["orders"].idxmin()] if len(monthly) else None
+    # whole calendar months inside the window, from the first month with data on; a
+    # month without orders counts with 0, the month of T only when T is its last day
+    first = pd.Period(year_ago, "M") + 1
+    if len(o):
+        first = max(first, pd.Period(o["open_date"].min(), "M"))
+    end = pd.Period(t, "M")
+    if pd.Timestamp(t).normalize() < end.end_time.normalize():
+        end -= 1
+    months = pd.period_range(first, end, freq="M")
+    counts = last["open_date"].dt.to_period("M").value_counts().reindex(months, fill_value=0)
+    low = counts.idxmin() if len(last) and len(counts) else None
     return YearActivity(
         orders=last,
         orders_per_month=len(last) / 12,
         avg_order_value=float(last["total_amount"].mean()),
         revenue=float(last["total_amount"].sum()),
         growth=len(last) / len(before) - 1 if len(before) else math.nan,
-        quietest_month=None if low is None else pd.Timestamp(low["month"]),
-        quietest_orders=None if low is None else int(low["orders"]),
+        quietest_month=None if low is None else low.to_timestamp(),
+        quietest_orders=None if low is None else int(counts[low]),
     )
 
 
@@ -560,9 +577,17 @@ class VehicleBases:
         return _share(self.in_warranty, self.vehicle_base)
 
     @property
+    def kept(self) -> int:
+        """Cars of the vehicle base still serviced here: sold here, in the service base
+        and at most ten years old (the sold-here cars of year :data:`OVER_TEN` are left
+        out, as the vehicle base leaves them out)."""
+        young = self.table["year"] < OVER_TEN
+        return int(self.table.loc[young, "service_sold_here"].sum())
+
+    @property
     def kept_share(self) -> float:
-        """Cars sold here still serviced here, as a share of the vehicle base."""
-        return _share(self.service_sold_here, self.vehicle_base)
+        """:attr:`kept` as a share of the vehicle base (NaN for an empty base)."""
+        return _share(self.kept, self.vehicle_base)
 
     @property
     def walkin_share(self) -> float:
@@ -573,8 +598,9 @@ class VehicleBases:
 def vehicle_bases(profile: Any) -> VehicleBases:
     """The two bases of :func:`vehicle_age_profile` side by side, by year of life.
 
-    Age band k becomes year k + 1; the service base's cars over ten years old (walk-ins
-    only: the vehicle base stops at ten) share the year :data:`OVER_TEN`.
+    Age band k becomes year k + 1; cars over ten years old share the year
+    :data:`OVER_TEN`. Only the service base has them, walk-ins and cars sold here alike:
+    the vehicle base stops at ten years.
 
     Example
     -------
@@ -588,6 +614,8 @@ def vehicle_bases(profile: Any) -> VehicleBases:
     [[1, 5, 0, 0], [5, 3, 2, 0], [11, 0, 0, 2]]
     >>> b.vehicle_base, b.in_warranty, b.service_base, b.unknown_age, b.walkin_share
     (8, 5, 4, 2, 0.5)
+    >>> b.kept, b.kept_share
+    (2, 0.25)
     """
     p = to_pandas(profile, "profile")
     require_columns(p, ["base", "sold_here", "age_band", "vehicles"], "profile")

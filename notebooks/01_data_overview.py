@@ -120,7 +120,8 @@ with ch.figure(2, 1, size=(10, 6.5), sharex=True) as (top, bottom):
 # The last twelve months against the twelve before
 year = overview.last_year_activity(orders, as_of=T)
 last12 = year.orders
-n.tell("nb01.activity_up" if year.growth >= 0 else "nb01.activity_down",
+# year.trend: "up", "down" or "no_history" (no orders in the year before: growth is NaN)
+n.tell(f"nb01.activity_{year.trend}",
        per_month=year.orders_per_month, aov=year.avg_order_value, revenue=year.revenue,
        growth=abs(year.growth))
 if year.quietest_month is not None:
@@ -179,8 +180,9 @@ with ch.figure(size=(10, 4.8)) as ax:
 # %%
 # How many cars each base holds, and how many were bought elsewhere
 n.tell("nb01.bases", base=bases.vehicle_base, in_warranty=bases.in_warranty_share,
-       service=bases.service_base, kept=bases.service_sold_here, kept_share=bases.kept_share,
-       walkin=bases.service_elsewhere, walkin_share=bases.walkin_share)
+       service=bases.service_base, sold_here=bases.service_sold_here, kept=bases.kept,
+       kept_share=bases.kept_share, walkin=bases.service_elsewhere,
+       walkin_share=bases.walkin_share)
 if bases.unknown_age:
     n.tell("nb01.unknown_age", vehicles=bases.unknown_age)
 
@@ -211,7 +213,7 @@ walkin_rev = by_origin.set_index("sold_here").loc[False, "share_revenue"]
 
 # %%
 # The chapter in three lines
-n.tell("nb01.summary_up" if year.growth >= 0 else "nb01.summary_down",
+n.tell(f"nb01.summary_{year.trend}",
        per_month=year.orders_per_month, aov=year.avg_order_value, growth=abs(year.growth),
        maintenance=maint, body_revenue=bp_rev, walkin_revenue=walkin_rev)
 

@@ -119,3 +119,33 @@ def test_unknown_store_is_refused_before_running(data_dir, tmp_path):
     with pytest.raises(ValueError, match="001, 002, 003"):
         run_reports(data_dir, tmp_path, stores=["2"], notebooks=["01"], progress=False)
     assert not (Path(tmp_path) / "index.html").exists()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_nb01_year_texts_read_well_for_every_trend(lang):
+    """Notebook 01 tells nb01.activity_<trend> and nb01.summary_<trend>: a store with no
+    orders in the year before gets the "no earlier year" text, not "n/a below", and a
+    small store's 2 orders in twelve months read 0.2 orders a month, not 0."""
+    from crm_analysis import overview
+    from crm_analysis.narrative import Narrator
+
+    n = Narrator(lang)
+    cases = {"up": ["2023-03-01", "2024-02-01", "2024-05-05"],  # 2 against 1: +100%
+             "down": ["2023-01-01", "2023-03-01", "2024-05-05"],  # 1 against 2: -50%
+             "no_history": ["2024-02-01", "2024-05-05"]}  # nothing before July 2023
+    growth_text = {"up": "100.0%", "down": "50.0%", "no_history": None}
+    for trend, dates in cases.items():
+        o = pd.DataFrame({"open_date": pd.to_datetime(dates), "vin": "V",
+                          "total_amount": 100.0})
+        year = overview.last_year_activity(o, as_of="2024-06-30")
+        assert year.trend == trend
+        values = dict(per_month=year.orders_per_month, aov=year.avg_order_value,
+                      revenue=year.revenue, growth=abs(year.growth), maintenance=0.5,
+                      body_revenue=0.3, walkin_revenue=0.2)
+        for key in (f"nb01.activity_{trend}", f"nb01.summary_{trend}"):
+            text = n.text(key, **values)
+            assert n.missing not in text, (key, text)
+            per_month = round(len(year.orders) / 12, 1)  # 1 or 2 orders: 0.1 or 0.2
+            assert f"{per_month} " in text and " 0 " not in text, (key, text)
+            if growth_text[trend]:
+                assert growth_text[trend] in text, (key, text)

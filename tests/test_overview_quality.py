@@ -148,23 +148,76 @@ def test_last_year_growth_and_quietest_month_by_hand():
                  "2023-08-30", "2024-01-05", "2024-03-01"], [100] * 8)
     a = overview.last_year_activity(o, as_of="2024-06-30")
     assert len(a.orders) == 7 and a.growth == pytest.approx(7 / 1 - 1)
-    # Jan and Mar 2024 have one order each: the first of the ties
+    assert a.trend == "up"
+    # September 2023 has no orders: the first of the months with 0
+    assert (a.quietest_month, a.quietest_orders) == (pd.Timestamp("2023-09-01"), 0)
+
+
+def _busy_year(skip=(), extra=()):
+    # two orders on the 10th and 20th of every month from July 2023 to June 2024, but
+    # none in the months of `skip`, plus the dates of `extra`
+    months = [m for m in pd.period_range("2023-07", "2024-06", freq="M")
+              if str(m) not in skip]
+    dates = [f"{m}-{d}" for m in months for d in (10, 20)] + list(extra)
+    return _orders(dates, [100] * len(dates))
+
+
+def test_last_year_quietest_month_ties_go_to_the_first():
+    # March and January 2024 lose one order each: January comes first
+    o = _busy_year(skip=("2024-01", "2024-03"), extra=("2024-03-05", "2024-01-05"))
+    a = overview.last_year_activity(o, as_of="2024-06-30")
     assert (a.quietest_month, a.quietest_orders) == (pd.Timestamp("2024-01-01"), 1)
 
 
+def test_last_year_quietest_month_leaves_out_the_unfinished_month_of_t():
+    # T = 2024-06-05: the window (2023-06-05, 2024-06-05] holds the whole months July
+    # 2023 to May 2024 (11 months, 2 orders each); June 2024 has one order in its first
+    # five days and June 2023 starts before the window: neither is a whole month
+    o = _busy_year(extra=("2023-06-20", "2023-06-25", "2023-06-26"))
+    o = o[o["open_date"] <= "2024-06-05"]
+    o = pd.concat([o, _orders(["2024-06-01"], [100])], ignore_index=True)
+    a = overview.last_year_activity(o, as_of="2024-06-05")
+    assert len(a.orders) == 11 * 2 + 3 + 1  # the orders of the window still count
+    assert (a.quietest_month, a.quietest_orders) == (pd.Timestamp("2023-07-01"), 2)
+
+
+def test_last_year_quietest_month_of_t_counts_when_t_is_its_last_day():
+    # T = 2024-06-30 closes June 2024, which has one order: it is the quietest
+    o = _busy_year(skip=("2024-06",), extra=("2024-06-30",))
+    a = overview.last_year_activity(o, as_of="2024-06-30")
+    assert (a.quietest_month, a.quietest_orders) == (pd.Timestamp("2024-06-01"), 1)
+
+
+def test_last_year_quietest_month_can_have_no_orders():
+    # nothing in October 2023, two orders in every other month: October is the quietest
+    # with 0 orders, where the months with orders alone would have given July 2023
+    o = _busy_year(skip=("2023-10",))
+    a = overview.last_year_activity(o, as_of="2024-06-30")
+    assert len(a.orders) == 22
+    assert (a.quietest_month, a.quietest_orders) == (pd.Timestamp("2023-10-01"), 0)
+
+
 def test_last_year_quietest_month_counts_whole_calendar_months_only():
-    # T = 2024-06-15: December 2023 starts inside the window; June 2023 does not, though
-    # its last days are in the window, so its single order does not make it the quietest
+    # T = 2024-06-15: the whole months of the window are July 2023 to May 2024; June
+    # 2023 (starts before the window) and June 2024 (ends after T) are left out, so
+    # neither the single order of June 2023 nor the two of June 2024 make them the
+    # quietest; July 2023, without orders, is
     o = _orders(["2023-06-20", "2023-12-01", "2023-12-02", "2024-06-01", "2024-06-10"],
                 [1] * 5)
     a = overview.last_year_activity(o, as_of="2024-06-15")
     assert len(a.orders) == 5
-    assert (a.quietest_month, a.quietest_orders) == (pd.Timestamp("2023-12-01"), 2)
+    assert (a.quietest_month, a.quietest_orders) == (pd.Timestamp("2023-07-01"), 0)
 
 
 def test_last_year_without_history():
+    # the data start in May 2024: the months before are not quiet, just not in the data;
+    # June 2024 (whole, as T is its last day) has no orders
     a = overview.last_year_activity(_orders(["2024-05-01"], [10]), as_of="2024-06-30")
-    assert math.isnan(a.growth) and a.quietest_orders == 1
+    assert math.isnan(a.growth) and a.trend == "no_history"
+    assert (a.quietest_month, a.quietest_orders) == (pd.Timestamp("2024-06-01"), 0)
+    down = overview.last_year_activity(_orders(["2023-05-01", "2023-06-01", "2024-05-01"],
+                                                [10] * 3), as_of="2024-06-30")
+    assert down.growth == pytest.approx(1 / 2 - 1) and down.trend == "down"
     empty = overview.last_year_activity(_orders(["2020-05-01"], [10]), as_of="2024-06-30")
     assert len(empty.orders) == 0 and empty.quietest_month is None
     assert math.isnan(empty.avg_order_value) and empty.revenue == 0.0
@@ -202,8 +255,24 @@ def test_vehicle_bases_by_year_of_life_by_hand():
     assert (b.vehicle_base, b.in_warranty, b.service_sold_here, b.service_elsewhere,
             b.service_base, b.unknown_age) == (21, 16, 11, 8, 19, 3)
     assert b.in_warranty_share == pytest.approx(16 / 21)
-    assert b.kept_share == pytest.approx(11 / 21)
+    assert b.kept == 11 and b.kept_share == pytest.approx(11 / 21)
     assert b.walkin_share == pytest.approx(8 / 19)
+
+
+def test_vehicle_bases_kept_share_leaves_out_sold_here_cars_over_ten():
+    # 10 cars sold here in the vehicle base (years 1 and 6); the service base keeps 4 of
+    # them plus 3 sold here that are over ten years old (bands 11 and 13), which the
+    # vehicle base does not hold: kept = 4, not 7, and the share 4 / 10, not 7 / 10
+    b = overview.vehicle_bases(_profile([
+        ("vehicle_base", True, 0.0, 6), ("vehicle_base", True, 5.0, 4),
+        ("service_base", True, 0.0, 3), ("service_base", True, 5.0, 1),
+        ("service_base", True, 11.0, 2), ("service_base", True, 13.0, 1),
+        ("service_base", False, 12.0, 5),
+    ]))
+    assert b.table.to_numpy().tolist() == [[1, 6, 3, 0], [6, 4, 1, 0], [11, 0, 3, 5]]
+    assert (b.vehicle_base, b.service_sold_here, b.kept, b.service_base) == (10, 7, 4, 12)
+    assert b.kept_share == pytest.approx(4 / 10)
+    assert b.walkin_share == pytest.approx(5 / 12)
 
 
 def test_vehicle_bases_of_an_empty_store():
