@@ -1646,8 +1646,8 @@ class HoldoutSummary:
         Its display name, regularity k, mean absolute error per customer, predicted
         holdout purchases and bias (predicted / actual − 1); None or NaN without a best.
     runner_up, runner_up_mae:
-        Display name and MAE of the first other converged model (None and NaN when the
-        best model is the only one that converged).
+        Display name and MAE of the other converged model with the smallest MAE (None and
+        NaN when the best model is the only one that converged).
     gain:
         1 − mae / runner_up_mae: how much smaller the best model's error is (NaN without a
         runner-up).
@@ -1697,6 +1697,7 @@ def holdout_summary(comparison: HoldoutComparison) -> HoldoutSummary:
     won = errors.loc[best]
     others = errors.drop(index=best)
     others = others[others["converged"].astype(bool)]
+    others = others.sort_values("mae", kind="stable", na_position="last")
     mae = float(won["mae"])
     runner_up = str(others["name"].iloc[0]) if len(others) else None
     runner_up_mae = float(others["mae"].iloc[0]) if len(others) else float("nan")

@@ -211,9 +211,10 @@ with ch.figure(1, 2, size=(12, 4.5)) as (left, right):
 
 # %%
 # Lifetime value by the age of the main vehicle, the deck's dimension for planning contacts
-feats = customer_features(ch.data, as_of=T, window_months=24, store_id=ch.store_id)
+segment_months = 24  # the customers served in these last months
+feats = customer_features(ch.data, as_of=T, window_months=segment_months, store_id=ch.store_id)
 by_seg = economics.customer_value_by_age(feats, rfm[["customer_id", "p_alive", "clv"]])
-n.tell("nb05.segments_intro", customers=len(feats))
+n.tell("nb05.segments_intro", customers=len(feats), months=segment_months)
 cols = {c: n.text(f"nb05.segment_col.{c}")
         for c in ("segment", "customers", "p_alive", "clv", "clv_total")}
 n.table(by_seg.assign(segment=[t(f"age_segment.{s}", lang) for s in by_seg["segment"]])
@@ -287,7 +288,7 @@ lift = economics.retention_lift(curve, points=lift_points,
                                 ages=range(lift_from_year - 1, lift_to_year),
                                 discount_rate=annual_discount_rate,
                                 cars_per_year=sold_per_year, max_age=years)
-n.tell("nb05.lift", points=lift_points, first=year_label(lift_from_year - 1, lang),
+n.tell("nb05.lift", points=100 * lift_points, first=year_label(lift_from_year - 1, lang),
        last=year_label(lift_to_year - 1, lang), per_car=lift.gain_per_car, cars=sold_per_year,
        per_year=lift.gain_per_year)
 with ch.figure(size=(10, 4.5)) as ax:
@@ -303,7 +304,7 @@ with ch.figure(size=(10, 4.5)) as ax:
 # The three findings a store manager acts on
 n.tell("nb05.conclusions", customers=len(rfm), clv_total=clv_total, months=clv_months,
        top20=clv_top20, absorption=absorption, ltv=ltv.total, years=years,
-       points=lift_points, per_year=lift.gain_per_year)
+       points=100 * lift_points, per_year=lift.gain_per_year)
 
 # %%
 # Key metrics of the visit and spend models (recorded with the others below)

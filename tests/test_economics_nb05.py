@@ -196,6 +196,24 @@ def test_holdout_summary_by_hand():
         holdout_summary(errors)
 
 
+def test_holdout_summary_runner_up_is_the_next_best_of_three():
+    # four customers with 0, 1, 2, 1 holdout purchases (4 in all); absolute errors by hand:
+    #   BG/NBD      predicts 1, 1, 1, 1        -> |1|, 0, |1|, 0       MAE 2 / 4 = 0.5
+    #   MBG/NBD     predicts 0.5, 1.5, 1.5, 1  -> .5, .5, .5, 0        MAE 1.5 / 4 = 0.375
+    #   MBG/CNBD-k  predicts 0.5, 1, 1.5, 1    -> .5, 0, .5, 0         MAE 1 / 4 = 0.25
+    # BG/NBD is listed first among the others but MBG/NBD is the runner-up:
+    # gain = 1 - 0.25 / 0.375 = 1/3 (not 1 - 0.25 / 0.5 = 0.5).
+    errors = _errors([["bgnbd", "BG/NBD", 1, True, "", 4.0, 4.0, 0.0, 0.5],
+                      ["pnbd", "Pareto/NBD", 1, False, "no optimum", 4.0, np.nan, np.nan,
+                       np.nan],
+                      ["mbgnbd", "MBG/NBD", 1, True, "", 4.0, 4.5, 0.125, 0.375],
+                      ["mbgcnbd", "MBG/CNBD-k", 2, True, "", 4.0, 4.0, 0.0, 0.25]])
+    s = holdout_summary(btyd.HoldoutComparison(errors, pd.DataFrame(), {}, "mbgcnbd"))
+    assert (s.name, s.k, s.runner_up, s.runner_up_mae, s.mae) == ("MBG/CNBD-k", 2, "MBG/NBD",
+                                                                  0.375, 0.25)
+    assert s.gain == pytest.approx(1 / 3) and s.failed == {"Pareto/NBD": "no optimum"}
+
+
 def test_holdout_summary_of_a_real_comparison(cdnow_sample):
     cal = calibration_holdout(cdnow_sample, "sample_id", "date", calibration_end="1997-09-30",
                               observation_end="1998-06-30", freq="D", freq_multiplier=7,
@@ -283,3 +301,35 @@ def test_share_in_first_years_by_hand():
     assert math.isnan(zero.share_in_first_years())
     with pytest.raises(ValueError, match="share_in_first_years"):
         flat.share_in_first_years(-1)
+
+
+# ----------------------------------------------------------------------------- the texts
+
+
+def test_nb05_texts_say_what_the_numbers_are():
+    from crm_analysis.narrative import Narrator, catalog
+
+    texts = catalog("nb05")
+    # the bias column is the error of the total, beside the mean absolute error per customer
+    assert texts["nb05.holdout_col.bias"] == {"en": "Error of the total", "zh": "总量偏差"}
+    en, zh = Narrator("en"), Narrator("zh")
+    # the what-if: 0.05 of the base is 5.0 points, written without a plus sign, and the
+    # fixed years are not called the store's warranty cliff
+    values = dict(points=100 * 0.05, first="year 4", last="year 6", per_car=1000.0,
+                  cars=120, per_year=120_000.0)
+    lift_en, lift_zh = en.text("nb05.lift", **values), zh.text("nb05.lift", **values)
+    assert "raised retention by **5.0 percentage points** in year 4 to year 6 of the car's " \
+           "life. Each" in lift_en
+    assert "把保有率提高 **5.0个百分点**，" in lift_zh
+    for text in (lift_en, lift_zh):
+        assert "+" not in text and "cliff" not in text and "断崖" not in text
+    ends = dict(customers=10, clv_total=1.0, months=36, top20=0.5, absorption=0.5, ltv=1.0,
+                years=10, points=5.0, per_year=1.0)
+    assert "Lifting retention by 5.0 percentage points after" in en.text("nb05.conclusions",
+                                                                         **ends)
+    assert "把保有率提高 5.0个百分点，" in zh.text("nb05.conclusions", **ends)
+    # the window of the segment table is a field, the one the notebook computes with
+    assert en.text("nb05.segments_intro", customers=1200, months=18).startswith(
+        "Among the 1,200 customers served in the last 18 months,")
+    assert zh.text("nb05.segments_intro", customers=1200, months=18).startswith(
+        "在近 18 个月进厂的 1,200 位客户中")

@@ -58,7 +58,7 @@ def report(request, data_dir, notebook_runs):
 
 
 def test_notebook_runs_in_both_languages(report):
-    lang, out, results, _ = report
+    lang, out, results, p = report
     assert [(r.store_id, r.notebook, r.status) for r in results] == [(STORE, NB, "ok")], \
         results[0].error
     html = (out / STORE / f"{NB}.html").read_text(encoding="utf-8")
@@ -71,6 +71,16 @@ def test_notebook_runs_in_both_languages(report):
             assert english not in html, english
     else:
         assert "BG/NBD" in html and "Gamma-Gamma" in html
+    # the window of the segment table and the what-if's points, as computed (bold aside)
+    points = f"{100 * p['lift_points']:.1f}"
+    plain = re.sub(r"</?strong>", "", html)
+    if lang == "zh":
+        assert "在近 24 个月进厂的" in plain and "总量偏差" in plain
+        assert f"把保有率提高 {points}个百分点，" in plain
+    else:
+        assert "served in the last 24 months" in plain and "Error of the total" in plain
+        assert f"raised retention by {points} percentage points in" in plain
+    assert f"+{points}" not in plain and "warranty cliff is" not in plain
 
 
 def _store_orders(ds):
