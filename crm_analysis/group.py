@@ -55,7 +55,6 @@ import os
 import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +80,7 @@ from crm_analysis.i18n import check_lang, t
 from crm_analysis.overview import vehicle_age_profile
 from crm_analysis.retention import annual_average, retention_by_vehicle_age
 from crm_analysis.schema import Dataset
-from crm_analysis.value import gini, top_share
+from crm_analysis.value import LabelledTable, gini, top_share
 
 __all__ = [
     "MIN_BASE",
@@ -108,7 +107,6 @@ __all__ = [
     "scorecard_record",
     "scorecard_table",
     "select_stores",
-    "ShownTable",
     "store_label",
     "store_list",
     "store_names",
@@ -949,19 +947,6 @@ _COLUMNS: dict[str, tuple[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class ShownTable:
-    """A table labelled for the reader, and how to format it.
-
-    ``formats`` are the keyword arguments of :meth:`crm_analysis.narrative.Narrator.table`
-    (``money``, ``pct``, ``ints``, ``floats``: column names; ``digits``), so a notebook
-    shows it with ``n.table(shown.table, **shown.formats)``.
-    """
-
-    table: pd.DataFrame
-    formats: dict[str, Any] = field(default_factory=dict)
-
-
 def _missing(value: Any) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
@@ -1111,7 +1096,7 @@ def gap_summary(gaps: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def gap_value(data: Dataset, gap: Mapping[str, Any], *, as_of: Any) -> dict[str, Any]:
+def gap_value(data: Any, gap: Mapping[str, Any], *, as_of: Any = None) -> dict[str, Any]:
     """What closing a retention gap is worth to the store a year, in service gross profit.
 
     ``gap`` names the store, the age band and the gap in percentage points
@@ -1123,6 +1108,17 @@ def gap_value(data: Dataset, gap: Mapping[str, Any], *, as_of: Any) -> dict[str,
     workshop, worth ``value_per_year`` = extra_vehicles × gross_profit_per_vehicle.
     Everything is NaN when ``gap`` has no store or the store has no car in the band.
 
+    Parameters
+    ----------
+    data:
+        A :class:`~crm_analysis.schema.Dataset` or a mapping of pandas or Polars frames
+        (eager or lazy) ``{"vehicles": ..., "repair_orders": ...}``, as for
+        :func:`retention_by_store`.
+    gap:
+        ``store_id``, ``age_band`` and ``gap_pp``.
+    as_of:
+        The analysis date (see :func:`analysis_date`); None: the data's own.
+
     Example
     -------
     >>> from crm_analysis.schema import example_dataset
@@ -1132,7 +1128,7 @@ def gap_value(data: Dataset, gap: Mapping[str, Any], *, as_of: Any) -> dict[str,
     (1.0, 0.2, True)
     """
     T = read_as_of(as_of, data)
-    ds = check_dataset(data)
+    tables(data, ["vehicles", "repair_orders"])
     missing = [k for k in ("store_id", "age_band", "gap_pp") if k not in gap]
     if missing:
         raise KeyError(f"{caller()}: gap needs the keys {missing} (see largest_gap)")
@@ -1142,7 +1138,10 @@ def gap_value(data: Dataset, gap: Mapping[str, Any], *, as_of: Any) -> dict[str,
            "value_per_year": math.nan}
     if _missing(sid):
         return out
-    by_age = economics.service_by_age(ds.for_store(str(sid)), as_of=T, store_id=str(sid))
+    sid = str(sid)
+    # a Dataset: the store's own sub-dataset (same figures, fewer rows to read)
+    source = data.for_store(sid) if isinstance(data, Dataset) else data
+    by_age = to_pandas(economics.service_by_age(source, as_of=T, store_id=sid), "service_by_age")
     row = by_age.set_index("age_band").reindex([int(band)]).iloc[0]
     cars, per_car = float(row["vehicles"]), float(row["gross_profit_per_retained"])
     extra = cars * float(gap_pp) / 100
@@ -1182,7 +1181,7 @@ def metric_range(scorecard: Any, metric: str, *, label: Any = None, prefix: str 
 
 
 def gap_table(gaps: pd.DataFrame, *, names: Mapping[str, str] | None = None,
-              lang: str = "en") -> ShownTable:
+              lang: str = "en") -> LabelledTable:
     """The gaps by vehicle age for the reader: year of life, best store and its retention,
     the store furthest behind, its retention and the gap in points.
 
@@ -1210,12 +1209,13 @@ def gap_table(gaps: pd.DataFrame, *, names: Mapping[str, str] | None = None,
         col["gap_value"]: gaps["largest_gap_value"].to_numpy(),
         col["gap_pp"]: gaps["largest_gap_pp"].to_numpy(),
     })
-    return ShownTable(table, {"pct": [col["best_value"], col["gap_value"]],
-                              "floats": [col["gap_pp"]], "digits": 1})
+    return LabelledTable(table, {"pct": [col["best_value"], col["gap_value"]],
+                                 "floats": [col["gap_pp"]], "digits": 1})
 
 
 def scorecard_table(scorecard: Any, *, names: Mapping[str, str] | None = None,
-                    lang: str = "en", metrics: Sequence[str] = SHOWN_METRICS) -> ShownTable:
+                    lang: str = "en",
+                    metrics: Sequence[str] = SHOWN_METRICS) -> LabelledTable:
     """The scorecard for the reader: one row per store, ``metrics`` under their names
     (:func:`metric_label`); counts, shares and money formatted as such.
 
@@ -1238,11 +1238,12 @@ def scorecard_table(scorecard: Any, *, names: Mapping[str, str] | None = None,
     kinds = {"ints": [m for m in metrics if m in _COUNTS],
              "pct": [m for m in metrics if m in _SHARES],
              "money": [m for m in metrics if m in _MONEY]}
-    return ShownTable(table, {k: [metric_label(m, lang) for m in v] for k, v in kinds.items()})
+    return LabelledTable(table,
+                         {k: [metric_label(m, lang) for m in v] for k, v in kinds.items()})
 
 
 def ranking_table(ranking: pd.DataFrame, *, names: Mapping[str, str] | None = None,
-                  lang: str = "en") -> ShownTable:
+                  lang: str = "en") -> LabelledTable:
     """The ranking (:func:`rank_stores`) for the reader: overall rank, store, the rank on
     each metric and the mean rank (two decimals).
 
@@ -1264,7 +1265,7 @@ def ranking_table(ranking: pd.DataFrame, *, names: Mapping[str, str] | None = No
         **{metric_label(c[len("rank_"):], lang): ranking[c].to_numpy() for c in rank_cols},
         mean_rank: ranking["mean_rank"].to_numpy(),
     })
-    return ShownTable(table, {"floats": [mean_rank], "digits": 2})
+    return LabelledTable(table, {"floats": [mean_rank], "digits": 2})
 
 
 def scorecard_record(scorecard: Any) -> dict[str, dict[str, Any]]:

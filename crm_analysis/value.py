@@ -1727,7 +1727,7 @@ class LabelledTable:
     """
 
     table: pd.DataFrame
-    formats: dict[str, list[str]] = field(default_factory=dict)
+    formats: dict[str, Any] = field(default_factory=dict)  # n.table keywords: column lists, digits
 
 
 def grade_table(summary: Any, *, kind: str, value: str = "net_value",

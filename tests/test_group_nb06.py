@@ -11,13 +11,13 @@ import math
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pytest
 from reference import hand_tidy_retention
 
 from crm_analysis.group import (
     MIN_BASE,
     SHOWN_METRICS,
-    ShownTable,
     benchmark_gaps,
     best_store_by_year,
     gap_summary,
@@ -37,6 +37,7 @@ from crm_analysis.group import (
 )
 from crm_analysis.narrative import Narrator
 from crm_analysis.schema import example_dataset
+from crm_analysis.value import LabelledTable
 
 NAMES = {"A": "Hefei", "B": "Wuhu"}
 
@@ -147,9 +148,36 @@ def test_gap_value_errors():
         gap_value(ds, {"store_id": "007", "age_band": 0, "gap_pp": 1.0}, as_of=20210630)
     with pytest.raises(KeyError, match="gap_value: gap needs the keys \\['gap_pp'\\]"):
         gap_value(ds, {"store_id": "007", "age_band": 0}, as_of="2021-06-30")
-    with pytest.raises(TypeError, match="gap_value: data must be"):
+    with pytest.raises(KeyError, match="gap_value: data must hold .* missing \\['vehicles'\\]"):
         gap_value({"repair_orders": ds.repair_orders},
                   {"store_id": "007", "age_band": 0, "gap_pp": 1.0}, as_of="2021-06-30")
+    with pytest.raises(TypeError, match="gap_value: data must be"):
+        gap_value([ds.repair_orders], {"store_id": "007", "age_band": 0, "gap_pp": 1.0},
+                  as_of="2021-06-30")
+
+
+def test_gap_value_takes_what_the_other_group_functions_take():
+    ds = example_dataset()
+    gap = {"store_id": "007", "age_band": 0, "gap_pp": 20.0}
+    # a mapping of pandas or lazy Polars tables, as retention_by_store takes: the same
+    # 1 car x 20 points x 2192.5 RMB = 438.5 a year as the Dataset (test above)
+    pandas_tables = {"vehicles": ds.vehicles, "repair_orders": ds.repair_orders}
+    polars_tables = {k: pl.from_pandas(v).lazy() for k, v in pandas_tables.items()}
+    for data in (pandas_tables, polars_tables):
+        v = gap_value(data, gap, as_of="2021-06-30")
+        assert (v["vehicles"], v["gross_profit_per_vehicle"]) == (1.0, pytest.approx(2192.5))
+        assert v["value_per_year"] == pytest.approx(438.5)
+    # as_of left out: the data's own date. Tables without meta: their last order,
+    # 2021-04-18; the car (sold 2020-07-15) is in year 1 and both its orders (R0004,
+    # R0005) are in the 12 months before, so again 438.5
+    assert gap_value(pandas_tables, gap)["value_per_year"] == pytest.approx(438.5)
+    # the Dataset's own date is meta["as_of"] = 2024-06-30: the car is in band 3 (3.96
+    # years old) and had no order in the 12 months before, so band 0 is empty and band 3
+    # holds 1 car without a retained one (no gross profit per retained car)
+    assert math.isnan(gap_value(ds, gap)["vehicles"])
+    late = gap_value(ds, {**gap, "age_band": 3})
+    assert late["vehicles"] == 1.0 and late["extra_vehicles"] == pytest.approx(0.2)
+    assert math.isnan(late["gross_profit_per_vehicle"])
 
 
 def test_metric_range():
@@ -176,7 +204,7 @@ def test_metric_range():
 def test_gap_table_labels_and_formats():
     gaps = gap_to_best(hand_tidy_retention())
     shown = gap_table(gaps, names=NAMES, lang="zh")
-    assert isinstance(shown, ShownTable)
+    assert isinstance(shown, LabelledTable)  # the value module's labelled table, not a copy
     assert list(shown.table.columns) == ["车龄", "最佳门店", "最佳掌握率", "差距最大的门店",
                                          "其掌握率", "差距（百分点）"]
     assert shown.table["车龄"].tolist() == ["第1年", "第2年", "第3年", "第4年"]

@@ -3,8 +3,8 @@
 - ``l1.window_orders``: the lesson's table ``orders`` (24-month window, one store, orders
   with a customer, profit per order), checked on hand-made orders at the window's edges and
   against :func:`crm_analysis.features.customer_features`, which sums the same orders;
-- ``l2.grade_table`` / ``l2.show_grades``: the grade summaries of L2 with grade names and
-  headers in the student's language.
+- ``l2.show_grades``: the grade summaries of L2 with grade names and headers in the
+  student's language, through :func:`crm_analysis.value.grade_table` (no copy of it).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
+from crm_analysis import value
 from crm_analysis.features import customer_features
 from crm_analysis.margins import DEFAULT_COST_PER_ORDER
 from crm_analysis.narrative import Narrator
@@ -68,34 +69,43 @@ def test_window_orders_sum_to_the_customer_features():
                                    check_names=False)
 
 
+# 10 customers: 2 MVC worth 9,000 RMB, 3 MGC worth 2,000, 5 BZ worth -1,000 (net 10,000)
 SUMMARY = pd.DataFrame({"grade": ["mvc", "mgc", "bz"], "customers": [2.0, 3.0, 5.0],
-                        "share_customers": [0.2, 0.3, 0.5], "share_value": [0.9, 0.2, -0.1],
-                        "value_per_customer": [4500.0, 666.7, -200.0]})
+                        "share_customers": [0.2, 0.3, 0.5],
+                        "value": [9000.0, 2000.0, -1000.0], "share_value": [0.9, 0.2, -0.1],
+                        "value_per_customer": [4500.0, 2000.0 / 3, -200.0],
+                        "orders_per_year": [3.0, 2.0, 1.5]})
+
+
+def test_l2_has_no_copy_of_the_grade_table():
+    # the lesson shows the library's table (crm_analysis.value.grade_table)
+    assert not hasattr(l2, "grade_table") or l2.grade_table is value.grade_table
 
 
 @pytest.mark.parametrize("lang, headers, names", [
-    ("en", ["Grade", "Customers", "Share of customers", "Share of net value",
-            "Net value per customer (RMB)"],
+    ("en", ["Value group", "Customers", "Share of customers", "Net value (RMB)",
+            "Share of net value", "Net value per customer (RMB)", "Visits per year"],
      ["Most valuable (MVC)", "Most growable (MGC)", "Below zero (BZ)"]),
-    ("zh", ["等级", "客户数", "客户占比", "净价值占比", "人均净价值（元）"],
+    ("zh", ["价值分组", "客户数", "客户占比", "净价值（元）", "净价值占比", "人均净价值（元）",
+            "年均进厂次数"],
      ["最具价值客户", "最具增长潜力客户", "负价值客户"]),
 ])
-def test_grade_table_names_grades_and_headers_in_the_language(lang, headers, names):
-    table = l2.grade_table(SUMMARY, "value_group", lang=lang)
-    assert list(table.columns) == headers
-    assert list(table.iloc[:, 0]) == names
-    assert list(table.iloc[:, 1]) == [2, 3, 5] and table.iloc[:, 1].dtype.kind == "i"
-    assert list(table.iloc[:, 2]) == [0.2, 0.3, 0.5]
-    assert list(table.iloc[:, 3]) == [0.9, 0.2, -0.1]
-    assert list(table.iloc[:, 4]) == [4500.0, 666.7, -200.0]
+def test_show_grades_names_grades_and_headers_in_the_language(lang, headers, names):
+    data = l2.show_grades(SUMMARY, "value_group", Narrator(lang)).data
+    assert list(data.columns) == headers
+    assert list(data.iloc[:, 0]) == names
+    assert list(data.iloc[:, 1]) == [2, 3, 5] and data.iloc[:, 1].dtype.kind == "i"
+    assert list(data.iloc[:, 4]) == [0.9, 0.2, -0.1]
 
 
-def test_grade_table_of_an_unknown_kind_is_a_key_error():
-    with pytest.raises(KeyError):
-        l2.grade_table(SUMMARY, "pyramid_tier", lang="en")
+def test_show_grades_of_an_unknown_kind_is_an_error():
+    with pytest.raises(ValueError, match="kind"):
+        l2.show_grades(SUMMARY, "pyramid_tier", Narrator("en"))
 
 
 def test_show_grades_formats_counts_shares_and_money():
     html = l2.show_grades(SUMMARY, "value_group", Narrator("zh")).to_html()
     assert "最具价值客户" in html and "人均净价值（元）" in html
-    assert "20.0%" in html and "-10.0%" in html and "4,500" in html and "-200" in html
+    # shares as percentages; money in whole RMB with thousands separators: 2000/3 -> 667
+    assert "20.0%" in html and "-10.0%" in html
+    assert "9,000" in html and "4,500" in html and "667" in html and "-200" in html

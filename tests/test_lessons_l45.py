@@ -300,20 +300,37 @@ def test_l4_steepest_year():
     assert l4.steepest_year([]) is None
 
 
+def _cells(shown) -> list[list[str]]:
+    """The cells of a lesson table as the notebook shows them (Narrator.table with the
+    view's formats), row by row."""
+    from crm_analysis.narrative import Narrator
+
+    html = Narrator("en").table(shown.table, **shown.formats).to_html()
+    rows = re.findall(r"<tr>(.*?)</tr>", html, flags=re.S)
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S) for row in rows]
+    return [[c.strip() for c in row] for row in cells if row]
+
+
 def test_l4_tables_in_both_languages(lesson_data):
     from crm_analysis.teaching.lessons import l4
+    from crm_analysis.value import LabelledTable
 
     small = l4.small_table(lesson_data)
     en, zh = l4.small_table_view(small, "en"), l4.small_table_view(small, "zh")
-    assert list(en.columns) == ["Car", "Sold here", "Sale date", "First order", "Last order",
-                                "Entry age (years)", "Exit age (years)", "Ended"]
-    assert all(CJK.search(c) for c in zh.columns)
-    assert en["Car"].tolist() == list("ABCDEFGH")
-    assert en["Ended"].tolist() == ["yes" if e else "no" for e in small["event"]]
-    assert zh["已结束"].tolist() == ["是" if e else "否" for e in small["event"]]
-    assert en["Exit age (years)"].tolist() == [f"{x:.2f}" for x in small["exit_age"]]
+    assert isinstance(en, LabelledTable)
+    assert list(en.table.columns) == ["Car", "Sold here", "Sale date", "First order",
+                                      "Last order", "Entry age (years)", "Exit age (years)",
+                                      "Ended"]
+    assert all(CJK.search(c) for c in zh.table.columns)
+    assert en.table["Car"].tolist() == list("ABCDEFGH")
+    assert en.table["Ended"].tolist() == ["yes" if e else "no" for e in small["event"]]
+    assert zh.table["已结束"].tolist() == ["是" if e else "否" for e in small["event"]]
+    assert [row[6] for row in _cells(en)] == [f"{x:.2f}" for x in small["exit_age"]]
     steps = l4.steps_view(l4.risk_set_steps(_small()), "zh")
-    assert steps.iloc[0].tolist() == ["1.00", "A, B, C", 3, 1, "66.7%"]
+    # survival 2/3 as a percentage by the Narrator's table format, not by hand
+    assert _cells(steps)[0] == ["1.00", "A, B, C", "3", "1", "66.7%"]
+    assert steps.formats == {"floats": ["车龄（年）"], "digits": 2,
+                             "ints": ["风险集人数", "结束数"], "pct": ["仍为客户"]}
 
 
 def test_l5_tables_in_both_languages():
@@ -322,15 +339,23 @@ def test_l5_tables_in_both_languages():
     metrics = pd.DataFrame({"model": ["logistic", "recency_rule"], "roc_auc": [0.7456, 0.7],
                             "brier": [0.19, 0.2], "top_decile_lift": [2.0, np.nan]})
     zh = l5.metrics_view(metrics, "zh")
-    assert zh.columns.tolist() == ["方法", "ROC AUC", "Brier 分数", "前 10% 提升度"]
-    assert zh.iloc[0].tolist() == ["逻辑回归", "0.746", "0.190", "2.000"]
-    assert zh.iloc[1, -1] == "–"
+    assert zh.table.columns.tolist() == ["方法", "ROC AUC", "Brier 分数", "前 10% 提升度"]
+    assert _cells(zh) == [["逻辑回归", "0.746", "0.190", "2.000"],
+                          ["最近进厂间隔规则", "0.700", "0.200", "–"]]
     summary = pd.DataFrame({"customers": [3, 0], "value": [12_345.6, 0.0],
                             "mean_risk": [0.5, np.nan], "expected_value_at_risk": [6000.0, 0]},
                            index=pd.Index(["high_value_at_risk", "no_value"], name="grade"))
     en = l5.classes_view(summary, "en")
-    assert en.iloc[0].tolist() == ["High value, at risk", "3", "12,346", "50.0%", "6,000"]
-    assert en.iloc[1, 3] == "–"
+    # the numbers stay numbers; money and shares are formatted by Narrator.table
+    assert en.table.iloc[0, 1:].tolist() == [3, 12_345.6, 0.5, 6000.0]
+    assert en.formats == {"ints": ["Customers"],
+                          "money": ["Net value (RMB)", "Expected value at risk (RMB)"],
+                          "pct": ["Mean churn probability"]}
+    assert _cells(en)[0] == ["High value, at risk", "3", "12,346", "50.0%", "6,000"]
+    assert _cells(en)[1][3] == "–"
+    snap = pd.DataFrame({"customer_id": ["C1"], "orders": [3], "months_since_last_order": [4.26],
+                         "main_vehicle_age": [None], "net_value": [1234.5], "churned": [1]})
+    assert _cells(l5.snapshot_view(snap, "zh")) == [["C1", "3", "4.3", "–", "1,234", "1"]]
 
 
 def test_l5_call_list_hides_customer_ids():
@@ -340,12 +365,17 @@ def test_l5_call_list_hides_customer_ids():
                           "churn_class": ["high_value_at_risk", "low_value_at_risk"],
                           "vehicle_age": [3.26, np.nan], "value": [9000.4, 120.0],
                           "risk": [0.9, 0.55], "reason_1": ["high_spend", None],
-                          "reason_2": ["old_vehicle", None]})
+                          "reason_2": ["old_vehicle", None],
+                          "reason_3": ["few_visits", "no_such_reason"]})
     zh = l5.calls_view(calls, "zh")
-    assert "C7" not in zh.to_string() and "客户" not in zh.columns
-    assert zh.iloc[0, 1:].tolist() == ["高价值易流失客户", "3.3", "9,000", "90.0%",
-                                       "消费金额高; 车龄较长"]
-    assert zh.iloc[1, 2] == "–" and zh.iloc[1, -1] == ""
+    assert "C7" not in zh.table.to_string() and "客户" not in zh.table.columns
+    # all three reasons (five_classes.reason_labels), joined with the Chinese list comma;
+    # an unknown code is shown as it is instead of a KeyError
+    assert _cells(zh)[0][1:] == ["高价值易流失客户", "3.3", "9,000", "90.0%",
+                                 "消费金额高、车龄较长、进厂次数少"]
+    assert _cells(zh)[1][2] == "–" and _cells(zh)[1][-1] == "no_such_reason"
+    en = l5.calls_view(calls, "en")
+    assert en.table.iloc[0, -1] == "High spend; Older vehicle; Few visits"
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

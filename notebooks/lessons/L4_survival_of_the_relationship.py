@@ -91,7 +91,8 @@ n.tell("lesson4.relationships", horizon=H, lapse=LAPSE, relationships=len(table)
 # Eight of the relationships, to work on by hand (the grader uses the same eight)
 small = l4.small_table(data)
 n.tell("lesson4.small_table", horizon=H)
-_ = n.table(l4.small_table_view(small, lang))
+shown = l4.small_table_view(small, lang)
+_ = n.table(shown.table, **shown.formats)
 
 # %%
 # Each relationship as a bar from its entry age (|) to its exit (× ended, > censored)
@@ -221,7 +222,8 @@ if solutions:
 # %%
 # Kaplan-Meier by hand on the small table: who is at risk, who ends, survival so far
 steps = l4.risk_set_steps(small)
-_ = n.table(l4.steps_view(steps, lang))
+shown = l4.steps_view(steps, lang)
+_ = n.table(shown.table, **shown.formats)
 
 # %% [markdown] tags=["lang-en"]
 # Read the table row by row: at each age, the survival so far is multiplied by (1 −

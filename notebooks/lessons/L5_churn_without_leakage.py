@@ -76,7 +76,8 @@ T_test = window_start(HORIZON, as_of=T)  # the latest date whose outcome is alre
 snap = churn_snapshot(ds, as_of=T_test, store_id=sid, window_months=WINDOW,
                       horizon_months=HORIZON)
 n.tell("lesson5.snapshot", test_date=T_test, customers=len(snap))
-_ = n.table(l5.snapshot_view(snap.head(6), lang))
+shown = l5.snapshot_view(snap.head(6), lang)
+_ = n.table(shown.table, **shown.formats)
 
 # %% [markdown] tags=["lang-en"]
 # **Exercise L5.1.** What share of the customers in the test snapshot churned? (A share
@@ -203,7 +204,8 @@ res = backtest(ds, as_of=T, store_id=sid, horizon_months=HORIZON, window_months=
 m = res.metrics_.set_index("model")
 train_dates = " & ".join(n.date(d) for d in sorted(res.train_dates_))
 n.tell("lesson5.split", train=train_dates, test_date=T_test)
-_ = n.table(l5.metrics_view(res.metrics_, lang))
+shown = l5.metrics_view(res.metrics_, lang)
+_ = n.table(shown.table, **shown.formats)
 
 # %%
 # ROC curves of the model and the baselines at the test date
@@ -283,7 +285,8 @@ n.tell("lesson5.scored", customers=len(scored), window=WINDOW,
 # %%
 # The five classes: customers, net value, mean churn probability, expected value at risk
 summary = fc.summary.set_index("grade").reindex(list(CHURN_CLASSES))
-_ = n.table(l5.classes_view(summary, lang))
+shown = l5.classes_view(summary, lang)
+_ = n.table(shown.table, **shown.formats)
 with ch.figure(size=(10, 4.5)) as ax:
     plots.grade_shares(fc.summary, kind="churn_class", value_label="net_value", ax=ax,
                        lang=lang)
@@ -324,7 +327,8 @@ if solutions:
 # The call list, most expected value at risk first (without the customer ids)
 calls = action_list(fc, scored)
 n.tell("lesson5.calls", customers=len(calls))
-_ = n.table(l5.calls_view(calls.head(10), lang))
+shown = l5.calls_view(calls.head(10), lang)
+_ = n.table(shown.table, **shown.formats)
 
 # %% [markdown] tags=["lang-en"]
 # **Exercise L5.6.** Give the real **customer ids** of the first 5 customers on the call

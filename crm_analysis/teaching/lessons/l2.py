@@ -20,10 +20,9 @@ import numpy as np
 import pandas as pd
 
 from crm_analysis.features import customer_features
-from crm_analysis.i18n import t
 from crm_analysis.narrative import Narrator
 from crm_analysis.teaching.core import exercise
-from crm_analysis.value import abc, mvc_mgc_bz, potential_value, rfm_segments
+from crm_analysis.value import abc, grade_table, mvc_mgc_bz, potential_value, rfm_segments
 
 #: Look-back window of the value measures in L2, in months.
 WINDOW_MONTHS = 24
@@ -44,46 +43,17 @@ def potential(data, feats: pd.DataFrame | None = None) -> pd.DataFrame:
                            window_months=WINDOW_MONTHS)
 
 
-#: Catalog keys of the grade table's headers (crm_analysis/texts/lesson2.toml).
-_HEADERS = ("lesson2.col.grade", "lesson2.col.customers", "lesson2.col.share_customers",
-            "lesson2.col.share_value", "lesson2.col.value_per_customer")
-
-
-def grade_table(summary: pd.DataFrame, kind: str, *, lang: str = "en") -> pd.DataFrame:
-    """A grade summary as the lesson shows it: grade names and headers in ``lang``.
+def show_grades(summary: pd.DataFrame, kind: str, n: Narrator) -> Any:
+    """Display a grade summary in ``n``'s language: :func:`crm_analysis.value.grade_table`
+    (grade names, headers, counts, shares and money formatted), as notebook 02 shows it.
 
     ``summary`` is the ``summary`` of :func:`~crm_analysis.value.rfm_segments`,
     :func:`~crm_analysis.value.abc` or :func:`~crm_analysis.value.mvc_mgc_bz`; ``kind``
-    names its grades in :mod:`crm_analysis.i18n` (``"rfm"``, ``"abc"``, ``"value_group"``).
-    The columns are grade, customers, share of customers, share of net value and net value
-    per customer, in that order.
-
-    >>> s = pd.DataFrame({"grade": ["A", "C"], "customers": [2.0, 8.0],
-    ...                   "share_customers": [0.2, 0.8], "share_value": [0.7, 0.3],
-    ...                   "value_per_customer": [350.0, 37.5]})
-    >>> g = grade_table(s, "abc", lang="zh")
-    >>> list(g.columns[:2]), list(g.iloc[:, 0]), list(g.iloc[:, 1])
-    (['等级', '客户数'], ['A类客户', 'C类客户'], [2, 8])
+    names its grades (``"rfm"``, ``"abc"``, ``"value_group"``). Returns the pandas
+    ``Styler`` (see :meth:`crm_analysis.narrative.Narrator.table`).
     """
-    n = Narrator(lang)
-    columns = [n.text(key) for key in _HEADERS]
-    return pd.DataFrame({
-        columns[0]: [t(f"{kind}.{g}", lang) for g in summary["grade"]],
-        columns[1]: summary["customers"].astype(int).to_numpy(),
-        columns[2]: summary["share_customers"].to_numpy(dtype=float),
-        columns[3]: summary["share_value"].to_numpy(dtype=float),
-        columns[4]: summary["value_per_customer"].to_numpy(dtype=float),
-    })
-
-
-def show_grades(summary: pd.DataFrame, kind: str, n: Narrator) -> Any:
-    """Display :func:`grade_table` in ``n``'s language, counts, shares and money formatted.
-
-    Returns the pandas ``Styler`` (see :meth:`crm_analysis.narrative.Narrator.table`).
-    """
-    table = grade_table(summary, kind, lang=n.lang)
-    _, customers, share_c, share_v, per_customer = table.columns
-    return n.table(table, ints=[customers], pct=[share_c, share_v], money=[per_customer])
+    shown = grade_table(summary, kind=kind, lang=n.lang)
+    return n.table(shown.table, **shown.formats)
 
 
 def _round_count(n: int, share: float) -> int:

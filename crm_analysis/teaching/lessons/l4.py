@@ -30,6 +30,7 @@ import pandas as pd
 from crm_analysis.narrative import Narrator
 from crm_analysis.survival import defection_table
 from crm_analysis.teaching.core import exercise
+from crm_analysis.value import LabelledTable
 
 #: A relationship has ended when no order follows its last one within this many months.
 LAPSE_MONTHS = 12
@@ -169,20 +170,27 @@ def _yes_no(values: Iterable[Any], n: Narrator) -> list[str]:
     return [yes if bool(v) else no for v in values]
 
 
-def _headers(frame: pd.DataFrame, n: Narrator) -> pd.DataFrame:
-    return frame.rename(columns=lambda c: n.text(f"lesson4.col.{c}"))
+def _shown(frame: pd.DataFrame, n: Narrator, **formats: Any) -> LabelledTable:
+    """``frame`` with the lesson's headers (``lesson4.col.*``) in ``n``'s language and the
+    formats of its number columns (``ints``, ``pct``, ``floats``, ``digits``), for
+    :meth:`~crm_analysis.narrative.Narrator.table`."""
+    head = {c: n.text(f"lesson4.col.{c}") for c in frame.columns}
+    fmts = {k: v if k == "digits" else [head[c] for c in v] for k, v in formats.items()}
+    return LabelledTable(frame.rename(columns=head), fmts)
 
 
-def small_table_view(small: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
+def small_table_view(small: pd.DataFrame, lang: str = "en") -> LabelledTable:
     """The small table as the lesson shows it, in ``lang``: yes / no, dates, ages with
     two decimals, headers from the lesson's catalog (``crm_analysis/texts/lesson4.toml``).
+    Show it with ``n.table(shown.table, **shown.formats)``.
 
     >>> small = pd.DataFrame({"label": ["A"], "vin": ["V1"], "sold_here": [True],
     ...     "sale_date": [pd.Timestamp("2020-03-01")], "first_order_date": [pd.NaT],
     ...     "last_order_date": [pd.NaT], "entry_age": [0.0], "exit_age": [1.234],
     ...     "event": [False]})
-    >>> small_table_view(small, "zh").iloc[0].tolist()
-    ['A', '是', '2020年3月1日', '–', '–', '0.00', '1.23', '否']
+    >>> shown = small_table_view(small, "zh")
+    >>> shown.table.iloc[0, :5].tolist(), shown.formats["floats"]
+    (['A', '是', '2020年3月1日', '–', '–'], ['进入车龄（年）', '退出车龄（年）'])
     """
     n = Narrator(lang)
 
@@ -195,29 +203,30 @@ def small_table_view(small: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
         "sale_date": date(small["sale_date"]),
         "first_order_date": date(small["first_order_date"]),
         "last_order_date": date(small["last_order_date"]),
-        "entry_age": [f"{x:.2f}" for x in small["entry_age"]],
-        "exit_age": [f"{x:.2f}" for x in small["exit_age"]],
+        "entry_age": small["entry_age"].astype(float),
+        "exit_age": small["exit_age"].astype(float),
         "event": _yes_no(small["event"], n),
     })
-    return _headers(view, n)
+    return _shown(view, n, floats=["entry_age", "exit_age"], digits=2)
 
 
-def steps_view(steps: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
+def steps_view(steps: pd.DataFrame, lang: str = "en") -> LabelledTable:
     """:func:`risk_set_steps` as the lesson shows it, in ``lang``: ages with two
     decimals, survival as a percentage, headers from the lesson's catalog.
 
     >>> steps = pd.DataFrame({"age": [1.0], "who": ["A, B"], "at_risk": [2],
     ...                       "departures": [1], "survival": [0.5]})
-    >>> steps_view(steps).columns.tolist()
+    >>> steps_view(steps).table.columns.tolist()
     ['Age (years)', 'At risk', 'Number at risk', 'Ending', 'Still a customer']
-    >>> steps_view(steps, "zh").columns[-1], steps_view(steps, "zh").iloc[0, -1]
-    ('仍为客户', '50.0%')
+    >>> steps_view(steps, "zh").formats
+    {'floats': ['车龄（年）'], 'digits': 2, 'ints': ['风险集人数', '结束数'], 'pct': ['仍为客户']}
     """
     n = Narrator(lang)
     view = steps[["age", "who", "at_risk", "departures", "survival"]].copy()
-    view["age"] = [f"{x:.2f}" for x in view["age"]]
-    view["survival"] = [f"{x:.1%}" for x in view["survival"]]
-    return _headers(view, n)
+    view["age"] = view["age"].astype(float)
+    view["survival"] = view["survival"].astype(float)
+    return _shown(view, n, floats=["age"], digits=2, ints=["at_risk", "departures"],
+                  pct=["survival"])
 
 
 # Counts are exact: abs_tol 0.5 accepts 3.0 for 3 and nothing else.

@@ -13,8 +13,10 @@ logistic regression (deterministic: no random split, fixed ``random_state``, one
 thread), trained exactly as the lesson trains it; the counting and sorting around the
 model are re-done here by hand.
 
-The ``*_view`` functions are the lesson's tables as the student sees them (headers in
-the student's language from ``crm_analysis/texts/lesson5.toml``, numbers as text).
+The ``*_view`` functions are the lesson's tables as the student sees them: a
+:class:`~crm_analysis.value.LabelledTable` (headers in the student's language from
+``crm_analysis/texts/lesson5.toml``, numbers as numbers with their formats), shown with
+``n.table(shown.table, **shown.formats)``.
 """
 
 from __future__ import annotations
@@ -25,11 +27,16 @@ import numpy as np
 import pandas as pd
 
 from crm_analysis.churn import ChurnModel, backtest
-from crm_analysis.five_classes import DEFAULT_HIGH_VALUE_SHARE, high_value_threshold
+from crm_analysis.five_classes import (
+    DEFAULT_HIGH_VALUE_SHARE,
+    high_value_threshold,
+    reason_labels,
+)
 from crm_analysis.i18n import t
 from crm_analysis.narrative import Narrator
 from crm_analysis.overview import window_start
 from crm_analysis.teaching.core import exercise
+from crm_analysis.value import LabelledTable
 
 #: Churn horizon: no order in this many months after the snapshot date.
 HORIZON_MONTHS = 12
@@ -130,96 +137,113 @@ def _auc(y: np.ndarray, score: np.ndarray) -> float:
 # --------------------------------------------------------------------------- tables shown
 
 
-def _fmt(values: Any, pattern: str) -> list[str]:
-    """Numbers as text with ``pattern`` (``"{:,.0f}"``); "–" for a missing one."""
-    return [pattern.format(float(v)) if pd.notna(v) else "–" for v in values]
-
-
-def _headers(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+def _shown(frame: pd.DataFrame, lang: str, digits: int = 1,
+           **kinds: list[str]) -> LabelledTable:
+    """``frame`` with the lesson's headers in ``lang`` and the formats of its number columns
+    (``money``, ``pct``, ``ints``, ``floats`` with ``digits`` decimals), for
+    :meth:`~crm_analysis.narrative.Narrator.table`."""
     n = Narrator(lang)
-    return frame.rename(columns=lambda c: c if c == "ROC AUC" else n.text(f"lesson5.col.{c}"))
+    head = {c: c if c == "ROC AUC" else n.text(f"lesson5.col.{c}") for c in frame.columns}
+    formats: dict[str, Any] = {kind: [head[c] for c in cols] for kind, cols in kinds.items()}
+    if "floats" in kinds:
+        formats["digits"] = digits
+    return LabelledTable(frame.rename(columns=head), formats)
 
 
-def snapshot_view(snap: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
+def _numbers(values: Any, kind: str = "float") -> np.ndarray | pd.Series:
+    """Numbers of a column, missing ones as NaN (``kind="int"``: whole numbers, pd.NA)."""
+    out = pd.to_numeric(pd.Series(values), errors="coerce").reset_index(drop=True)
+    return out.round().astype("Int64") if kind == "int" else out.astype(float).to_numpy()
+
+
+def snapshot_view(snap: pd.DataFrame, lang: str = "en") -> LabelledTable:
     """Rows of a churn snapshot as the lesson shows them, in ``lang``: customer, orders,
-    months since the last order, vehicle age, net value (whole yuan), churned.
+    months since the last order, vehicle age, net value (whole yuan), churned. Show it
+    with ``n.table(shown.table, **shown.formats)``.
 
     >>> snap = pd.DataFrame({"customer_id": ["C1"], "orders": [3],
     ...     "months_since_last_order": [4.26], "main_vehicle_age": [None],
     ...     "net_value": [1234.5], "churned": [1]})
-    >>> snapshot_view(snap, "zh").iloc[0, 1:].tolist()
-    ['3', '4.3', '–', '1,234', '1']
+    >>> shown = snapshot_view(snap, "zh")
+    >>> shown.formats["money"], shown.formats["floats"], shown.formats["digits"]
+    (['净价值（元）'], ['距上次工单月数', '车龄（年）'], 1)
     """
-    view = snap[["customer_id", "orders", "months_since_last_order", "main_vehicle_age",
-                 "net_value", "churned"]].copy()
-    for col in ("months_since_last_order", "main_vehicle_age"):
-        view[col] = _fmt(view[col], "{:,.1f}")
-    for col in ("orders", "churned"):
-        view[col] = _fmt(view[col], "{:,.0f}")
-    view["net_value"] = _fmt(view["net_value"], "{:,.0f}")
-    return _headers(view, lang)
+    view = pd.DataFrame({
+        "customer_id": snap["customer_id"].astype(str).to_numpy(),
+        "orders": _numbers(snap["orders"], "int"),
+        "months_since_last_order": _numbers(snap["months_since_last_order"]),
+        "main_vehicle_age": _numbers(snap["main_vehicle_age"]),
+        "net_value": _numbers(snap["net_value"]),
+        "churned": _numbers(snap["churned"], "int"),
+    })
+    return _shown(view, lang, ints=["orders", "churned"],
+                  floats=["months_since_last_order", "main_vehicle_age"], money=["net_value"])
 
 
-def metrics_view(metrics: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
+def metrics_view(metrics: pd.DataFrame, lang: str = "en") -> LabelledTable:
     """A backtest's ``metrics_`` as the lesson shows them: method names in ``lang``,
     ROC AUC, Brier score and top-decile lift with three decimals.
 
     >>> m = pd.DataFrame({"model": ["recency_rule"], "roc_auc": [0.71234], "brier": [0.2],
     ...                   "top_decile_lift": [1.5]})
-    >>> metrics_view(m).iloc[0].tolist()
-    ['Recency rule', '0.712', '0.200', '1.500']
+    >>> shown = metrics_view(m)
+    >>> shown.table.iloc[0, 0], shown.formats
+    ('Recency rule', {'floats': ['ROC AUC', 'Brier score', 'Top-decile lift'], 'digits': 3})
     """
     view = pd.DataFrame({
         "model": [t(f"churn_model.{c}", lang) for c in metrics["model"]],
-        "ROC AUC": _fmt(metrics["roc_auc"], "{:.3f}"),
-        "brier": _fmt(metrics["brier"], "{:.3f}"),
-        "top_decile_lift": _fmt(metrics["top_decile_lift"], "{:.3f}"),
+        "ROC AUC": _numbers(metrics["roc_auc"]),
+        "brier": _numbers(metrics["brier"]),
+        "top_decile_lift": _numbers(metrics["top_decile_lift"]),
     })
-    return _headers(view, lang)
+    return _shown(view, lang, digits=3, floats=["ROC AUC", "brier", "top_decile_lift"])
 
 
-def classes_view(summary: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
+def classes_view(summary: pd.DataFrame, lang: str = "en") -> LabelledTable:
     """The five classes' summary (indexed by class) as the lesson shows it: class names
     in ``lang``, customers, net value, mean churn probability and expected value at risk.
 
     >>> s = pd.DataFrame({"customers": [12], "value": [34567.8], "mean_risk": [0.654],
     ...                   "expected_value_at_risk": [22000.0]},
     ...                  index=pd.Index(["high_value_at_risk"], name="grade"))
-    >>> classes_view(s, "zh").iloc[0].tolist()
-    ['高价值易流失客户', '12', '34,568', '65.4%', '22,000']
+    >>> shown = classes_view(s, "zh")
+    >>> shown.table.iloc[0, 0], shown.formats["money"], shown.formats["pct"]
+    ('高价值易流失客户', ['净价值（元）', '期望流失价值（元）'], ['平均流失概率'])
     """
     view = pd.DataFrame({
         "grade": [t(f"churn_class.{c}", lang) for c in summary.index],
-        "customers": _fmt(summary["customers"], "{:,.0f}"),
-        "value": _fmt(summary["value"], "{:,.0f}"),
-        "mean_risk": _fmt(summary["mean_risk"], "{:.1%}"),
-        "expected_value_at_risk": _fmt(summary["expected_value_at_risk"], "{:,.0f}"),
+        "customers": _numbers(summary["customers"], "int"),
+        "value": _numbers(summary["value"]),
+        "mean_risk": _numbers(summary["mean_risk"]),
+        "expected_value_at_risk": _numbers(summary["expected_value_at_risk"]),
     })
-    return _headers(view, lang)
+    return _shown(view, lang, ints=["customers"], money=["value", "expected_value_at_risk"],
+                  pct=["mean_risk"])
 
 
-def calls_view(calls: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
+def calls_view(calls: pd.DataFrame, lang: str = "en") -> LabelledTable:
     """Rows of a call list (:func:`~crm_analysis.five_classes.action_list`) as the lesson
     shows them to the advisors: no customer id; class, vehicle age, net value, churn
-    probability and the model's reasons, in ``lang``.
+    probability and the model's reasons in ``lang``
+    (:func:`~crm_analysis.five_classes.reason_labels`).
 
     >>> calls = pd.DataFrame({"rank": [1], "customer_id": ["C9"],
     ...     "churn_class": ["high_value_at_risk"], "vehicle_age": [5.04], "value": [8000.0],
     ...     "risk": [0.81], "reason_1": ["long_since_last_visit"], "reason_2": [None]})
-    >>> calls_view(calls).iloc[0, 1:].tolist()
-    ['High value, at risk', '5.0', '8,000', '81.0%', 'Long time since the last visit']
+    >>> calls_view(calls).table.iloc[0, [1, 5]].tolist()
+    ['High value, at risk', 'Long time since the last visit']
     """
-    reasons = [c for c in ("reason_1", "reason_2") if c in calls.columns]
     view = pd.DataFrame({
-        "rank": [int(r) for r in calls["rank"]],
+        "rank": _numbers(calls["rank"], "int"),
         "churn_class": [t(f"churn_class.{c}", lang) for c in calls["churn_class"]],
-        "vehicle_age": _fmt(calls["vehicle_age"], "{:,.1f}"),
-        "value": _fmt(calls["value"], "{:,.0f}"),
-        "risk": _fmt(calls["risk"], "{:.1%}"),
-        "reasons": ["; ".join(t(f"churn_reason.{r}", lang) for r in row if isinstance(r, str))
-                    for row in calls[reasons].itertuples(index=False)],
+        "vehicle_age": _numbers(calls["vehicle_age"]),
+        "value": _numbers(calls["value"]),
+        "risk": _numbers(calls["risk"]),
+        "reasons": reason_labels(calls, lang=lang,
+                                 sep="、" if lang == "zh" else "; ").to_numpy(),
     })
-    return _headers(view, lang)
+    return _shown(view, lang, ints=["rank"], floats=["vehicle_age"], money=["value"],
+                  pct=["risk"])
 
 
 # A share of two exact counts: abs_tol 0.001 accepts it rounded to three decimals. A
