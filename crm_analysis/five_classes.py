@@ -68,6 +68,7 @@ from crm_analysis.privacy import (
     key_fingerprint,
     pseudonymize,
 )
+from crm_analysis.safety import atomic_path, put_cell
 from crm_analysis.value import (
     GradeResult,
     _categorical,
@@ -748,22 +749,6 @@ def _reason_label(code: Any, lang: str) -> str | None:
         return str(code)
 
 
-def _cell(value: Any) -> Any:
-    """A Python value openpyxl can write (None for missing)."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float | np.floating):
-        return None if math.isnan(value) else float(value)
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, pd.Timestamp | np.datetime64):
-        ts = pd.Timestamp(value)
-        return None if pd.isna(ts) else ts.to_pydatetime().replace(tzinfo=None)
-    return value
-
-
 def _pii_frame(actions: pd.DataFrame, customers: Any) -> pd.DataFrame | None:
     """``name`` / ``phone`` per action row from ``customers`` (or the actions themselves)."""
     cols = [c for c in ("name", "phone") if c in PII_COLUMNS["customers"]]
@@ -971,15 +956,15 @@ def write_action_list(
     border = Border(left=thin, right=thin, top=thin, bottom=thin)
     n, ncol = len(data), len(data.columns)
 
-    ws.cell(row=_TITLE_ROW, column=1, value=title or t("title", lang, labels=_TEXT)).font = Font(
+    put_cell(ws, _TITLE_ROW, 1, title or t("title", lang, labels=_TEXT)).font = Font(
         bold=True, size=14)
     note = (t("note", lang, labels=_TEXT, n=n)
             + t("note_pii" if include_pii else "note_pseudo", lang, labels=_TEXT))
-    ws.cell(row=_NOTE_ROW, column=1, value=note).font = Font(italic=True, color="595959")
+    put_cell(ws, _NOTE_ROW, 1, note).font = Font(italic=True, color="595959")
 
     headers = [header(c) for c in data.columns]
     for j, text in enumerate(headers, start=1):
-        cell = ws.cell(row=_HEADER_ROW, column=j, value=text)
+        cell = put_cell(ws, _HEADER_ROW, j, text)
         cell.font = Font(bold=True, color="FFFFFF")
         cell.fill = PatternFill("solid", fgColor=_HEADER_FILL)
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
@@ -990,8 +975,8 @@ def write_action_list(
     for i, row in enumerate(data.itertuples(index=False, name=None)):
         r = _HEADER_ROW + 1 + i
         for j, (col, raw) in enumerate(zip(data.columns, row, strict=True), start=1):
-            value = _cell(raw)
-            cell = ws.cell(row=r, column=j, value=value)
+            cell = put_cell(ws, r, j, raw)
+            value = cell.value
             cell.border = border
             cell.alignment = Alignment(vertical="center")
             fmt = _FORMATS.get(col)
@@ -1042,7 +1027,8 @@ def write_action_list(
             path_or_buffer.seek(0)
         return path_or_buffer
     path = Path(path_or_buffer)
-    path.write_bytes(payload)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(payload)
     return path
 
 
@@ -1061,7 +1047,7 @@ def _about_sheet(wb: Any, lang: str, params: Mapping[str, Any], data: pd.DataFra
     ws.column_dimensions["A"].width = 34
     ws.column_dimensions["B"].width = 100
     row = 1
-    ws.cell(row=row, column=1, value=t("about_title", lang, labels=_TEXT)).font = Font(
+    put_cell(ws, row, 1, t("about_title", lang, labels=_TEXT)).font = Font(
         bold=True, size=14)
     row += 2
     wrap = Alignment(wrap_text=True, vertical="top")
@@ -1071,15 +1057,15 @@ def _about_sheet(wb: Any, lang: str, params: Mapping[str, Any], data: pd.DataFra
         for col in (1, 2):
             c = ws.cell(row=row, column=col)
             c.fill = PatternFill("solid", fgColor=_SECTION_FILL)
-        ws.cell(row=row, column=1, value=t(key, lang, labels=_TEXT)).font = Font(bold=True)
+        put_cell(ws, row, 1, t(key, lang, labels=_TEXT)).font = Font(bold=True)
         row += 1
 
     def item(name: str, text: str) -> None:
         nonlocal row
-        a = ws.cell(row=row, column=1, value=name)
+        a = put_cell(ws, row, 1, name)
         a.alignment = wrap
         a.font = Font(bold=True)
-        ws.cell(row=row, column=2, value=text).alignment = wrap
+        put_cell(ws, row, 2, text).alignment = wrap
         row += 1
 
     def gap() -> None:
@@ -1157,5 +1143,5 @@ def _about_sheet(wb: Any, lang: str, params: Mapping[str, Any], data: pd.DataFra
         text = t("privacy_pseudo", lang, labels=_TEXT, fp=fingerprint)
     item(t("item_privacy", lang, labels=_TEXT), text)
     gap()
-    ws.cell(row=row, column=1, value=t("generated", lang, labels=_TEXT)).font = Font(
+    put_cell(ws, row, 1, t("generated", lang, labels=_TEXT)).font = Font(
         italic=True, color="595959")

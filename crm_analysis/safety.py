@@ -22,10 +22,10 @@ Example
 -------
 >>> check_path_part("S001", "store id")
 'S001'
->>> check_path_part("../../x", "store id", where="report")
+>>> check_path_part("../../x", "store id", where="report")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-ValueError: report: store id '../../x' cannot be used as a folder or file name: use letters, digits, '.', '_' and '-' (at most 64 characters, starting with a letter or digit)
+ValueError: report: store id '../../x' cannot be used as a folder or file name: use ...
 >>> spreadsheet_text('=HYPERLINK("http://x","y")'), spreadsheet_text("-12.5")
 ('\\'=HYPERLINK("http://x","y")', '-12.5')
 """
@@ -170,12 +170,14 @@ def write_csv(frame: Any, path: str | os.PathLike[str], *, encoding: str = "utf-
     """Write ``frame`` to ``path`` as CSV, formula-safe and atomically.
 
     ``utf-8-sig`` (UTF-8 with a byte-order mark) is the default so that Excel opens
-    Chinese text correctly.
+    Chinese text correctly. Rows end in CRLF (RFC 4180), which also makes the writer quote
+    every field holding a bare CR: unquoted, a spreadsheet program would start a new row
+    there, and the text after the CR (``=...``) would be a cell of its own.
     """
     target = Path(path)
     df = _safe_frame(frame)
     with atomic_path(target) as tmp:
-        df.to_csv(tmp, index=index, encoding=encoding)
+        df.to_csv(tmp, index=index, encoding=encoding, lineterminator="\r\n")
     return target
 
 

@@ -567,3 +567,23 @@ def test_plot_five_classes(frame, lang, _rc):
     # a GradeResult works too
     assert plots.grade_shares(r, kind="churn_class", value_label="net_value",
                               lang=lang).get_title() == ax.get_title()
+
+
+def test_hostile_text_never_becomes_a_formula(actions, data, tmp_path):
+    """Issue 17: a model `=HYPERLINK(...)` made 59 live formula cells in the call list, and
+    with include_pii names and phones became formulas. Every text cell is a string cell now
+    (scanned by tests/sheet_safety.py), and the text is kept exactly."""
+    from tests.sheet_safety import formula_cells
+
+    hostile = ['=HYPERLINK("http://example.invalid","y")', "@SUM(1+1)", "+cmd|' /C calc'!A0"]
+    n = len(actions)
+    planted = actions.assign(model=[hostile[i % 3] for i in range(n)])
+    customers = data.customers.assign(
+        name=[hostile[(i + 1) % 3] for i in range(len(data.customers))],
+        phone=[hostile[(i + 2) % 3] for i in range(len(data.customers))])
+    for kwargs in ({"key": KEY}, {"include_pii": True, "customers": customers}):
+        path = write_action_list(planted, tmp_path / "calls.xlsx", title=hostile[0], **kwargs)
+        assert formula_cells(path) == []
+        ws = load_workbook(path).worksheets[0]
+        values = [c.value for row in ws.iter_rows() for c in row]
+        assert values.count(hostile[0]) >= n // 3 and ws["A1"].value == hostile[0]
