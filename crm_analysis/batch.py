@@ -26,6 +26,20 @@ Atomicity
     either no stamp or a stamp whose files are complete; files without a stamp are not
     considered done and are rebuilt by the next run.
 
+Clean failure
+    Store ids and the run name become folder names only when they are plain names
+    (:func:`crm_analysis.safety.check_path_part`; ``group`` is kept for the group
+    reports) and every folder is joined under ``out_dir`` with
+    :func:`crm_analysis.safety.contained`: an unsafe id is a ``ValueError`` before anything
+    is written. A named pipe, socket or device file in the data folder is refused (a
+    ``ValueError`` naming it) without being opened. A full, read-only or not permitted
+    output folder fails the report it hits with ``io_error`` set and one line naming the
+    path and the cause (:func:`describe_os_error`); none of its files is published or
+    stamped, and the index is still written when there is room for it. Each worker
+    watches the batch process: when the batch is killed, even with SIGKILL, its workers
+    kill their notebook kernels and exit at once, and the forkserver and the resource
+    tracker follow them.
+
 Kernels talk to the runner over Unix sockets (``transport="ipc"``) on POSIX, so parallel
 kernels never collide on TCP ports; a kernel that dies while starting is retried.
 
@@ -42,6 +56,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import errno
 import hashlib
 import html
 import json
@@ -49,7 +64,9 @@ import math
 import multiprocessing
 import os
 import re
+import select
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -63,6 +80,7 @@ from tqdm.auto import tqdm
 
 from crm_analysis._inputs import read_as_of
 from crm_analysis.config import DEFAULT_DATA_DIR, LANGUAGES, NOTEBOOKS_DIR, REPORTS_DIR
+from crm_analysis.context import refuse_special_file
 from crm_analysis.privacy import store_key
 from crm_analysis.reporting import (
     RUNNER_PARAMETERS,
@@ -82,6 +100,7 @@ from crm_analysis.reporting import (
     to_html,
     validate_parameter_types,
 )
+from crm_analysis.safety import check_path_part, contained
 
 __all__ = [
     "GROUP_DIR",
@@ -90,6 +109,7 @@ __all__ = [
     "BatchRun",
     "build_batch_index",
     "check_run_dir",
+    "describe_os_error",
     "hash_data",
     "run_batch",
 ]
@@ -106,7 +126,13 @@ _RETRYABLE_RE = re.compile(
     r"DeadKernelError|Kernel failed to start",
     re.IGNORECASE,
 )
-_RUN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: errno values of a file system that refuses to take the output: full, over quota,
+#: read-only, or not ours to write. The report (or the run) fails with one line naming
+#: the path and the cause (see :func:`describe_os_error`); nothing half-written is kept.
+_WRITE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM}
+    | ({errno.EDQUOT} if hasattr(errno, "EDQUOT") else set())
+)
 
 
 # --------------------------------------------------------------------------- records
@@ -119,7 +145,10 @@ class BatchResult:
     ``store_id`` is ``"group"`` for a group notebook. ``status`` is ``"ok"`` or
     ``"failed"``; ``skipped`` is True when the report was up to date and not run again
     (``seconds`` is then the run time recorded when it was built). ``cell_index``,
-    ``error`` (one line) and ``traceback`` describe a failure.
+    ``error`` (one line) and ``traceback`` describe a failure; ``io_error`` is True when
+    the report failed because its files could not be written (disk full, read-only or
+    not permitted folder: ``error`` names the path and the cause, and no file of the
+    report is left half-written or marked done).
 
     Example
     -------
@@ -142,6 +171,7 @@ class BatchResult:
     cell_index: int | None = None
     traceback: str = ""
     metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    io_error: bool = False
 
     @property
     def ok(self) -> bool:
@@ -214,13 +244,36 @@ def _hash_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _hash_data_file(path: Path) -> str:
+    """:func:`_hash_file` for a file of the data folder: a named pipe, socket or device
+    is refused before it is read (opening a FIFO waits for a writer forever). It is
+    opened without blocking and checked again on the open file, so it cannot be swapped
+    for a FIFO in between."""
+    refuse_special_file(path, os.stat(path).st_mode, where="hash_data")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        refuse_special_file(path, os.fstat(fd).st_mode, where="hash_data")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        fh = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    h = _blake()
+    with fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def hash_data(path: str | os.PathLike[str]) -> str:
     """Content hash of a data file or of every file under a data folder (blake2b).
 
     Files are read in full (sizes and modification times are not trusted); names
     relative to the folder are part of the hash, so a renamed file changes it too.
     Hidden folders and ``__pycache__`` are skipped; hidden files (such as the
-    pseudonymization key ``.crm_analysis_key``) are included.
+    pseudonymization key ``.crm_analysis_key``) are included. A named pipe (FIFO),
+    socket or device file is a ``ValueError`` naming it, raised without reading it.
 
     Example
     -------
@@ -234,7 +287,7 @@ def hash_data(path: str | os.PathLike[str]) -> str:
     """
     root = Path(path)
     h = _blake()
-    if root.is_file():
+    if root.exists() and not root.is_dir():
         files = [root]
         base = root.parent
     else:
@@ -247,7 +300,7 @@ def hash_data(path: str | os.PathLike[str]) -> str:
         base = root
     for f in sorted(files, key=lambda p: p.relative_to(base).as_posix()):
         h.update(f.relative_to(base).as_posix().encode("utf-8") + b"\0")
-        h.update(_hash_file(f).encode("ascii"))
+        h.update(_hash_data_file(f).encode("ascii"))
     return h.hexdigest()
 
 
@@ -323,18 +376,67 @@ def check_run_dir(run_dir: str | os.PathLike[str]) -> list[str]:
     return problems
 
 
-def _atomic_write_json(path: Path, value: Any) -> None:
+def _atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary name beside ``path`` and rename it into place; on any
+    error (a full disk, an interrupt) the temporary file is removed and ``path`` is left
+    as it was. A plain ``open`` (not ``mkstemp``, which makes 0600 files), so the umask
+    decides the mode of the report files."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        tmp.write_text(
-            json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
-            encoding="utf-8",
-        )
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError):  # name the file the user knows, not the temporary one
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
+
+
+def _atomic_write_json(path: Path, value: Any) -> None:
+    _atomic_write_text(
+        path, json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+        + "\n")
+
+
+def _write_error(exc: BaseException | None) -> OSError | None:
+    """The OSError of a full, read-only or not permitted file system in ``exc`` or in the
+    exceptions it was raised from (papermill wraps the one of the notebook it writes)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def describe_os_error(exc: OSError, path: str | os.PathLike[str] | None = None) -> str:
+    """One line for a file-system error: the path and the cause, in words. ``path`` is
+    the file being written, for an error that does not name it (a failed ``write``).
+
+    Example
+    -------
+    >>> describe_os_error(OSError(errno.ENOSPC, "No space left on device", "r/a.html"))
+    'disk full while writing r/a.html'
+    >>> describe_os_error(OSError(errno.EROFS, "Read-only file system", "/mnt/r"))
+    'cannot write /mnt/r: the folder is on a read-only file system'
+    """
+    if exc.filename is not None:
+        path = exc.filename
+    elif path is None:
+        path = "(file not named by the system)"
+    if exc.filename2 is not None:
+        path = f"{path} -> {exc.filename2}"
+    if exc.errno == errno.ENOSPC:
+        return f"disk full while writing {path}"
+    if getattr(errno, "EDQUOT", None) == exc.errno:
+        return f"disk quota exceeded while writing {path}"
+    if exc.errno == errno.EROFS:
+        return f"cannot write {path}: the folder is on a read-only file system"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"permission denied: {path}"
+    return f"{path}: {exc.strerror or exc}"
 
 
 def _up_to_date(task: _Task) -> dict[str, Any] | None:
@@ -357,14 +459,22 @@ def _up_to_date(task: _Task) -> dict[str, Any] | None:
 
 
 def _execute_task(task: _Task) -> BatchResult:
-    """Run one report in a staging folder and publish it (runs in a worker process)."""
+    """Run one report in a staging folder and publish it (runs in a worker process).
+
+    A full, read-only or not permitted output folder does not stop the batch: the report
+    fails with ``io_error`` set and one line naming the path, and none of its files is
+    published or stamped (an earlier run's files and stamp are removed, so old and new
+    never mix)."""
     stem = task.stem
     staging = Path(task.staging_dir)
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return _io_failed(task, exc, start)
     tmp = {suffix: staging / f"{stem}{suffix}" for suffix in _OUTPUTS}
     status, error, cell_index, trace = "ok", "", None, ""
-    start = time.perf_counter()
     timed_out = threading.Event()
 
     def on_timeout() -> None:
@@ -389,6 +499,9 @@ def _execute_task(task: _Task) -> BatchResult:
             status, error, cell_index, trace = "ok", "", None, ""
             break
         except NotebookExecutionError as exc:
+            written = _write_error(exc)
+            if written is not None:  # the executed notebook could not be saved
+                return _io_failed(task, written, start, tmp[".ipynb"])
             status, error = "failed", exc.summary
             cell_index, trace = exc.cell_index, exc.traceback
             if timed_out.is_set():
@@ -402,63 +515,74 @@ def _execute_task(task: _Task) -> BatchResult:
             if timer is not None:
                 timer.cancel()
 
+    # the outputs in staging; only files written completely are published
     metrics: dict[str, Any] = {}
-    if tmp[".ipynb"].is_file():
-        try:
-            metrics = read_metrics(tmp[".ipynb"])
-        except Exception as exc:  # noqa: BLE001 - an unreadable notebook is a failure
-            if status == "ok":
-                status, error = "failed", f"cannot read the executed notebook: {exc}"
-        tmp[".metrics.json"].write_text(
-            json.dumps(metrics, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-            + "\n",
-            encoding="utf-8",
-        )
-        try:
-            to_html(tmp[".ipynb"], tmp[".html"])
-        except Exception as exc:  # noqa: BLE001 - record, keep going
-            if status == "ok":
-                status, error = "failed", f"HTML conversion failed: {exc}"
+    complete: set[str] = set()
+    writing = tmp[".metrics.json"]
+    try:
+        if tmp[".ipynb"].is_file():
+            complete.add(".ipynb")
+            try:
+                metrics = read_metrics(tmp[".ipynb"])
+            except Exception as exc:  # noqa: BLE001 - an unreadable notebook is a failure
+                if status == "ok":
+                    status, error = "failed", f"cannot read the executed notebook: {exc}"
+            _atomic_write_json(tmp[".metrics.json"], metrics)
+            complete.add(".metrics.json")
+            writing = tmp[".html"]
+            try:
+                to_html(tmp[".ipynb"], tmp[".html"])
+                complete.add(".html")
+            except OSError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - record, keep going
+                if status == "ok":
+                    status, error = "failed", f"HTML conversion failed: {exc}"
+    except OSError as exc:
+        return _io_failed(task, exc, start, writing)
     seconds = round(time.perf_counter() - start, 3)
-    if status == "ok" and not all(p.is_file() for p in tmp.values()):
+    if status == "ok" and complete != set(_OUTPUTS):
         status, error = "failed", "the notebook ran but not every output was written"
 
     # publish: stamp out first, files in, stamp last (an interruption leaves no stamp)
     final = Path(task.final_dir)
-    final.mkdir(parents=True, exist_ok=True)
     stamp_file = _stamp_path(final, stem)
-    with contextlib.suppress(FileNotFoundError):
-        stamp_file.unlink()
     placed: dict[str, Path | None] = {}
     files: dict[str, dict[str, Any]] = {}
-    for suffix, src in tmp.items():
-        dst = final / src.name
-        if src.is_file():
-            files[dst.name] = {"size": src.stat().st_size, "blake2b": _hash_file(src)}
-            os.replace(src, dst)
-            placed[suffix] = dst
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                dst.unlink()
-            placed[suffix] = None
-    if status == "ok" and any(p is None for p in placed.values()):
-        status, error = "failed", "an output file vanished before it was moved into place"
-    stamp = {
-        "version": _STAMP_VERSION,
-        "store_id": task.store_id,
-        "lang": task.lang,
-        "notebook": stem,
-        "status": status,
-        "seconds": seconds,
-        "finished": dt.datetime.now().astimezone().replace(microsecond=0).isoformat(),
-        "key": task.key,
-        "files": files,
-        "error": error,
-        "cell_index": cell_index,
-        "traceback": trace[-20_000:],
-    }
-    if files:
-        _atomic_write_json(stamp_file, stamp)
+    try:
+        final.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            stamp_file.unlink()
+        for suffix, src in tmp.items():
+            dst = final / src.name
+            if suffix in complete:
+                files[dst.name] = {"size": src.stat().st_size, "blake2b": _hash_file(src)}
+                os.replace(src, dst)
+                placed[suffix] = dst
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    dst.unlink()
+                placed[suffix] = None
+        if status == "ok" and any(p is None for p in placed.values()):
+            status, error = "failed", "an output file vanished before it was moved into place"
+        stamp = {
+            "version": _STAMP_VERSION,
+            "store_id": task.store_id,
+            "lang": task.lang,
+            "notebook": stem,
+            "status": status,
+            "seconds": seconds,
+            "finished": dt.datetime.now().astimezone().replace(microsecond=0).isoformat(),
+            "key": task.key,
+            "files": files,
+            "error": error,
+            "cell_index": cell_index,
+            "traceback": trace[-20_000:],
+        }
+        if files:
+            _atomic_write_json(stamp_file, stamp)
+    except OSError as exc:  # the files moved in have no stamp: not done, rebuilt next time
+        return _io_failed(task, exc, start)
     shutil.rmtree(staging, ignore_errors=True)
     return BatchResult(
         store_id=task.store_id,
@@ -474,6 +598,30 @@ def _execute_task(task: _Task) -> BatchResult:
         cell_index=cell_index,
         traceback=trace,
         metrics=metrics,
+    )
+
+
+def _io_failed(task: _Task, exc: OSError, start: float,
+               writing: Path | None = None) -> BatchResult:
+    """The result of a report whose files could not be written; its staging folder, its
+    stamp and any earlier output are removed where the file system still allows it.
+    The error names the report's file in the run folder (not its staging copy)."""
+    final = Path(task.final_dir)
+    text = describe_os_error(exc, writing)
+    text = text.replace(str(Path(task.staging_dir)), str(final))
+    shutil.rmtree(task.staging_dir, ignore_errors=True)
+    for name in (f"{task.stem}{_STAMP}", *(f"{task.stem}{s}" for s in _OUTPUTS)):
+        with contextlib.suppress(OSError):
+            (final / name).unlink()
+    return BatchResult(
+        store_id=task.store_id,
+        store_name=task.store_name,
+        lang=task.lang,
+        notebook=task.stem,
+        status="failed",
+        seconds=round(time.perf_counter() - start, 3),
+        error=text,
+        io_error=True,
     )
 
 
@@ -500,6 +648,7 @@ def _skipped_result(task: _Task, stamp: Mapping[str, Any]) -> BatchResult:
 
 
 def _crashed_result(task: _Task, exc: BaseException) -> BatchResult:
+    written = _write_error(exc)
     return BatchResult(
         store_id=task.store_id,
         store_name=task.store_name,
@@ -507,16 +656,92 @@ def _crashed_result(task: _Task, exc: BaseException) -> BatchResult:
         notebook=task.stem,
         status="failed",
         seconds=0.0,
-        error=f"worker process failed: {type(exc).__name__}: {exc}",
+        error=describe_os_error(written) if written is not None
+        else f"worker process failed: {type(exc).__name__}: {exc}",
+        io_error=written is not None,
     )
 
 
-def _worker_init() -> None:
-    # a worker's own Ctrl-C is handled by the parent, which cancels the batch
-    import signal
+# ---------------------------------------------------------------- workers die with the batch
+#
+# A batch killed with SIGKILL cannot shut its pool down. Its workers would go on running
+# (and their kernels with them: a kernel exits when its worker is gone, ipykernel's parent
+# poller), and with them the forkserver and the resource tracker, which exit when the last
+# worker has. So each worker watches the batch process itself: a thread blocked on a pidfd
+# of the batch (Linux; elsewhere a poll every half second) kills the worker's kernels and
+# ends the worker the moment the batch is gone. The worker also asks Linux for SIGKILL when
+# its own parent (the forkserver) dies.
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _set_parent_death_signal(sig: int) -> bool:
+    """``prctl(PR_SET_PDEATHSIG, sig)`` on Linux: ``sig`` when the parent process dies."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _process_alive(pid: int) -> bool:
+    """True while process ``pid`` runs (a zombie, killed but not yet reaped, is gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): the signal test is all there is
+    return stat_line.rsplit(")", 1)[-1].split()[:1] not in (["Z"], ["X"])
+
+
+def _end_worker() -> None:
+    with contextlib.suppress(Exception):
+        kill_kernels()
+    os._exit(1)
+
+
+def _watch_parent(pid: int, pidfd: int | None) -> None:
+    if pidfd is not None:
+        try:
+            select.select([pidfd], [], [])  # readable once the process has exited
+        except (OSError, ValueError):
+            pidfd = None
+    if pidfd is None:
+        while _process_alive(pid):
+            time.sleep(0.5)
+    _end_worker()
+
+
+def _start_parent_watchdog(pid: int) -> threading.Thread:
+    """End this process (after killing its notebook kernels) when process ``pid`` exits."""
+    pidfd = None
+    with contextlib.suppress(AttributeError, OSError):
+        pidfd = os.pidfd_open(pid)
+    if pidfd is None and not _process_alive(pid):
+        _end_worker()
+    thread = threading.Thread(target=_watch_parent, args=(pid, pidfd), daemon=True,
+                              name="crm-analysis batch watchdog")
+    thread.start()
+    return thread
+
+
+def _worker_init(batch_pid: int | None = None) -> None:
+    """Set up a worker: its Ctrl-C is handled by the parent (which cancels the batch), and
+    it ends when the batch process ``batch_pid`` ends, however that happens."""
     with contextlib.suppress(ValueError, OSError):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _set_parent_death_signal(signal.SIGKILL)
+    if batch_pid is not None:
+        _start_parent_watchdog(batch_pid)
 
 
 # --------------------------------------------------------------------------- runner
@@ -685,14 +910,16 @@ def run_batch(
     data_as_of = as_of_str or _data_as_of(data_path)
     if run is None:
         run = data_as_of[:7] if data_as_of else "latest"
-    if not _RUN_RE.match(run) or run in (".", "..") or run == _STAGING:
-        raise ValueError(
-            f"run name must be letters, digits, '.', '_' or '-' (no slash), got {run!r}"
-        )
-    run_dir = out_path / run
+    # ids become folder names: only plain names, checked before anything is written
+    check_path_part(run, "run name", where="run_batch")
     for sid in store_ids:
-        if sid == GROUP_DIR or not _RUN_RE.match(sid):
-            raise ValueError(f"store id {sid!r} cannot be used as a folder name")
+        check_path_part(sid, "store id", where="run_batch")
+        if sid == GROUP_DIR:
+            raise ValueError(f"run_batch: store id {sid!r} cannot be used as a folder name: "
+                             f"{GROUP_DIR!r} holds the group notebooks' reports")
+    run_dir = contained(out_path, run, where="run_batch")
+    final_dirs = {sid: {lang: contained(run_dir, sid, lang, where="run_batch")
+                        for lang in langs} for sid in [*store_ids, GROUP_DIR]}
 
     # -- hashes: the data once per batch. The pseudonymization key beside the data is part
     # of it (a new key changes the reports' pseudonyms), so it is created first: otherwise
@@ -717,7 +944,7 @@ def run_batch(
             lang=lang,
             notebook=str(nb),
             params=params,
-            final_dir=str(run_dir / sid / lang),
+            final_dir=str(final_dirs[sid][lang]),
             staging_dir=str(staging / f"{sid}-{lang}-{nb.stem}"),
             key=key,
             timeout=timeout,
@@ -773,6 +1000,7 @@ def run_batch(
                         max_workers=jobs,
                         mp_context=context,
                         initializer=_worker_init,
+                        initargs=(os.getpid(),),
                     )
                 futures: dict[Future[BatchResult], _Task] = {
                     pool.submit(_execute_task, task): task for task in pending
@@ -844,9 +1072,7 @@ def _write_runs_index(out_path: Path, page_lang: str = "en") -> Path:
         f"<h2>{html.escape(lab['run'])}</h2>\n<ul>{items}</ul>\n</body>\n</html>\n"
     )
     index = out_path / "index.html"
-    tmp = index.with_name(f".index.html.{os.getpid()}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, index)
+    _atomic_write_text(index, page)
     return index
 
 
@@ -1107,7 +1333,5 @@ def build_batch_index(
         out.append("</tbody></table>")
     out += [f"<footer>{esc(lab['footer'])}</footer>", "</body>", "</html>", ""]
     index = run_dir / "index.html"
-    tmp = index.with_name(f".index.html.{os.getpid()}.tmp")
-    tmp.write_text("\n".join(out), encoding="utf-8")
-    os.replace(tmp, index)
+    _atomic_write_text(index, "\n".join(out))
     return index

@@ -12,7 +12,9 @@ Sub-commands:
   automatic grading (see :mod:`crm_analysis.teaching.classroom` and docs/teaching.md).
 
 Exit codes: 0 success, 1 report failures / data violations / nothing usable loaded,
-2 usage error.
+2 usage error (including an id that cannot be a folder name, and a named pipe, socket or
+device file in the data folder), 3 the output could not be written (disk full, read-only
+folder, no permission: one line names the path and the cause).
 
 Example
 -------
@@ -53,8 +55,9 @@ import pandas as pd
 from crm_analysis import lab, reporting
 from crm_analysis._inputs import iso_date_arg, positive_int_arg
 from crm_analysis.config import DEFAULT_DATA_DIR, NOTEBOOKS_DIR, REPORTS_DIR
-from crm_analysis.context import is_raw_source
+from crm_analysis.context import check_data_files, is_raw_source
 from crm_analysis.io import REASONS, DataError, DataWarning, load
+from crm_analysis.safety import check_path_part, contained, write_csv
 from crm_analysis.schema import Dataset
 from crm_analysis.synth.command import DESCRIPTION as _SYNTH_DESCRIPTION
 from crm_analysis.synth.command import add_synth_arguments
@@ -62,7 +65,7 @@ from crm_analysis.teaching.classroom import add_classroom_parser
 
 __all__ = ["add_batch_arguments", "build_parser", "main"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_IO = 0, 1, 2, 3
 
 _EPILOG = """\
 exit codes:
@@ -72,7 +75,13 @@ exit codes:
      validate: schema violations, nothing usable loaded (no repair order accepted) or
      unreadable input (a DataError, message printed)
   2  usage error: bad arguments, unknown store id, notebook, language or parameter,
-     a parameter value of the wrong type, missing folder
+     a parameter value of the wrong type, missing folder; a store id or run name
+     that cannot be a folder name (letters, digits, '.', '_', '-' only; checked
+     before anything is written); a named pipe, socket or device file in the data
+     folder
+  3  the output could not be written: disk full, read-only folder or no
+     permission (one line names the path and the cause; no half-written file is
+     left in place: free space or fix the folder and run the same command again)
 """
 
 _BATCH_DESCRIPTION = """\
@@ -199,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="FILE",
         help="raw exports: write every quarantined row (file, sheet, row, reason, message, "
-        "raw values with personal data pseudonymized) to this CSV file",
+        "raw values with personal data pseudonymized) to this CSV file (formula-safe: a "
+        "cell a spreadsheet would run as a formula starts with ')",
     )
     validate.set_defaults(func=_cmd_validate)
 
@@ -214,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=fmt,
     )
     reporting.add_report_arguments(report)
-    report.set_defaults(func=reporting.run_from_args)
+    report.set_defaults(func=_cmd_report)
 
     batch = sub.add_parser(
         "batch",
@@ -313,6 +323,51 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     return parser
 
 
+def _os_error_line(command: str, exc: OSError) -> str:
+    from crm_analysis import batch  # lazy: subcommand module (docs/CONVENTIONS.md)
+
+    return f"crm-analysis {command}: {batch.describe_os_error(exc)}"
+
+
+def _check_output_names(command: str, data: Path, stores: Sequence[str] | None,
+                        out: Path, run: str | None = None) -> None:
+    """Refuse, before anything is written, a store id (given, or every store of the data
+    when none is given) or run name that cannot be a folder name under ``out``, or whose
+    folder would lie outside it (``ValueError`` starting with ``crm-analysis <command>``).
+
+    A data folder that cannot be read is left to the command, which reports it.
+    """
+    where = f"crm-analysis {command}"
+    ids = list(stores) if stores is not None else None
+    if ids is None:
+        try:
+            ids = list(reporting.list_stores(data))
+        except Exception:  # noqa: BLE001 - the command itself says what is wrong
+            ids = []
+    base = Path(out)
+    if run is not None:
+        check_path_part(run, "run name", where=where)
+        base = contained(out, run, where=where)
+    for sid in ids:
+        check_path_part(sid, "store id", where=where)
+        contained(base, sid, where=where)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    """``crm-analysis report``: store ids checked as folder names first; a file system
+    that refuses the output is one line and exit code 3."""
+    try:
+        _check_output_names("report", args.data, args.stores, args.out)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(reporting.run_from_args(args))
+    except OSError as exc:
+        print(_os_error_line("report", exc), file=sys.stderr)
+        return EXIT_IO
+
+
 def _cmd_batch(args: argparse.Namespace) -> int:
     """``crm-analysis batch``: SIGTERM stops it like Ctrl-C (finished reports are kept)."""
     def on_sigterm(signum: int, frame: Any) -> None:
@@ -337,6 +392,14 @@ def _run_batch_command(args: argparse.Namespace) -> int:
     notebooks = None
     if args.notebooks:
         notebooks = [s.strip() for s in args.notebooks.split(",") if s.strip()]
+    stores = None
+    if args.stores.strip().lower() != "all":
+        stores = [s.strip() for s in args.stores.split(",") if s.strip()]
+    try:
+        _check_output_names("batch", args.data, stores, args.out, args.run)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
     try:
         extra = None
         if args.params:
@@ -363,6 +426,9 @@ def _run_batch_command(args: argparse.Namespace) -> int:
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # disk full, read-only or not permitted output folder
+        print(_os_error_line("batch", exc), file=sys.stderr)
+        return EXIT_IO
     except KeyboardInterrupt:
         print("interrupted: the reports finished so far are kept; run the same command "
               "again to build the rest", file=sys.stderr)
@@ -374,6 +440,12 @@ def _run_batch_command(args: argparse.Namespace) -> int:
     for r in run.failed:
         where = f" (cell {r.cell_index})" if r.cell_index is not None else ""
         print(f"FAILED {r.store_id}/{r.lang}/{r.notebook}{where}: {r.error}", file=sys.stderr)
+    unwritten = [r for r in run.failed if getattr(r, "io_error", False)]
+    if unwritten:
+        print(f"crm-analysis batch: {len(unwritten)} report(s) could not be written "
+              f"({unwritten[0].error}); free space or fix the folder and run the same "
+              "command again", file=sys.stderr)
+        return EXIT_IO
     return EXIT_FAILED if run.failed else EXIT_OK
 
 
@@ -382,6 +454,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     missing = [p for p in paths if not p.exists()]
     if missing:
         print(f"error: not found: {', '.join(map(str, missing))}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        for p in paths:
+            check_data_files(p, where="crm-analysis validate")
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
         return EXIT_USAGE
     if len(paths) == 1 and paths[0].is_dir() and not is_raw_source(paths[0]):
         return _validate_dataset_dir(paths[0])
@@ -455,7 +533,8 @@ def _validate_raw(paths: list[Path], args: argparse.Namespace) -> int:
         q = result.quarantine.copy()
         q["raw"] = [json.dumps(v, ensure_ascii=False, default=str) for v in q["raw"]]
         args.quarantine_out.parent.mkdir(parents=True, exist_ok=True)
-        q.to_csv(args.quarantine_out, index=False, encoding="utf-8-sig")
+        # formula-safe (a cell of an export may start with "=") and never half-written
+        write_csv(q, args.quarantine_out)
         print(f"\nquarantine written to {args.quarantine_out} ({len(q):,} rows)")
 
     rows = {name: len(frame) for name, frame in ds.tables.items()}
@@ -516,9 +595,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    if getattr(args, "passthrough", False):
-        return int(args.func(args, extra))
-    return int(args.func(args))
+    try:
+        if getattr(args, "passthrough", False):
+            return int(args.func(args, extra))
+        return int(args.func(args))
+    except BrokenPipeError:  # the reader of the output went away (`| head`)
+        raise
+    except OSError as exc:  # disk full, read-only folder, ...: one line, not a traceback
+        print(_os_error_line(args.command, exc), file=sys.stderr)
+        return EXIT_IO
 
 
 if __name__ == "__main__":

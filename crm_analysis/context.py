@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,9 @@ from crm_analysis.io import LoadResult, load
 from crm_analysis.io.load import EXTENSIONS
 from crm_analysis.schema import Dataset
 
-__all__ = ["LoadedData", "StoreContext", "clear_cache", "is_raw_source", "load_data",
-           "open_store", "resolve_data_path"]
+__all__ = ["LoadedData", "StoreContext", "check_data_files", "clear_cache", "is_raw_source",
+           "load_data", "open_store", "refuse_special_file", "resolve_data_path",
+           "special_file_kind"]
 
 #: Files that make a folder a canonical dataset folder (see :func:`is_raw_source`).
 _CANONICAL_MARKERS = ("repair_orders.parquet", "meta.json")
@@ -123,6 +125,70 @@ def is_raw_source(path: str | os.PathLike[str]) -> bool:
     return bool(_raw_files(p))
 
 
+def special_file_kind(mode: int) -> str | None:
+    """What a file of mode ``mode`` (``os.stat(...).st_mode``) is when it is neither a
+    regular file nor a folder, in words (``"a named pipe (FIFO)"``, ``"a socket"``,
+    ``"a character device"``, ``"a block device"``); ``None`` for a file or a folder.
+
+    Example
+    -------
+    >>> import stat
+    >>> special_file_kind(stat.S_IFIFO | 0o644), special_file_kind(stat.S_IFREG | 0o644)
+    ('a named pipe (FIFO)', None)
+    """
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    for test, kind in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return kind
+    return "a special file"
+
+
+def check_data_files(path: str | os.PathLike[str], *, where: str | None = None) -> None:
+    """A ``ValueError`` naming the first named pipe, socket or device file in the data
+    folder ``path`` (or when ``path`` itself is one), found without opening anything:
+    reading a FIFO waits for a writer forever. Hidden folders and ``__pycache__`` are
+    skipped, as by :func:`crm_analysis.batch.hash_data`; a broken symbolic link is left
+    to the reader to report.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     os.mkfifo(os.path.join(tmp, "orders.csv"))
+    ...     check_data_files(tmp, where="load_data")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: load_data: .../orders.csv is a named pipe (FIFO), not a regular file: ...
+    """
+    root = Path(path)
+    candidates = [root]
+    if root.is_dir():
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames
+                                 if not d.startswith(".") and d != "__pycache__")
+            candidates += [Path(dirpath, f) for f in sorted(filenames)]
+    for f in candidates:
+        try:
+            mode = os.stat(f).st_mode
+        except OSError:
+            continue
+        refuse_special_file(f, mode, where=where)
+
+
+def refuse_special_file(path: str | os.PathLike[str], mode: int, *,
+                        where: str | None = None) -> None:
+    """A ``ValueError`` naming ``path`` when its mode (``os.stat(path).st_mode``) is that
+    of a named pipe, socket or device file (:func:`special_file_kind`), else nothing."""
+    kind = special_file_kind(mode)
+    if kind is not None:
+        lead = f"{where}: " if where else ""
+        raise ValueError(f"{lead}{path} is {kind}, not a regular file: a data folder may "
+                         "hold only files and folders (reading it could block forever); "
+                         "remove it")
+
+
 def _is_dataset_dir(folder: Path) -> bool:
     if any((folder / name).is_file() for name in _CANONICAL_MARKERS):
         return True
@@ -188,6 +254,9 @@ def load_data(
     ------
     FileNotFoundError
         A dataset folder without one of its tables.
+    ValueError
+        The folder holds a named pipe (FIFO), a socket or a device file (see
+        :func:`check_data_files`): refused before anything is read.
     crm_analysis.io.DataError
         Raw exports that cannot be read (the message names the file and the problem).
 
@@ -203,6 +272,7 @@ def load_data(
     """
     day = None if as_of is None else read_as_of(as_of).isoformat()
     path = resolve_data_path(data)
+    check_data_files(path, where="load_data")
     raw = is_raw_source(path)
     if not raw:
         day = None

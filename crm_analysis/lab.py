@@ -38,6 +38,7 @@ from typing import Any
 from crm_analysis import config
 from crm_analysis.context import resolve_data_path
 from crm_analysis.reporting import LANGUAGES, language_cells
+from crm_analysis.safety import atomic_path, contained
 
 __all__ = ["add_lab_arguments", "lab_command", "main", "notebook_sources", "reader_copies",
            "reader_notebook", "write_settings"]
@@ -72,7 +73,10 @@ def reader_notebook(nb: Any, lang: str) -> Any:
 def reader_copies(lang: str, out_dir: str | os.PathLike[str] | None = None) -> Path:
     """Write one-language copies of every notebook and lesson into ``out_dir``.
 
-    ``out_dir`` defaults to ``reader/<lang>/`` in the project. Returns the folder.
+    ``out_dir`` defaults to ``reader/<lang>/`` in the project. Returns the folder. Each
+    copy is written whole or not at all (a temporary file renamed into place), and only
+    inside ``out_dir`` (:func:`crm_analysis.safety.contained`: plain names, no link
+    leading out).
 
     Raises ``ValueError`` for an unknown language.
     """
@@ -84,11 +88,13 @@ def reader_copies(lang: str, out_dir: str | os.PathLike[str] | None = None) -> P
                          f"got {lang!r}")
     out = Path(out_dir) if out_dir is not None else READER_DIR / lang
     for source in notebook_sources():
-        target = (out / source.relative_to(config.NOTEBOOKS_DIR)).with_suffix(".ipynb")
+        parts = source.relative_to(config.NOTEBOOKS_DIR).with_suffix(".ipynb").parts
+        target = contained(out, *parts, where="reader_copies")
         target.parent.mkdir(parents=True, exist_ok=True)
         nb = reader_notebook(jupytext.read(source), lang)
         nb.metadata = {"kernelspec": KERNELSPEC}
-        nbformat.write(nb, target)
+        with atomic_path(target) as tmp:
+            nbformat.write(nb, str(tmp))
     return out
 
 
@@ -109,7 +115,11 @@ def write_settings(prefix: str | os.PathLike[str] = sys.prefix) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     current = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     current.update(LAB_SETTINGS)
-    path.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    # renamed into place: a full disk never leaves JupyterLab a truncated settings file
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n",
+                       encoding="utf-8")
+    os.chmod(path, 0o644)  # mkstemp made it private; the environment's settings are not
     return path
 
 

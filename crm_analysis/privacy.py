@@ -30,6 +30,7 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import math
@@ -37,6 +38,7 @@ import numbers
 import os
 import secrets
 import stat
+import time
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -224,17 +226,18 @@ def store_key(data_dir: str | os.PathLike[str], key: bytes | str | None = None) 
     The key as bytes. Without ``key``, the content of ``<data_dir>/.crm_analysis_key``
     (surrounding whitespace stripped). When that file does not exist it is created with
     64 random hex characters (256 bits from :mod:`secrets`) and permissions 0600 (owner
-    read/write only); creation is exclusive, so two processes starting at once end up
-    with the same key. Keep the file out of version control and out of shared folders:
-    whoever has it can test guesses against the pseudonyms. Deleting it makes future
-    pseudonyms unrelated to past ones.
+    read/write only). Creation is atomic and exclusive (the key is written to a temporary
+    file, then hard-linked into place): processes starting at once all end up with the
+    same key, and none reads an empty or partial key file. Keep the file out of version
+    control and out of shared folders: whoever has it can test guesses against the
+    pseudonyms. Deleting it makes future pseudonyms unrelated to past ones.
 
     Raises
     ------
     FileNotFoundError
         ``data_dir`` does not exist (or is not a directory).
     ValueError
-        The key file exists but is empty, or ``key`` is empty.
+        The key file exists but is empty or not a regular file, or ``key`` is empty.
 
     Warns
     -----
@@ -260,25 +263,76 @@ def store_key(data_dir: str | os.PathLike[str], key: bytes | str | None = None) 
         raise FileNotFoundError(f"store_key: data directory {str(directory)!r} does not exist "
                                 "or is not a directory")
     path = directory / KEY_FILE
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return _read_key(path)
-    try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o600)
-        os.write(fd, (secrets.token_hex(_KEY_BYTES) + "\n").encode("ascii"))
-    finally:
-        os.close(fd)
+    if not os.path.lexists(path):
+        _create_key(path)
     return _read_key(path)
 
 
+def _create_key(path: Path) -> None:
+    """Create the key file atomically: the random key is written and flushed to a private
+    temporary file first, which is then hard-linked to ``path``. A link never replaces an
+    existing file, so when several processes create the key at once exactly one wins and
+    the others read its key; nobody ever sees an empty or half-written key file."""
+    text = (secrets.token_hex(_KEY_BYTES) + "\n").encode("ascii")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:  # a read-only data folder: name the key, not the temporary file
+        raise OSError(exc.errno, f"cannot create the pseudonymization key: {exc.strerror}",
+                      str(path)) from exc
+    try:
+        try:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, 0o600)  # whatever the umask
+            _write_all(fd, text)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process created the key first: everybody uses that one
+        except OSError:
+            # no hard links on this file system (FAT, some network shares): create the
+            # file exclusively in place; a reader that finds it still empty waits a moment
+            # (see _read_key)
+            with contextlib.suppress(FileExistsError):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                try:
+                    _write_all(fd, text)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+#: How long a reader waits for a key file that was created a moment ago and is still empty
+#: (only possible where the file system has no hard links; see :func:`_create_key`).
+_FRESH_KEY_SECONDS = 1.0
+
+
 def _read_key(path: Path) -> bytes:
-    mode = path.stat().st_mode
+    while True:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"store_key: key file {str(path)!r} is not a regular file; "
+                             "delete it to create a new key")
+        data = path.read_bytes().strip()
+        if data or time.time() - st.st_mtime > _FRESH_KEY_SECONDS:
+            break
+        time.sleep(0.01)
+    mode = st.st_mode
     if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
         warnings.warn(f"store_key: key file {str(path)!r} is accessible by other users "
                       f"(mode {oct(mode & 0o777)}); run: chmod 600 {path}", stacklevel=3)
-    data = path.read_bytes().strip()
     if not data:
         raise ValueError(f"store_key: key file {str(path)!r} is empty; delete it to create "
                          "a new key (pseudonyms will change) or restore the old one")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import multiprocessing
 import os
 import stat
+import threading
+import time
 
 import numpy as np
 import pandas as pd
@@ -164,8 +167,29 @@ def test_store_key_errors(tmp_path):
         store_key(tmp_path / "missing")
     (tmp_path / KEY_FILE).write_bytes(b"\n")
     os.chmod(tmp_path / KEY_FILE, 0o600)
+    old = time.time() - 60  # not a key being written right now (see the next test)
+    os.utime(tmp_path / KEY_FILE, (old, old))
     with pytest.raises(ValueError, match="empty"):
         store_key(tmp_path)
+
+
+def test_a_key_file_still_being_written_is_waited_for(tmp_path):
+    """Where there are no hard links the key is written in place: a reader that finds the
+    file just created and still empty waits for its content instead of failing."""
+    path = tmp_path / KEY_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+
+    def finish():
+        time.sleep(0.2)
+        os.write(fd, b"abc123\n")
+        os.close(fd)
+
+    writer = threading.Thread(target=finish)
+    writer.start()
+    try:
+        assert store_key(tmp_path) == b"abc123"
+    finally:
+        writer.join()
 
 
 def test_store_key_warns_about_a_readable_key_file(tmp_path):
@@ -189,3 +213,82 @@ def test_pii_columns_cover_the_data_model():
                                  "vehicles": ("plate",)}
     with pytest.raises(TypeError):
         PII_COLUMNS["orders"] = ("x",)  # read-only
+
+
+# ------------------------------------------------------------------ concurrent key creation
+def _slow_writes(monkeypatch):
+    """Every os.write pauses first: a key file created but not yet written stays empty
+    long enough for every concurrent reader to find it."""
+    real_write = os.write
+
+    def slow_write(fd, data):
+        time.sleep(0.05)
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", slow_write)
+
+
+def test_concurrent_first_time_key_creation_gives_one_nonempty_key_to_all_threads(
+        tmp_path, monkeypatch):
+    _slow_writes(monkeypatch)
+    n = 40
+    barrier = threading.Barrier(n)
+    results: list = [None] * n
+
+    def create(i):
+        barrier.wait()
+        try:
+            results[i] = store_key(tmp_path)
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            results[i] = exc
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    monkeypatch.undo()
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert errors == []
+    assert len(set(results)) == 1 and len(results[0]) == 64
+    assert store_key(tmp_path) == results[0]
+    # no temporary file is left beside the key
+    assert sorted(p.name for p in tmp_path.iterdir()) == [KEY_FILE]
+    if os.name == "posix":
+        assert stat.S_IMODE((tmp_path / KEY_FILE).stat().st_mode) == 0o600
+
+
+def _create_key_in_child(folder, barrier, queue):
+    barrier.wait()
+    try:
+        queue.put(store_key(folder))
+    except Exception as exc:  # noqa: BLE001 - sent to the parent
+        queue.put(repr(exc))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork start method")
+def test_concurrent_first_time_key_creation_in_40_processes(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    for trial in range(1):
+        folder = tmp_path / f"data{trial}"
+        folder.mkdir()
+        n = 40
+        barrier, queue = ctx.Barrier(n), ctx.Queue()
+        procs = [ctx.Process(target=_create_key_in_child, args=(folder, barrier, queue))
+                 for _ in range(n)]
+        for p in procs:
+            p.start()
+        keys = [queue.get(timeout=60) for _ in procs]
+        for p in procs:
+            p.join(timeout=60)
+        assert len(set(keys)) == 1, set(keys)
+        assert isinstance(keys[0], bytes) and len(keys[0]) == 64
+        assert (folder / KEY_FILE).read_bytes().strip() == keys[0]
+
+
+def test_key_file_that_is_not_a_regular_file_is_refused_without_opening_it(tmp_path):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs")
+    os.mkfifo(tmp_path / KEY_FILE)  # reading it would block forever
+    with pytest.raises(ValueError, match="not a regular file"):
+        store_key(tmp_path)

@@ -141,3 +141,14 @@ def test_atomic_path_leaves_no_half_file(tmp_path):
     with atomic_path(target) as tmp:
         tmp.write_text("new")
     assert target.read_text() == "new" and os.listdir(tmp_path) == ["report.html"]
+
+
+def test_atomic_path_gives_the_mode_a_plain_write_gives(tmp_path):
+    with atomic_path(tmp_path / "new.csv") as tmp:
+        tmp.write_text("x")
+    (tmp_path / "plain.csv").write_text("x")
+    assert (tmp_path / "new.csv").stat().st_mode == (tmp_path / "plain.csv").stat().st_mode
+    os.chmod(tmp_path / "plain.csv", 0o640)
+    with atomic_path(tmp_path / "plain.csv") as tmp:  # an existing file keeps its mode
+        tmp.write_text("y")
+    assert (tmp_path / "plain.csv").stat().st_mode & 0o777 == 0o640
