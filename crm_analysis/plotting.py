@@ -143,7 +143,9 @@ def setup(lang: str = "en", *, context: str = "notebook") -> list[str]:
     Noto Sans SC Subset]``, and ``axes.unicode_minus`` is turned off (CJK fonts may lack
     U+2212). Calling it again, e.g. after another ``sns.set_theme()``, restores the
     same settings. ``lang`` is validated; the fonts are the same for every language
-    (English reports may still show Chinese store or model names).
+    (English reports may still show Chinese store or model names). Text is never read
+    as mathtext (``text.parse_math`` off): a store or model name from data with ``$`` in
+    it shows as written instead of failing the figure (``$\\foo$``) or turning into maths.
 
     Example
     -------
@@ -156,6 +158,7 @@ def setup(lang: str = "en", *, context: str = "notebook") -> list[str]:
     families = [LATIN_FAMILY, *available_cjk_fonts()[:1], register_bundled_font()]
     mpl.rcParams["font.family"] = families
     mpl.rcParams["axes.unicode_minus"] = False
+    mpl.rcParams["text.parse_math"] = False  # labels hold data text; the package writes no maths
     # pdf.fonttype stays at matplotlib's default (3): with Type 42, matplotlib 3.11 embeds a
     # CFF-flavoured system font (Noto Sans CJK, Source Han Sans) as FontFile2, which is
     # wrong; Type 3 works with every font.

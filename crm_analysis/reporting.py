@@ -36,7 +36,6 @@ import contextlib
 import dataclasses
 import datetime as dt
 import functools
-import html
 import json
 import os
 import re
@@ -57,8 +56,9 @@ from tqdm.auto import tqdm
 from crm_analysis._inputs import caller, read_as_of
 from crm_analysis.config import DEFAULT_DATA_DIR, LANGUAGES, NOTEBOOKS_DIR, REPORTS_DIR
 from crm_analysis.context import clear_cache, load_data
-from crm_analysis.narrative import METRICS_MIME
+from crm_analysis.narrative import METRICS_MIME, escape_html
 from crm_analysis.notebook import BATCH_ENV
+from crm_analysis.safety import contained
 from crm_analysis.schema import _read_table
 
 __all__ = [
@@ -1029,7 +1029,7 @@ def build_index(
     reports_dir = Path(reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
     labels = _LABELS.get(lang, _LABELS["en"])
-    esc = html.escape
+    esc = escape_html  # the package's one HTML escape: every text of the page goes through it
     page_title = title or labels["title"]
     if generated_at is None:
         generated_at = generated_now()
@@ -1219,6 +1219,8 @@ def run_reports(
         store_ids = list(dict.fromkeys(store_ids))
     if not store_ids:
         raise ValueError(f"no stores in {data_path}")
+    for sid in store_ids:  # a store id from data becomes a folder name: a plain name only
+        contained(out_path, sid, where="run_reports")
 
     selected = _select_notebooks(discover_notebooks(notebooks_dir), notebooks)
     if not selected:

@@ -36,7 +36,6 @@ lang = "en"  # "en" or "zh"
 # The library: the notebook kit, the charts, and the retention and survival analyses
 import numpy as np
 import pandas as pd
-from IPython.display import display
 
 from crm_analysis import plots, retention, survival
 from crm_analysis.group import last_full_year
@@ -186,7 +185,7 @@ wide = seg.pivot_table(index=["dimension", "segment"], columns="age_band",
                        values="retention_rate")
 wide.index = [plots.hazard_ratio_label(dim, code, None, lang) for dim, code in wide.index]
 wide.columns = [year_label(band, lang) for band in wide.columns]
-display(wide.style.format("{:.0%}", na_rep="–"))
+n.table(wide.reset_index(names=""), pct=list(wide.columns), pct_digits=0)
 
 # %%
 # The weakest and the strongest segment in year 5
@@ -288,7 +287,7 @@ top = sig.sort_values("effect", ascending=False).head(3)
 effects = [n.text("nb03.effect", ratio=row.hazard_ratio, lo=row.lo, hi=row.hi,
                   name=plots.hazard_ratio_label(row.covariate, row.level, row.reference, lang))
            for row in top.itertuples()]
-n.tell("nb03.effects", effects="\n".join(effects))
+n.tell("nb03.effects", effects=n.join(effects, "\n"))
 
 # %% [markdown] tags=["lang-en"]
 # The warranty phases compare owners who are still customers at those ages; the cliff

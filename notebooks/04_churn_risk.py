@@ -31,18 +31,17 @@ lang = "en"  # "en" or "zh"
 
 # %%
 # Libraries: the churn model, the five classes, charts, pseudonyms and the notebook kit
-import base64
 import io
 from pathlib import Path
 
 import pandas as pd
-from IPython.display import HTML, display
 
 from crm_analysis import churn, plots
 from crm_analysis import five_classes as classes
 from crm_analysis.context import resolve_data_path
 from crm_analysis.notebook import open_chapter
 from crm_analysis.privacy import pseudonymize, store_key
+from crm_analysis.safety import atomic_path, contained
 
 # %%
 # Open the store: data, analysis date, figures and narration in the report language
@@ -148,7 +147,7 @@ gap = churn.calibration_gap(res, best)
 top3 = res.importance_[res.importance_["model"] == best].head(3)["feature"]
 n.tell("nb04.calibration", gap_points=gap * 100,
        reading=n.text("nb04.face_value" if gap <= 0.05 else "nb04.ranking"),
-       features=sep.join(f"**{ch.label(f'churn_model.feature_{f}')}**" for f in top3))
+       features=sep.join(n.bold(ch.label(f"churn_model.feature_{f}")) for f in top3))
 
 # %% [markdown] tags=["lang-en"]
 # ## 2. Today's customers: who is likely to leave
@@ -272,15 +271,13 @@ shown = n.table(pd.DataFrame({
 # The whole list as an Excel workbook: a download link, and a file in call_list_dir if set
 buffer = io.BytesIO()
 classes.write_action_list(actions, buffer, lang=lang, key=key,
-                          title=n.text("nb04.call_list_title", **ch.title_values()))
+                          title=n.plain("nb04.call_list_title", **ch.title_values()))
 xlsx, file_name = buffer.getvalue(), f"call_list_{store_id}_{T.date().isoformat()}_{lang}.xlsx"
-if call_list_dir:
+if call_list_dir:  # the file stays inside call_list_dir, whatever the store id holds
     Path(call_list_dir).mkdir(parents=True, exist_ok=True)
-    (Path(call_list_dir) / file_name).write_bytes(xlsx)
-link = base64.b64encode(xlsx).decode("ascii")
-display(HTML(f'<p><a download="{file_name}" href="data:application/vnd.openxmlformats-'
-             f'officedocument.spreadsheetml.sheet;base64,{link}">'
-             + n.text("nb04.download", customers=len(actions)) + "</a></p>"))
+    with atomic_path(contained(call_list_dir, file_name)) as tmp:
+        tmp.write_bytes(xlsx)
+n.download(xlsx, file_name, n.plain("nb04.download", customers=len(actions)))
 
 # %% [markdown] tags=["lang-en"]
 # ## What it means for the store

@@ -203,7 +203,7 @@ n.tell("nb05.clv", months=clv_months, rate=annual_discount_rate, total=clv_total
 with ch.figure(1, 2, size=(12, 4.5)) as (left, right):
     upper = float(np.quantile(clv, 0.99)) if len(clv) else 1.0
     left.hist(np.clip(clv, 0, upper), bins=40, color="#4C72B0")
-    plotting.label(left, n.text("nb05.clv_hist_title", months=clv_months),
+    plotting.label(left, n.plain("nb05.clv_hist_title", months=clv_months),
                    n.text("nb05.clv_hist_x"), n.text("nb05.clv_hist_y"))
     plotting.fmt_rmb(left, "x")
     plots.lorenz_curve(lorenz(clv), ax=right, lang=lang, value_label="gross_profit",

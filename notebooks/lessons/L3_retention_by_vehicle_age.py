@@ -135,7 +135,7 @@ display(base_then[["vin", "sale_date", "age_band", "active"]].head())
 # The active ratio by vehicle age one year ago
 with ch.figure(size=(9, 4.5)) as ax:
     plotting.curve_by_age(active_then, "active_ratio", ax=ax, lang=lang,
-                          title=n.text("lesson3.active_title", day=T0))
+                          title=n.plain("lesson3.active_title", day=T0))
 
 # %% [markdown] tags=["lang-en"]
 # ### Exercise L3.1
