@@ -58,7 +58,6 @@ import dataclasses
 import datetime as dt
 import errno
 import hashlib
-import html
 import json
 import math
 import multiprocessing
@@ -81,6 +80,7 @@ from tqdm.auto import tqdm
 from crm_analysis._inputs import read_as_of
 from crm_analysis.config import DEFAULT_DATA_DIR, LANGUAGES, NOTEBOOKS_DIR, REPORTS_DIR
 from crm_analysis.context import refuse_special_file
+from crm_analysis.narrative import escape_html
 from crm_analysis.privacy import store_key
 from crm_analysis.reporting import (
     RUNNER_PARAMETERS,
@@ -100,7 +100,7 @@ from crm_analysis.reporting import (
     to_html,
     validate_parameter_types,
 )
-from crm_analysis.safety import check_path_part, contained
+from crm_analysis.safety import check_path_part, contained, is_safe_part
 
 __all__ = [
     "GROUP_DIR",
@@ -1055,21 +1055,25 @@ def run_batch(
 
 
 def _write_runs_index(out_path: Path, page_lang: str = "en") -> Path:
-    """``<out>/index.html``: a list of the batch runs (folders with an index), newest first."""
+    """``<out>/index.html``: a list of the batch runs (folders with an index), newest first.
+
+    Only folders with a safe name are listed (a folder someone else made under ``--out``,
+    named ``javascript:alert(1)``, would otherwise become a script link)."""
     lab = _BATCH_LABELS[page_lang]
     runs = sorted(
         (d.name for d in out_path.iterdir()
-         if d.is_dir() and (d / "index.html").is_file() and any(d.glob(f"*/*/*{_STAMP}"))),
+         if is_safe_part(d.name) and d.is_dir() and (d / "index.html").is_file()
+         and any(d.glob(f"*/*/*{_STAMP}"))),
         reverse=True,
     )
     items = "".join(
-        f'<li><a href="{html.escape(r)}/index.html">{html.escape(r)}</a></li>' for r in runs
+        f'<li><a href="{escape_html(r)}/index.html">{escape_html(r)}</a></li>' for r in runs
     )
     page = (
         f'<!DOCTYPE html>\n<html lang="{"en" if page_lang == "en" else "zh-CN"}">\n<head>'
-        f'<meta charset="utf-8"><title>{html.escape(lab["title"])}</title>'
-        f"<style>{_BATCH_CSS}</style></head>\n<body>\n<h1>{html.escape(lab['title'])}</h1>\n"
-        f"<h2>{html.escape(lab['run'])}</h2>\n<ul>{items}</ul>\n</body>\n</html>\n"
+        f'<meta charset="utf-8"><title>{escape_html(lab["title"])}</title>'
+        f"<style>{_BATCH_CSS}</style></head>\n<body>\n<h1>{escape_html(lab['title'])}</h1>\n"
+        f"<h2>{escape_html(lab['run'])}</h2>\n<ul>{items}</ul>\n</body>\n</html>\n"
     )
     index = out_path / "index.html"
     _atomic_write_text(index, page)
@@ -1203,7 +1207,7 @@ def build_batch_index(
     run_dir.mkdir(parents=True, exist_ok=True)
     page_lang = "en" if "en" in langs else "zh"
     lab = _BATCH_LABELS[page_lang]
-    esc = html.escape
+    esc = escape_html
     if generated_at is None:
         generated_at = generated_now()
     stores = dict(stores or {})

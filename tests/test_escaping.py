@@ -437,3 +437,17 @@ def test_report_runner_refuses_a_store_id_that_is_not_a_folder_name(tmp_path):
         reporting.run_reports(tmp_path / "data", tmp_path / "out", notebooks=["01"],
                               progress=False)
     assert not (tmp_path / "out" / bad).exists()
+
+
+def test_runs_index_lists_only_safely_named_runs(tmp_path):
+    """A folder planted under --out and named like a script URL is not linked."""
+    from crm_analysis import batch
+
+    for name in ("2025-12", "javascript:alert(1)"):
+        run = tmp_path / name / "001" / "en"
+        run.mkdir(parents=True)
+        (tmp_path / name / "index.html").write_text("<p>run</p>", encoding="utf-8")
+        (run / f"01_x{batch._STAMP}").write_text("{}", encoding="utf-8")
+    page = batch._write_runs_index(tmp_path).read_text(encoding="utf-8")
+    assert 'href="2025-12/index.html"' in page
+    assert "javascript" not in page
