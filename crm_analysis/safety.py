@@ -5,7 +5,7 @@ A DMS export is written by many hands, so a store id, a student id, a model or a
 customer name is untrusted text. Three rules (README, "Security and privacy"):
 
 - **Contained paths** -- :func:`check_path_part` lets an id become a folder or file name
-  only when it is a plain name (letters, digits, ``.``, ``_``, ``-``; at most
+  only when it is a plain name (letters and digits of any script, ``.``, ``_``, ``-``; at most
   :data:`MAX_PART_LENGTH` characters; not ``.``/``..`` nor a reserved device name), and
   :func:`contained` joins names under an output folder and refuses any result outside it.
 - **Formula-safe spreadsheets** -- :func:`spreadsheet_text` applies OWASP's CSV-injection
@@ -58,7 +58,10 @@ __all__ = [
 #: The longest id that may become a folder or file name (file systems allow 255 bytes;
 #: a report name adds the notebook's name and a suffix to it).
 MAX_PART_LENGTH = 64
-_PART_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# a letter or digit of any script (store ids such as 北京一店 are common), then letters,
+# digits, ".", "_" and "-"; str.isalnum() is False for separators, spaces, controls and
+# the invisible format characters (bidi overrides), so none of those can get in
+_PART_RE = re.compile(r"[^\W_][\w.-]*")
 # Names Windows reserves for devices, in any case and with any extension (a report folder
 # may be copied to a Windows share).
 _RESERVED = frozenset(
@@ -78,14 +81,15 @@ def is_safe_part(value: Any) -> bool:
     """Whether ``value`` may be used as one folder or file name (see :func:`check_path_part`)."""
     return (isinstance(value, str) and len(value) <= MAX_PART_LENGTH
             and _PART_RE.fullmatch(value) is not None
+            and all(ch.isalnum() or ch in "._-" for ch in value)
             and value.split(".")[0].lower() not in _RESERVED)
 
 
 def check_path_part(value: Any, what: str, *, where: str | None = None) -> str:
     """``value`` when it is safe as one folder or file name, else a :class:`ValueError`.
 
-    Safe means: a string of letters, digits, ``.``, ``_`` and ``-`` that starts with a
-    letter or a digit (so never ``.``, ``..``, a hidden name, an absolute path or a path
+    Safe means: a string of letters and digits (of any script: ``北京一店`` is safe), ``.``,
+    ``_`` and ``-`` that starts with a letter or a digit (so never ``.``, ``..``, a hidden name, an absolute path or a path
     with a separator), at most :data:`MAX_PART_LENGTH` characters, and not a device name
     that Windows reserves (``CON``, ``NUL``, ``COM1`` ...).
 

@@ -127,3 +127,26 @@ def test_missing_path_and_help(tmp_path, capsys):
     for text in ("DMS export", "quarantine", "--as-of", "--store-id", "--mapping",
                  "nothing usable", "DataError", "exit codes"):
         assert text in out, text
+
+
+def test_quarantine_csv_is_formula_safe(tmp_path, monkeypatch, capsys):
+    """Text from an export that a spreadsheet would run as a formula (here the file name,
+    '=2+3.csv', in the quarantine's file column) is written as text: a leading quote."""
+    header = ("ro_id,store_id,vin,customer_id,open_date,close_date,mileage_km,ro_type,payer,"
+              "labor_amount,parts_amount,other_amount,total_amount\n")
+    good = "R1,001,LSVAA4180E2000001,C1,2023-01-05,2023-01-05,1000,maintenance,customer," \
+           "10,10,0,20\n"
+    bad = "R2,001,LSVAA4180E2000001,C1,not a date,2023-01-05,1000,maintenance,customer," \
+          "10,10,0,20\n"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "=2+3.csv").write_text(header + good + bad, encoding="utf-8")
+    code, out, err = _run(["validate", "=2+3.csv", "--as-of", "2023-06-30", "--quarantine",
+                           "q.csv"], capsys)
+    assert code == 0, err
+    q = pd.read_csv(tmp_path / "q.csv", encoding="utf-8-sig", dtype=str)
+    assert len(q) == 1 and q.loc[0, "reason"] == "unparseable_date"
+    assert q.loc[0, "file"] == "'=2+3.csv"
+    assert not any(str(v).startswith(("=", "+", "@")) for v in q.to_numpy().ravel())
+    # no temporary file left beside it (only the pseudonymization key)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".crm_analysis_key", "=2+3.csv",
+                                                          "q.csv"]

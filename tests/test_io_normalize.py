@@ -49,15 +49,20 @@ CONTRACT_REASONS = {
     "total_mismatch", "close_before_open", "unknown_value",
     # added by the loader: a CSV line with more fields than the header
     "malformed_row",
+    # bounded input (issue 17): future dates without as_of, absurd amounts and mileage,
+    # ids differing only in case, NaN / NULL-like text in number, date and coded cells
+    "future_date", "implausible_amount", "implausible_mileage", "duplicate_case", "null_text",
 }
 
 
 def test_reasons_match_the_contract_and_are_bilingual():
     assert set(REASONS) == CONTRACT_REASONS
     assert set(QUARANTINE_REASONS) | set(MERGE_REASONS) | set(FLAG_REASONS) == set(REASONS)
-    # unknown_value is both: quarantined in a required field, flagged in an optional one
-    assert set(QUARANTINE_REASONS) & set(FLAG_REASONS) == {"unknown_value"}
-    assert len(QUARANTINE_REASONS) + len(MERGE_REASONS) + len(FLAG_REASONS) == len(REASONS) + 1
+    # unknown_value is both: quarantined in a required field, flagged in an optional one;
+    # duplicate_case too: order copies with different content are quarantined, identical
+    # ones merged and flagged, customer and store ids flagged
+    assert set(QUARANTINE_REASONS) & set(FLAG_REASONS) == {"unknown_value", "duplicate_case"}
+    assert len(QUARANTINE_REASONS) + len(MERGE_REASONS) + len(FLAG_REASONS) == len(REASONS) + 2
     for code, (en, zh) in REASONS.items():
         assert en.isascii() and en, code
         assert any("\u4e00" <= ch <= "\u9fff" for ch in zh), code

@@ -45,14 +45,16 @@ _formulaish = st.builds(lambda a, b: a + b, st.sampled_from(["=", "+", "-", "@",
 _cell_text = st.one_of(_formulaish, st.text(max_size=30), st.sampled_from(HOSTILE_CELLS))
 
 
-@pytest.mark.parametrize("value", ["S001", "store_1", "a.b-c", "x" * MAX_PART_LENGTH, "2024001"])
+@pytest.mark.parametrize("value", ["S001", "store_1", "a.b-c", "x" * MAX_PART_LENGTH, "2024001",
+                                   "北京一店", "门店1"])
 def test_safe_ids_pass(value):
     assert check_path_part(value, "store id") == value
 
 
 @pytest.mark.parametrize("value", [
     "../../x", "..", ".", "/abs/path", "a/b", "a\\b", "", " S1", ".hidden", "x" * 65,
-    "x" * 300, "CON", "nul.txt", "Com1", 'x"><img src=x>', "门店1", "a\x00b", None, 12,
+    "x" * 300, "CON", "nul.txt", "Com1", 'x"><img src=x>', "a\x00b", "a b", "a\u202eb",
+    "a\u200bb", "Ｓ/1", "_x", None, 12,
 ])
 def test_unsafe_ids_refused_with_a_clear_error(value):
     with pytest.raises(ValueError, match=r"^report: store id .* cannot be used as a folder"):

@@ -18,8 +18,8 @@ at the bottom are recognised) or Parquet, with Chinese or English headers
     row's values under their source headers; personal data pseudonymized).
 ``flags``
     rows that were kept but deserve a look (``mileage_backwards``, ``unknown_vin``,
-    ``conflicting_repeat``, ``unknown_value``): ``file``, ``sheet``, ``row``, ``table``,
-    ``reason``, ``key``, ``message``.
+    ``conflicting_repeat``, ``unknown_value``, ``duplicate_case``, ``null_text``):
+    ``file``, ``sheet``, ``row``, ``table``, ``reason``, ``key``, ``message``.
 ``report``
     one row per (file, sheet, table): ``kind`` (``flat``, ``orders``, ``vehicles``,
     ``customers``, ``stores``), ``title_rows`` skipped above the header, ``read`` (data
@@ -53,11 +53,36 @@ Rules applied (all stated here so that a reader of a report can look them up):
 - An order whose VIN has no vehicle row gets a vehicle with unknown sale date (flag
   ``unknown_vin``); customers and stores referenced but not described get a minimal row.
 - ``as_of``: orders opened (or closed) after it are ``order_after_as_of``; without
-  ``as_of`` it is the latest date in the accepted data (``dataset.meta["as_of"]``).
+  ``as_of`` it is the latest date in the accepted data (``dataset.meta["as_of"]``), and a
+  date later than tomorrow (the day :func:`load` runs + 1, for time zones) is
+  ``future_date``: an export cannot hold future dates, and one typo (2100-01-02) must not
+  become the as-of date of every analysis.
+- Bounds: an amount above :data:`~crm_analysis.io.normalize.MAX_ORDER_AMOUNT` (1,000,000
+  yuan) on one order is ``implausible_amount``, a mileage above
+  :data:`~crm_analysis.io.normalize.MAX_MILEAGE_KM` (10,000,000 km) ``implausible_mileage``.
+  NaN / NULL-like text (``nan``, ``NULL``, ``None``, ``N/A``, ...) in a number, date or
+  coded cell is read as an empty cell, by the rules for empty cells, and the row is
+  flagged ``null_text`` (never taken for an empty cell silently).
+- Ids that differ only in upper / lower case: order numbers are one number (the spelling
+  first read is kept): copies with otherwise identical content are merged (counted as
+  duplicates, flagged ``duplicate_case``), copies with different content are all set aside
+  (``duplicate_case``). Customer and store ids so written are kept as read (two
+  customers, two stores) and flagged ``duplicate_case``.
+- Store ids become folder and file names of reports: one that is not a plain name
+  (:func:`crm_analysis.safety.check_path_part`: ``../../tmp/x``, ``a/b``, ``CON``) is a
+  :class:`DataError` naming file, column and row, not a quarantine reason (every row of
+  that store would go).
+- Workbooks are checked before they are opened: more than :data:`MAX_WORKBOOK_BYTES`
+  (200 MB) unpacked, a member packed more than :data:`MAX_COMPRESSION_RATIO` to 1, or a
+  cell of more than :data:`MAX_CELL_CHARS` (32,767, Excel's limit) characters is a
+  :class:`DataError`. CSV lines ended by a bare CR are read as lines; a text file cut in
+  the middle of a character is a :class:`DataError` naming the byte.
 - Privacy: ``name``, ``phone``, ``plate`` and ``id_number`` are replaced by keyed
   pseudonyms (:func:`crm_analysis.privacy.pseudonymize`) unless ``keep_pii=True``; the
   key is ``key`` or the one kept in the folder of the first input
-  (:func:`crm_analysis.privacy.store_key`). Source columns that match no canonical
+  (:func:`crm_analysis.privacy.store_key`). In the quarantine's ``raw`` the service
+  advisor (an employee) is pseudonymized as well; the dataset keeps advisor names for
+  the advisor analyses. Source columns that match no canonical
   column are not kept (they are listed in ``report["unmatched"]``), so unknown personal
   columns do not leak into the dataset or the quarantine.
 
@@ -86,12 +111,14 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime as dt
 import io
 import os
 import re
 import unicodedata
 import warnings
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,10 +130,14 @@ import pandas as pd
 from crm_analysis import privacy
 from crm_analysis._inputs import read_as_of
 from crm_analysis.io.normalize import (
+    MAX_MILEAGE_KM,
+    MAX_ORDER_AMOUNT,
+    QUARANTINE_REASONS,
     REASONS,
     VIN_PATTERN,
     DataError,
     _factorize,
+    _null_text_mask,
     clean_id,
     load_mapping,
     map_values,
@@ -116,12 +147,16 @@ from crm_analysis.io.normalize import (
     require_columns,
     unmatched_headers,
 )
+from crm_analysis.safety import check_path_part, is_safe_part
 from crm_analysis.schema import TABLES, TOTAL_TOLERANCE, Dataset, coerce
 
 __all__ = [
     "DEFAULTS",
     "EXTENSIONS",
     "FLAG_COLUMNS",
+    "MAX_CELL_CHARS",
+    "MAX_COMPRESSION_RATIO",
+    "MAX_WORKBOOK_BYTES",
     "QUARANTINE_COLUMNS",
     "DataWarning",
     "LoadResult",
@@ -155,6 +190,20 @@ QUARANTINE_COLUMNS: tuple[str, ...] = ("file", "sheet", "row", "table", "reason"
 #: Columns of :attr:`LoadResult.flags`.
 FLAG_COLUMNS: tuple[str, ...] = ("file", "sheet", "row", "table", "reason", "key", "message")
 
+#: The most an .xlsx workbook may unpack to (the sum of the sizes of its zip members,
+#: which :mod:`zipfile` never reads past): 200 MB, about six million cells, which
+#: openpyxl takes minutes to read. Larger exports belong in CSV or Parquet, or in one
+#: file per month. Checked before the workbook is opened.
+MAX_WORKBOOK_BYTES = 200_000_000
+#: The most characters one cell of an .xlsx workbook may hold: Excel's own limit, so no
+#: workbook saved by Excel exceeds it. Checked on the shared strings and the sheets
+#: before the workbook is opened.
+MAX_CELL_CHARS = 32_767
+#: The highest ratio of unpacked to packed size of a workbook member larger than 1 MB.
+#: Sheets of real exports pack 5-20 to 1; a sheet of one character repeated (a "zip
+#: bomb") packs about 1000 to 1.
+MAX_COMPRESSION_RATIO = 100
+_RATIO_MIN_BYTES = 1_000_000
 _HEADER_SCAN_ROWS = 30
 #: Characters of a CSV's text searched for its header row and delimiter.
 _SNIFF_CHARS = 1 << 20
@@ -171,6 +220,10 @@ _CUSTOMER_ONLY = ("name", "phone", "customer_type", "occupation", "region", "fir
 _STORE_ONLY = ("store_name", "city", "opened_date")
 _ID_COLS = ("ro_id", "vin", "customer_id", "store_id")
 _PII = ("name", "phone", "plate", "id_number")
+# The quarantine shows source rows to whoever repairs the export: every person named
+# there is pseudonymized, the service advisor (an employee) too. The dataset keeps
+# advisor names, which the advisor analyses need.
+_QUARANTINE_PII = (*_PII, "advisor")
 _CODED = ("ro_type", "payer", "sold_here", "customer_type", "usage", "grade")
 _AMOUNTS = ("labor_amount", "parts_amount", "other_amount")
 _KIND_TABLE = {"flat": "repair_orders", "orders": "repair_orders", "vehicles": "vehicles",
@@ -413,6 +466,8 @@ def _decode(data: bytes, where: str) -> tuple[str, str]:
         try:
             return data.decode("utf-16"), "utf-16"
         except UnicodeDecodeError as err:
+            if _cut_off(err, data):
+                raise _cut_off_error(where, "UTF-16", err, data) from None
             raise DataError(f"{where}: not valid UTF-16 text ({err})") from None
     if b"\x00" in data[:8192]:
         enc = _utf16_without_bom(data)
@@ -430,6 +485,14 @@ def _decode(data: bytes, where: str) -> tuple[str, str]:
             text = data.decode(enc)
         except UnicodeDecodeError as err:
             errors[enc] = err
+            if enc == "utf-8-sig" and _cut_off(err, data) and not data[:err.start].isascii():
+                # UTF-8 text up to a character cut in two at the very end: a truncated
+                # file (read as GB18030 it would give garbled text and a misleading
+                # "column not found")
+                raise _cut_off_error(where, "UTF-8", err, data) from None
+            if enc == "gb18030" and _cut_off(err, data):
+                name = "UTF-8 or GB18030" if _cut_off(errors["utf-8-sig"], data) else "GB18030"
+                raise _cut_off_error(where, name, err, data) from None
             continue
         head = text[:8192]
         ctrl = sum(1 for ch in head if unicodedata.category(ch) == "Cc" and ch not in "\t\r\n")
@@ -444,6 +507,21 @@ def _decode(data: bytes, where: str) -> tuple[str, str]:
     raise DataError(f"{where}: cannot decode the text as UTF-8, GBK or GB18030 ({where_bad}; "
                     "the file may mix encodings or use another one such as Big5 or Latin-1); "
                     "save it again as UTF-8 CSV")
+
+
+def _cut_off(err: UnicodeDecodeError, data: bytes) -> bool:
+    """Whether decoding failed only because the data ends inside a character."""
+    return err.end >= len(data) and err.reason in (
+        "unexpected end of data", "incomplete multibyte sequence", "truncated data")
+
+
+def _cut_off_error(where: str, encoding: str, err: UnicodeDecodeError, data: bytes
+                   ) -> DataError:
+    line = data.count(b"\n", 0, err.start) + 1
+    return DataError(f"{where}: the file is not valid {encoding} text at byte {err.start:,} "
+                     f"(line {line:,}, the end of the file): its last character is cut in "
+                     "two. Was the file cut off, e.g. by an interrupted copy, download or "
+                     "export? Export or copy it again", file=where)
 
 
 def _utf16_without_bom(data: bytes) -> str | None:
@@ -463,6 +541,11 @@ def _utf16_without_bom(data: bytes) -> str | None:
 def _read_csv(path: Path, mapping: Mapping | None) -> list[_Sheet]:
     where = str(path)
     text, encoding = _decode(path.read_bytes(), where)
+    if "\r" in text and text.count("\r") != text.count("\r\n"):
+        # Lines ended by a bare CR (classic Mac OS, some old DMS exports), alone or mixed
+        # with other line ends: every CR, CR LF and LF ends a line, as a text editor shows
+        # it (a CR inside a quoted cell becomes a LF there).
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     # The header is looked for in the first lines only: a StringIO over the whole text of
     # a large export costs seconds per delimiter tried.
     head = text
@@ -674,10 +757,134 @@ def _nonempty(raw: pd.DataFrame) -> np.ndarray:
     return out
 
 
+_XML_CHUNK = 1 << 22
+# the members openpyxl reads cells from
+_CELL_MEMBERS = re.compile(r"xl/(sharedStrings\.xml|worksheets/[^/]+\.xml)", re.IGNORECASE)
+
+
+def _check_workbook(path: Path) -> None:
+    """Refuse a workbook before openpyxl opens it when it would unpack to more than
+    :data:`MAX_WORKBOOK_BYTES`, when a large member packs more tightly than
+    :data:`MAX_COMPRESSION_RATIO` to 1, or when a cell holds more than
+    :data:`MAX_CELL_CHARS` characters. Only the zip directory is read for the first two;
+    the cell check streams the shared strings and the sheets in 4 MB pieces, so memory
+    stays small whatever the file holds. A file that is not a readable zip is left to
+    openpyxl, whose error says so."""
+    where = str(path)
+    limit_mb = MAX_WORKBOOK_BYTES / 1e6
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return
+    with zf:
+        infos = zf.infolist()
+        total = sum(i.file_size for i in infos)
+        if total > MAX_WORKBOOK_BYTES:
+            raise DataError(f"{where}: the workbook unpacks to {total / 1e6:,.0f} MB, more than "
+                            f"the limit of {limit_mb:,.0f} MB for an .xlsx file; save a large "
+                            "export as CSV or Parquet, or split it (e.g. one file per month)",
+                            file=where)
+        for i in infos:
+            if i.file_size > _RATIO_MIN_BYTES and \
+                    i.file_size > MAX_COMPRESSION_RATIO * max(i.compress_size, 1):
+                raise DataError(
+                    f"{where}: the workbook member {i.filename} unpacks to "
+                    f"{i.file_size / 1e6:,.1f} MB from {i.compress_size / 1e3:,.1f} kB, more "
+                    f"than {MAX_COMPRESSION_RATIO} times its packed size (a real export packs "
+                    "5 to 20 times): the file looks built to exhaust memory (a zip bomb) and "
+                    "is not read", file=where)
+        for i in infos:
+            if not _CELL_MEMBERS.fullmatch(i.filename):
+                continue
+            try:
+                longest = _longest_text(zf, i)
+            except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError,
+                    NotImplementedError, RuntimeError) as err:
+                raise DataError(f"{where}: cannot read the workbook member {i.filename} "
+                                f"({type(err).__name__}: {err}); the file may be truncated or "
+                                "damaged", file=where) from None
+            if longest > MAX_CELL_CHARS:
+                raise DataError(
+                    f"{where}: a cell in {i.filename} holds more than {MAX_CELL_CHARS:,} "
+                    "characters, Excel's limit for one cell: the workbook is not read (a DMS "
+                    "export has no such cell; the file may have been made to exhaust memory)",
+                    file=where)
+
+
+def _longest_text(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> int:
+    """The length in characters of the longest text of a workbook XML member, or
+    ``MAX_CELL_CHARS + 1`` as soon as one text is longer (the reading stops there).
+
+    First pass: the longest run of bytes without ``<`` (a text, with the tag before it),
+    counted with numpy on 4 MB pieces. A text of *n* characters takes at least *n* bytes,
+    so when no run is longer than the limit, no text is. Only otherwise (texts of many
+    CJK characters or entities, or a real overflow) a second pass parses the XML with
+    expat and counts the characters of each text exactly."""
+    limit = MAX_CELL_CHARS
+    run = longest = 0
+    with zf.open(info) as fh:
+        while chunk := fh.read(_XML_CHUNK):
+            b = np.frombuffer(chunk, dtype=np.uint8)
+            lt = np.flatnonzero(b == 0x3C)  # "<"
+            if len(lt) == 0:
+                run += len(b)
+            else:
+                inner = int(np.diff(lt).max()) - 1 if len(lt) > 1 else 0
+                longest = max(longest, run + int(lt[0]), inner)
+                run = len(b) - int(lt[-1]) - 1
+            longest = max(longest, run)
+    if longest <= limit:
+        return longest
+    return _longest_text_exact(zf, info)
+
+
+class _TooLong(Exception):
+    pass
+
+
+def _longest_text_exact(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> int:
+    """:func:`_longest_text` by an XML parse (texts between two tags, entities decoded);
+    a document type declaration (never in a workbook; entity tricks) is refused."""
+    from xml.parsers import expat
+
+    limit = MAX_CELL_CHARS
+    state = {"n": 0, "max": 0}
+
+    def characters(data: str) -> None:
+        state["n"] += len(data)
+        if state["n"] > limit:
+            raise _TooLong
+
+    def tag(*_: Any) -> None:
+        state["max"] = max(state["max"], state["n"])
+        state["n"] = 0
+
+    def doctype(*_: Any) -> None:
+        raise ValueError("a document type declaration in a workbook XML part")
+
+    parser = expat.ParserCreate()
+    parser.buffer_text = True
+    parser.CharacterDataHandler = characters
+    parser.StartElementHandler = tag
+    parser.EndElementHandler = tag
+    parser.StartDoctypeDeclHandler = doctype
+    try:
+        with zf.open(info) as fh:
+            while chunk := fh.read(_XML_CHUNK):
+                parser.Parse(chunk, False)
+            parser.Parse(b"", True)
+    except _TooLong:
+        return limit + 1
+    except expat.ExpatError as err:
+        raise ValueError(f"not well-formed XML ({err})") from None
+    return max(state["max"], state["n"])
+
+
 def _read_xlsx(path: Path, mapping: Mapping | None) -> list[_Sheet]:
     import openpyxl
 
     where = str(path)
+    _check_workbook(path)
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError, EOFError) as err:
@@ -1029,13 +1236,20 @@ def _is_summary_label(v: Any) -> bool:
 # ---------------------------------------------------------------------------------------
 
 
-def _parse(rows: _Rows, values_map: Mapping, key: bytes | None, flags: list) -> list:
-    """Parse every canonical column in place; return the pending marks (not applied yet)."""
+def _parse(rows: _Rows, values_map: Mapping, key: bytes | None, flags: list,
+           nulls: dict[str, np.ndarray]) -> list:
+    """Parse every canonical column in place; return the pending marks (not applied yet).
+    ``nulls`` receives, per number, date or coded column, the cells that held NaN / NULL-
+    like text (read as empty; flagged ``null_text`` on the rows that are kept)."""
     df = rows.df
     pending: list[tuple[np.ndarray, str, Any]] = []
     for col in [c for c in df.columns if not c.startswith("_")]:
         kind = _COL_KIND.get(col, "str")
         orig = df[col]
+        if col in _CODED or kind in ("datetime", "float"):
+            null = _null_text_mask(orig)
+            if null.any():
+                nulls[col] = null
         if col in _CODED:
             s = orig
             if col == "sold_here" and pd.api.types.is_bool_dtype(s.dtype):
@@ -1076,9 +1290,16 @@ def _parse(rows: _Rows, values_map: Mapping, key: bytes | None, flags: list) -> 
 
 def _msg_value(orig: pd.Series, col: str, what: str) -> Callable[[np.ndarray], list[str]]:
     def msg(idx: np.ndarray) -> list[str]:
-        return [f"{col} {v!r} is {what}" for v in _values_at(orig, idx)]
+        return [f"{col} {_short(v)} is {what}" for v in _values_at(orig, idx)]
 
     return msg
+
+
+def _short(v: Any, n: int = 80) -> str:
+    """``repr(v)``, cut to about ``n`` characters (a message never repeats a huge cell)."""
+    if isinstance(v, str) and len(v) > n:
+        return repr(v[:n]) + f"... ({len(v):,} characters)"
+    return repr(v)
 
 
 def _content_hash(df: pd.DataFrame) -> np.ndarray:
@@ -1173,18 +1394,181 @@ def _check_keys(rows: _Rows, required: Iterable[str]) -> None:
             for x in _values_at(v, idx)])
 
 
-def _check_as_of(rows: _Rows, as_of: pd.Timestamp | None, cols: Iterable[str]) -> None:
-    if as_of is None:
+def _today() -> dt.date:
+    """The day :func:`load` runs (one place, so that tests can set it)."""
+    return dt.date.today()
+
+
+def _check_as_of(rows: _Rows, as_of: pd.Timestamp | None, ceiling: pd.Timestamp | None,
+                 cols: Iterable[str]) -> None:
+    """Quarantine dates after ``as_of`` (``order_after_as_of``) or, without it, after
+    ``ceiling``, the day after the load (``future_date``)."""
+    if as_of is None and ceiling is None:
         return
     df = rows.df
     for col in cols:
         if col not in df.columns:
             continue
         d = df[col]
+        if as_of is None:
+            rows.mark((d.dt.normalize() > ceiling).to_numpy(), "future_date",
+                      lambda idx, d=d, col=col: [
+                          f"{col} {_fmt(x)} is later than tomorrow: an export cannot hold "
+                          "future dates (no as_of was given; pass the export date as as_of "
+                          "to check against it)" for x in _values_at(d, idx)])
+            continue
         late = (d.dt.normalize() > as_of).to_numpy() if as_of == as_of.normalize() else (
             d > as_of).to_numpy()
         rows.mark(late, "order_after_as_of", lambda idx, d=d, col=col: [
             f"{col} {_fmt(x)} is after as_of {_fmt(as_of)}" for x in _values_at(d, idx)])
+
+
+def _where(sheets: list[_Sheet], si: int) -> str:
+    sh = sheets[si]
+    return sh.file + (f" [{sh.sheet}]" if sh.sheet else "")
+
+
+def _check_store_ids(rows: _Rows, sheets: list[_Sheet]) -> None:
+    """Store ids become folder and file names of reports downstream: every store id of
+    the data rows must pass :func:`crm_analysis.safety.check_path_part`.
+
+    An unsafe id is a :class:`DataError` naming the file, the column and the row, not a
+    quarantine reason: it would quarantine every row of that store (an export whose
+    store column is wrong loses everything), which the error says at once instead."""
+    df = rows.df
+    if "store_id" not in df.columns or len(df) == 0:
+        return
+    live = np.flatnonzero(rows.ok & df["store_id"].notna().to_numpy())
+    if len(live) == 0:
+        return
+    codes, uniq = pd.factorize(df["store_id"].to_numpy(dtype=object)[live])
+    unsafe = np.array([not is_safe_part(u) for u in uniq], dtype=bool)
+    if not unsafe.any():
+        return
+    bad = live[unsafe[codes]]
+    i = int(bad[0])
+    si, row, value = int(df["_sheet"].iat[i]), int(df["_row"].iat[i]), df["store_id"].iat[i]
+    sh = sheets[si]
+    header = next((src for src, c in sh.columns.items() if c == "store_id"), "store_id")
+    more = f" ({len(bad) - 1:,} more rows have unsafe store ids)" if len(bad) > 1 else ""
+    try:
+        check_path_part(value, "store id", where=f"{_where(sheets, si)}, column {header!r}, "
+                                                  f"row {row}")
+    except ValueError as err:
+        raise DataError(f"{err}; store ids become the names of report folders and files, so "
+                        f"the export is not read{more}", file=sh.file, sheet=sh.sheet or None,
+                        columns=[header], rows=[row]) from None
+
+
+def _fold_case(rows: _Rows, col: str) -> dict | None:
+    """Give the ids of ``col`` that differ only in upper / lower case (RO001, ro001) one
+    spelling, the first one read, so that :func:`_duplicates` sees one id: identical
+    copies are merged (and flagged by :func:`_case_outcome`), different ones are set
+    aside. ``None`` when no id has two spellings; otherwise the rows concerned, their
+    spellings as read and their group number."""
+    df = rows.df
+    if col not in df.columns or len(df) == 0:
+        return None
+    live = np.flatnonzero(rows.ok & df[col].notna().to_numpy())
+    if len(live) == 0:
+        return None
+    values = df[col].to_numpy(dtype=object)
+    codes, uniq = pd.factorize(values[live])
+    fcodes, funiq = pd.factorize(np.array([str(u).casefold() for u in uniq], dtype=object))
+    spellings = np.bincount(fcodes, minlength=len(funiq))
+    multi = spellings[fcodes] > 1  # per distinct spelling
+    if not multi.any():
+        return None
+    at = live[multi[codes]]  # rows in read order
+    group = fcodes[codes[multi[codes]]]
+    first = pd.Series(at).groupby(group, sort=False).first()
+    orig = values[at].copy()
+    values = values.copy()
+    values[at] = values[first.loc[group].to_numpy()]
+    df[col] = values
+    return {"rows": at, "orig": orig, "group": group}
+
+
+def _case_outcome(rows: _Rows, sheets: list[_Sheet], folded: dict, col: str,
+                  late_flags: list, kind: str) -> None:
+    """After :func:`_duplicates` on ids folded by :func:`_fold_case`: set-aside copies get
+    the reason ``duplicate_case``; a merged order is flagged ``duplicate_case``."""
+    at, orig, group = folded["rows"], folded["orig"], folded["group"]
+    ok = rows.ok
+    for pos in pd.Series(group).groupby(group, sort=False).indices.values():
+        members = at[pos]
+        names = list(dict.fromkeys(orig[pos]))
+        spelled = ", ".join(repr(n) for n in names)
+        where = _locations(rows, sheets, members)
+        conflict = rows.bad[members] & (rows.reason[members] == "duplicate_order_conflict")
+        if conflict.any():
+            rows.reason[members[conflict]] = "duplicate_case"
+            rows.message[members[conflict]] = (
+                f"{col} {spelled} differ only in upper / lower case, with different content "
+                f"({where}); every copy is quarantined")
+        else:
+            kept = members[ok[members]]
+            if len(kept):
+                late_flags.append((kind, int(kept[0]), "duplicate_case",
+                                   f"{col} {spelled} differ only in upper / lower case; the "
+                                   f"rows are otherwise identical ({where}): the order is "
+                                   f"kept once, as {names[0]!r}"))
+
+
+def _case_variant_flags(groups: dict[str, _Rows], sheets: list[_Sheet], flags: list) -> None:
+    """Flag customer and store ids that differ only in upper / lower case (C001, c001):
+    they are kept as read (two customers, two stores), on the first row of each later
+    spelling."""
+    for col, what in (("customer_id", "customers"), ("store_id", "stores")):
+        parts = []
+        for kind, rows in groups.items():
+            df = rows.df
+            if col not in df.columns or len(df) == 0:
+                continue
+            idx = np.flatnonzero(rows.ok & df[col].notna().to_numpy())
+            parts.append(pd.DataFrame({
+                "s": df["_sheet"].to_numpy()[idx], "p": df["_pos"].to_numpy()[idx],
+                "kind": kind, "i": idx, "v": df[col].to_numpy(dtype=object)[idx]}))
+        if not parts:
+            continue
+        e = pd.concat(parts, ignore_index=True)
+        uniq = pd.unique(e["v"])
+        folds = pd.Series([str(u).casefold() for u in uniq], index=uniq)
+        if folds.nunique() == len(folds):
+            continue
+        e = e.sort_values(["s", "p"], kind="stable").drop_duplicates("v")
+        e["f"] = folds.loc[e["v"].to_numpy()].to_numpy()
+        for _, g in e.groupby("f", sort=False):
+            if len(g) < 2:
+                continue
+            first = g.iloc[0]
+            loc = _locations(groups[first["kind"]], sheets, [int(first["i"])])
+            for _, r in g.iloc[1:].iterrows():
+                flags.append((r["kind"], int(r["i"]), "duplicate_case",
+                              f"{col} {r['v']!r} differs only in upper / lower case from "
+                              f"{first['v']!r} ({loc}); they are kept as two different {what}"))
+
+
+def _null_text_flags(groups: dict[str, _Rows], nulls: dict[str, dict[str, np.ndarray]],
+                     flags: list) -> None:
+    """Flag ``null_text`` on the accepted rows whose number, date or coded cells held
+    NaN / NULL-like text (read as empty cells)."""
+    for kind, cols in nulls.items():
+        rows = groups[kind]
+        if not cols:
+            continue
+        hit = np.zeros(len(rows.df), dtype=bool)
+        for m in cols.values():
+            hit |= m
+        idx = np.flatnonzero(hit & rows.ok)
+        if len(idx) == 0:
+            continue
+        names = np.array(list(cols), dtype=object)
+        which = np.column_stack([m[idx] for m in cols.values()])
+        for i, w in zip(idx, which, strict=True):
+            flags.append((kind, int(i), "null_text",
+                          f"{', '.join(names[w])} held NaN / NULL-like text, read as an empty "
+                          "cell"))
 
 
 def _fix_orders(rows: _Rows) -> None:
@@ -1212,6 +1596,22 @@ def _fix_orders(rows: _Rows) -> None:
                 for k in range(len(idx))]
 
     rows.mark(neg, "negative_amount", neg_msg)
+    amounts = [c for c in money if c != "mileage_km"]
+    big = np.zeros(n, dtype=bool)
+    for c in amounts:
+        big |= (df[c] > MAX_ORDER_AMOUNT).to_numpy()
+
+    def big_msg(idx: np.ndarray) -> list[str]:
+        vals = {c: df[c].to_numpy(dtype="float64")[idx] for c in amounts}
+        return [f"more than {MAX_ORDER_AMOUNT:,.0f} yuan on one repair order: "
+                + ", ".join(f"{c} {vals[c][k]:,.2f}" for c in amounts
+                            if vals[c][k] > MAX_ORDER_AMOUNT) for k in range(len(idx))]
+
+    rows.mark(big, "implausible_amount", big_msg)
+    if "mileage_km" in df.columns:
+        km = df["mileage_km"]
+        rows.mark((km > MAX_MILEAGE_KM).to_numpy(), "implausible_mileage", lambda idx: [
+            f"mileage_km {km.iat[i]:,.0f} is more than {MAX_MILEAGE_KM:,.0f} km" for i in idx])
     diff = (df["total_amount"] - comp_sum).abs()
     mismatch = (diff > TOTAL_TOLERANCE).to_numpy()
     rows.mark(mismatch, "total_mismatch", lambda idx: [
@@ -1359,10 +1759,13 @@ def load(
         canonical column}`` and ``values`` ``{field: {value: code}}``.
     store_id:
         The store of an export without a store column (a str for every file, or a dict
-        ``{file name or path: store id}``); it also fills empty store cells.
+        ``{file name or path: store id}``); it also fills empty store cells. Like the
+        store ids of the data, it must be a plain name (letters, digits, ``.``, ``_``,
+        ``-``; :func:`crm_analysis.safety.check_path_part`).
     as_of:
         The export date: orders opened or closed later are quarantined
-        (``order_after_as_of``). Default: the latest date in the accepted data.
+        (``order_after_as_of``). Default: the latest date in the accepted data, after
+        dates later than tomorrow are quarantined (``future_date``).
     keep_pii:
         Keep names, phones, plates and id numbers as read (default: pseudonymize).
     key:
@@ -1380,9 +1783,13 @@ def load(
     Raises
     ------
     DataError
-        No input file, an unreadable file (empty, binary, undecodable, damaged workbook),
-        no header row, a required column that cannot be found (the message names the
-        file, the columns found and the closest known names), duplicate headers.
+        No input file, an unreadable file (empty, binary, undecodable, cut off in the
+        middle of a character, damaged workbook), a workbook beyond the limits
+        (:data:`MAX_WORKBOOK_BYTES`, :data:`MAX_COMPRESSION_RATIO`,
+        :data:`MAX_CELL_CHARS`), no header row, a required column that cannot be found
+        (the message names the file, the columns found and the closest known names),
+        duplicate headers, a store id (in the data or the ``store_id`` argument) that
+        cannot be a folder name.
 
     Example
     -------
@@ -1399,6 +1806,17 @@ def load(
     (True, 0, 0)
     """
     limit = None if as_of is None else read_as_of(as_of)
+    # Without an export date, no date may lie after tomorrow (time zones): a later one
+    # is a typo, not an order, and must not become the data's as-of date.
+    ceiling = None if limit is not None else pd.Timestamp(_today() + dt.timedelta(days=1))
+    for sid in (store_id.values() if isinstance(store_id, Mapping) else [store_id]):
+        if sid is not None and not is_safe_part(str(sid)):
+            # the ids become report folders: the shared rule, before anything is read (a
+            # DataError, as for an unsafe store id in the data: callers catch one kind)
+            try:
+                check_path_part(str(sid), "store id", where="load: the store_id argument")
+            except ValueError as err:
+                raise DataError(str(err)) from None
     files = _collect(paths)
     maps = load_mapping(mapping) if mapping is not None else {}
     hdr_map = maps.get("headers") or None
@@ -1423,13 +1841,18 @@ def load(
                                 ("customers", ("customers",)), ("stores", ("stores",)))}
     groups = {k: _Rows(v, k if k != "orders" else "repair_orders") for k, v in by_kind.items()}
 
+    # flags of kept rows, raised at the end on the rows that are still accepted then
+    late_flags: list[tuple] = []
+    nulls: dict[str, dict[str, np.ndarray]] = {}
+
     # 2. Row-level checks, per kind.
     for kind, rows in groups.items():
         keycol = _KIND_KEY[kind if kind != "orders" else "flat"]
         _mark_blank_summary(rows, sheets, keycol)
         _mark_malformed(rows, sheets)
         fl: list = []
-        pending = _parse(rows, values_map, pii_key, fl)
+        nulls[kind] = {}
+        pending = _parse(rows, values_map, pii_key, fl, nulls[kind])
         flags_raw += [(kind, *f[1:]) for f in fl]
         # Fill store ids from the parameter.
         if kind in ("orders", "vehicles"):
@@ -1439,26 +1862,32 @@ def load(
             rows.df["store_id"] = cur.where(cur.notna(), pd.Series(fill, index=rows.df.index))
             rows.df["store_id"] = rows.df["store_id"].astype(object).where(
                 rows.df["store_id"].notna(), None)
+        if kind != "customers":
+            _check_store_ids(rows, sheets)
+        # Order numbers that differ only in case are one order number (see _fold_case).
+        folded = _fold_case(rows, "ro_id") if kind == "orders" else None
         fl2: list = []
         _duplicates(rows, sheets, keycol, "duplicate_order_conflict" if kind == "orders"
                     else None, fl2)
         flags_raw += [(kind, *f[1:]) for f in fl2]
+        if folded is not None:
+            _case_outcome(rows, sheets, folded, "ro_id", late_flags, kind)
         for mask, reason, msg in pending:
             rows.mark(mask, reason, msg)
         if kind == "orders":
             _check_keys(rows, ["ro_id", "vin", "customer_id", "store_id"])
             _fix_orders(rows)
-            _check_as_of(rows, limit, ["open_date", "close_date", "first_seen_date"])
+            _check_as_of(rows, limit, ceiling, ["open_date", "close_date", "first_seen_date"])
             _own_sale_check(rows)
         elif kind == "vehicles":
             _check_keys(rows, ["vin", "customer_id"])
-            _check_as_of(rows, limit, ["sale_date"])
+            _check_as_of(rows, limit, ceiling, ["sale_date"])
         elif kind == "customers":
             _check_keys(rows, ["customer_id"])
-            _check_as_of(rows, limit, ["first_seen_date"])
+            _check_as_of(rows, limit, ceiling, ["first_seen_date"])
         else:
             _check_keys(rows, ["store_id"])
-            _check_as_of(rows, limit, ["opened_date"])
+            _check_as_of(rows, limit, ceiling, ["opened_date"])
 
     o_rows, v_rows = groups["orders"], groups["vehicles"]
     c_rows, s_rows = groups["customers"], groups["stores"]
@@ -1512,6 +1941,10 @@ def load(
     _flat_conflicts(orders, "vin", ["sale_date"], "orders", flags_raw)
     _flat_conflicts(orders, "customer_id", ["phone", "name"], "orders", flags_raw)
     _mileage_flags(orders, flags_raw)
+    _case_variant_flags(groups, sheets, flags_raw)
+    ok_now = {k: g.ok for k, g in groups.items()}
+    flags_raw += [f for f in late_flags if ok_now[f[0]][f[1]]]
+    _null_text_flags(groups, nulls, flags_raw)
 
     ctab = c_rows.df[c_rows.ok]
     ccols = [c for c in _CUSTOMER_ONLY if c != "id_number"] + ["id_number"]
@@ -1643,7 +2076,7 @@ def _raw_records(sheet: _Sheet, positions: np.ndarray, pii_key: bytes | None) ->
         values = sub[src].astype(object)
         missing = np.array([v is None or (isinstance(v, float) and np.isnan(v))
                             for v in values], dtype=bool)
-        if pii_key is not None and canon in _PII:
+        if pii_key is not None and canon in _QUARANTINE_PII:
             cleaned = clean_id(values.where(~missing))
             shown = privacy.pseudonymize(cleaned, pii_key).to_numpy(dtype=object)
         elif pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
@@ -1691,22 +2124,29 @@ def _flags_frame(flags_raw: list, groups: dict[str, _Rows],
                  sheets: list[_Sheet]) -> pd.DataFrame:
     if not flags_raw:
         return _empty(FLAG_COLUMNS)
-    recs = []
-    for kind, i, reason, message in flags_raw:
+    # one kind at a time, with array lookups (a NULL in every row flags every row)
+    recs = pd.DataFrame(flags_raw, columns=["kind", "i", "reason", "message"])
+    files = np.array([sh.file for sh in sheets], dtype=object)
+    names = np.array([sh.sheet for sh in sheets], dtype=object)
+    parts = []
+    for kind, g in recs.groupby("kind", sort=False):
         rows = groups[kind]
-        sh = sheets[int(rows.df["_sheet"].iat[i])]
+        i = g["i"].to_numpy(dtype="int64")
+        si = rows.df["_sheet"].to_numpy()[i]
         keycol = _KIND_KEY["flat" if kind == "orders" else kind]
-        key = rows.df[keycol].iat[i] if keycol in rows.df.columns else None
-        recs.append((sh.file, sh.sheet, int(rows.df["_row"].iat[i]), rows.table, reason, key,
-                     message))
-    out = pd.DataFrame(recs, columns=list(FLAG_COLUMNS))
+        key = rows.df[keycol].to_numpy(dtype=object)[i] if keycol in rows.df.columns else \
+            np.full(len(i), None, dtype=object)
+        parts.append(pd.DataFrame({
+            "file": files[si], "sheet": names[si], "row": rows.df["_row"].to_numpy()[i],
+            "table": rows.table, "reason": g["reason"].to_numpy(), "key": key,
+            "message": g["message"].to_numpy()}, index=g.index))
+    out = pd.concat(parts).sort_index()[list(FLAG_COLUMNS)]
     out["row"] = out["row"].astype("Int64")
     return out.sort_values(["file", "sheet", "row"], kind="stable").reset_index(drop=True)
 
 
 def _report(sheets: list[_Sheet], groups: dict[str, _Rows]) -> pd.DataFrame:
-    reasons = [r for r in REASONS if r not in ("exact_duplicate", "mileage_backwards",
-                                               "unknown_vin", "conflicting_repeat")]
+    reasons = list(QUARANTINE_REASONS)
     used = set()
     for rows in groups.values():
         used |= {r for r in rows.reason[rows.bad]}

@@ -70,6 +70,8 @@ from crm_analysis.schema import CUSTOMER_TYPES, GRADES, PAYERS, RO_TYPES, TABLES
 __all__ = [
     "FLAG_REASONS",
     "HEADER_ALIASES",
+    "MAX_MILEAGE_KM",
+    "MAX_ORDER_AMOUNT",
     "MERGE_REASONS",
     "QUARANTINE_REASONS",
     "REASONS",
@@ -137,6 +139,17 @@ class Parsed:
 # Reason codes
 # ---------------------------------------------------------------------------------------
 
+#: The largest amount (RMB, each of labour, parts, other, total and costs) one repair order
+#: may carry; more is ``implausible_amount`` (a typo, a unit error such as fen for yuan, or
+#: an exponent like ``1.2e9``). A complete rebuild of a luxury car stays well below it.
+MAX_ORDER_AMOUNT = 1_000_000.0
+#: The largest odometer reading (km) accepted; more is ``implausible_mileage``. Twice the
+#: most-driven car on record (about 5 million km in 50 years), and above the taxis of the
+#: synthetic data (up to a few million km): it catches exponents (``1.2e9``), metres
+#: written as kilometres and digits typed twice, while a high but possible reading is
+#: kept (a reading that goes backwards is flagged ``mileage_backwards``).
+MAX_MILEAGE_KM = 10_000_000.0
+
 #: Reason code -> (English, Chinese) description, for quarantined, merged and flagged rows.
 REASONS: dict[str, tuple[str, str]] = {
     # quarantined: the row is not used
@@ -178,6 +191,27 @@ REASONS: dict[str, tuple[str, str]] = {
         "a CSV line with more fields than the header (a stray delimiter or line break)",
         "CSV行的字段数多于表头(多余的分隔符或换行)",
     ),
+    "future_date": (
+        "a date later than tomorrow while no as-of date was given: an export cannot hold "
+        "future dates (pass the export date as as_of to check against it instead)",
+        "未指定截止日期时日期晚于明天:导出数据中不应有未来日期(可传入导出日期作为截止日期)",
+    ),
+    "implausible_amount": (
+        f"an amount of more than {MAX_ORDER_AMOUNT:,.0f} yuan on one repair order (a typo "
+        "or a unit error)",
+        f"单张工单金额超过{MAX_ORDER_AMOUNT / 10_000:,.0f}万元(录入错误或单位错误)",
+    ),
+    "implausible_mileage": (
+        f"an odometer reading of more than {MAX_MILEAGE_KM:,.0f} km",
+        f"进厂里程超过{MAX_MILEAGE_KM / 10_000:,.0f}万公里",
+    ),
+    "duplicate_case": (
+        "ids that differ only in upper / lower case (RO001, ro001): copies of an order with "
+        "otherwise identical content are kept once and flagged, with different content every "
+        "copy is set aside; customer and store ids are kept as read and flagged",
+        "编号仅大小写不同(如RO001与ro001):内容相同的工单只保留一条并标记,内容不同的所有副本均被"
+        "隔离;客户编号和门店编号按原样保留并标记",
+    ),
     # merged
     "exact_duplicate": ("identical repeat of a row, kept once", "完全重复的行,只保留一条"),
     # flagged: the row is kept
@@ -193,6 +227,13 @@ REASONS: dict[str, tuple[str, str]] = {
         "one VIN with two sale dates or one customer with two phones; the value on the most "
         "recent order wins",
         "同一车架号有不同购车日期或同一客户有不同电话,以最近一张工单为准",
+    ),
+    "null_text": (
+        "a number, date or coded cell holds NaN / NULL-like text (nan, NULL, None, N/A): "
+        "read as an empty cell (an amount part then counts as 0, a missing total is the sum "
+        "of its parts)",
+        "数值、日期或编码单元格中是NaN/NULL之类的文字(nan、NULL、None、N/A):按空单元格处理"
+        "(金额分项计为0,缺少的合计按分项之和)",
     ),
 }
 
@@ -213,12 +254,16 @@ QUARANTINE_REASONS: tuple[str, ...] = (
     "summary_row",
     "blank_row",
     "malformed_row",
+    "future_date",
+    "implausible_amount",
+    "implausible_mileage",
+    "duplicate_case",
 )
 #: Reason codes of rows merged into another row (counted, not quarantined).
 MERGE_REASONS: tuple[str, ...] = ("exact_duplicate",)
 #: Reason codes of rows kept but listed in ``LoadResult.flags``.
 FLAG_REASONS: tuple[str, ...] = ("mileage_backwards", "unknown_vin", "conflicting_repeat",
-                                  "unknown_value")
+                                  "unknown_value", "duplicate_case", "null_text")
 
 
 def describe_reason(code: str, lang: str = "en") -> str:
@@ -717,6 +762,31 @@ def map_values(s: pd.Series, field: str, *, mapping: Any = None) -> Parsed:
 
 _NULL_TOKENS: frozenset[str] = frozenset({"", "nan", "none", "null", "nat", "<na>", "n/a",
                                           "#n/a", "na"})
+#: The non-empty ones: NaN / NULL-like text (see :func:`_null_text_mask`).
+_NULL_WORDS: frozenset[str] = _NULL_TOKENS - {""}
+
+
+def _null_text_mask(s: pd.Series) -> np.ndarray:
+    """Cells holding NaN / NULL-like *text* (``nan``, ``NULL``, ``None``, ``NaT``, ``<NA>``,
+    ``N/A``, ``#N/A``, ``NA``; any case, full width or padded): what a program writes for a
+    value it lost. The parsers read them as empty cells; :func:`crm_analysis.io.load`
+    flags them (``null_text``) so that they are never taken for an empty cell silently.
+    Empty cells and the accounting marks ``-`` and ``/`` are not NULL-like text.
+    Each distinct value is looked at once.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> _null_text_mask(pd.Series(["NaN", " null ", "", None, "-", "12", "ＮＵＬＬ"])).tolist()
+    [True, True, False, False, False, False, True]
+    """
+    s = _as_series(s)
+    if not (s.dtype == object or isinstance(s.dtype, pd.CategoricalDtype)):
+        return np.zeros(len(s), dtype=bool)
+    codes, uniques = _factorize(s)
+    u = np.array([isinstance(v, str) and _nfkc(v).lower() in _NULL_WORDS for v in uniques]
+                 + [False], dtype=bool)
+    return u[np.where(codes < 0, len(uniques), codes)]
 
 
 def _factorize(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:

@@ -615,6 +615,97 @@ def _():
     return xlsx_bytes({"一月": good, "二月": other})
 
 
+# ---- bounded input (issue 17): absurd values are flagged or quarantined, never taken --
+
+
+@entry("53_future_dates.csv")
+def _():
+    # no as_of: a date after tomorrow cannot be in an export (and must not become as_of)
+    rows = [ORDERS,
+            order_row("R001", "2023-06-30"),
+            order_row("R002", "2023-07-01"),
+            order_row("R003", "2100-01-02"),
+            order_row("R004", "2099-12-31 23:59")]
+    return csv_text(rows).encode("gbk")
+
+
+@entry("54_implausible_amounts_mileage.csv")
+def _():
+    rows = [FLAT,
+            flat_row("R001", "2023-01-05"),
+            flat_row("R002", "2023-02-05", labor="1.2e9", total="1200000200"),
+            flat_row("R003", "2023-03-05", labor="0", parts="1,000,000.01",
+                     total="1,000,000.01"),
+            flat_row("R004", "2023-04-05", km="1.2e9"),
+            flat_row("R005", "2023-05-05", km="10000001"),
+            flat_row("R006", "2023-06-05", km="3000000", labor="999999.99", parts="0",
+                     total="999999.99")]
+    return csv_text(rows).encode("gbk")
+
+
+@entry("55_ids_differing_in_case.csv")
+def _():
+    rows = [ORDERS,
+            order_row("R001", "2023-01-05"),
+            order_row("r001", "2023-01-05"),  # the same order: merged, flagged
+            order_row("R002", "2023-02-05"),
+            order_row("r002", "2023-02-06"),  # another date: both set aside
+            order_row("R003", "2023-03-05", cust="c1")]  # customer c1 next to C1: flagged
+    return csv_text(rows).encode("gbk")
+
+
+@entry("56_bare_cr_line_ends.csv")
+def _():
+    # classic Mac OS line ends (CR only): read as lines, as a text editor shows them
+    return csv_text([ORDERS, *[order_row(f"R00{i}", f"2023-01-0{i}") for i in (1, 2, 3)]]
+                    ).replace("\n", "\r").encode("gbk")
+
+
+@entry("57_truncated_utf8.csv")
+def _():
+    data = csv_text([FLAT, *GOOD3]).encode("utf-8")
+    cut = data.rstrip(b"\n").rfind("途观".encode()) + 4  # inside the second character
+    return data[:cut]
+
+
+@entry("58_unsafe_store_id.csv")
+def _():
+    rows = [ORDERS,
+            order_row("R001", "2023-01-05"),
+            order_row("R002", "2023-01-06", store="../../tmp/evil")]
+    return csv_text(rows).encode("gbk")
+
+
+@entry("59_cell_too_long.xlsx")
+def _():
+    # openpyxl cuts a cell at Excel's limit (32,767 characters) when it writes: the long
+    # cell is put into the sheet XML afterwards, as a hand-made workbook would carry it
+    rows = [ORDERS,
+            order_row("R001", "2023-01-05"),
+            order_row("R002", "2023-01-06", ro_type="LONG_CELL")]
+    src = zipfile.ZipFile(io.BytesIO(xlsx_bytes({"Sheet1": rows})))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = src.read(info.filename).replace(b"LONG_CELL", b"x" * 40_000)
+            dst.writestr(info, body)
+    return out.getvalue()
+
+
+@entry("60_null_text.csv")
+def _():
+    # NaN / NULL text is read as empty and flagged; the accounting marks - and — are
+    # empty cells (not flagged)
+    header = [*ORDERS, "进厂里程", "结算日期", "付费方式"]
+    rows = [header,
+            [*order_row("R001", "2023-01-05"), "5100", "2023-01-05", "自费"],
+            [*order_row("R002", "2023-02-05", labor="NaN", total="200"), "6000", "", ""],
+            [*order_row("R003", "2023-03-05", total="NULL"), "None", "NaT", "N/A"],
+            [*order_row("R004", "2023-04-05", labor="nan"), "", "", ""],  # total 300 != 200
+            [*order_row("R005", "2023-05-05", labor="-", total="200"), "—", "", ""]]
+    return csv_text(rows).encode("gbk")
+
+
 def build(root: Path = HERE) -> dict[Path, bytes]:
     """Every corpus file as ``{path: bytes}`` (nothing written)."""
     out: dict[Path, bytes] = {}
