@@ -100,7 +100,7 @@ from crm_analysis.reporting import (
     to_html,
     validate_parameter_types,
 )
-from crm_analysis.safety import check_path_part, contained, is_safe_part
+from crm_analysis.safety import check_path_part, contained, is_safe_part, write_text
 
 __all__ = [
     "GROUP_DIR",
@@ -376,25 +376,8 @@ def check_run_dir(run_dir: str | os.PathLike[str]) -> list[str]:
     return problems
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary name beside ``path`` and rename it into place; on any
-    error (a full disk, an interrupt) the temporary file is removed and ``path`` is left
-    as it was. A plain ``open`` (not ``mkstemp``, which makes 0600 files), so the umask
-    decides the mode of the report files."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        if isinstance(exc, OSError):  # name the file the user knows, not the temporary one
-            raise OSError(exc.errno, exc.strerror, str(path)) from exc
-        raise
-
-
 def _atomic_write_json(path: Path, value: Any) -> None:
-    _atomic_write_text(
+    write_text(
         path, json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
         + "\n")
 
@@ -1076,7 +1059,7 @@ def _write_runs_index(out_path: Path, page_lang: str = "en") -> Path:
         f"<h2>{escape_html(lab['run'])}</h2>\n<ul>{items}</ul>\n</body>\n</html>\n"
     )
     index = out_path / "index.html"
-    _atomic_write_text(index, page)
+    write_text(index, page)
     return index
 
 
@@ -1337,5 +1320,5 @@ def build_batch_index(
         out.append("</tbody></table>")
     out += [f"<footer>{esc(lab['footer'])}</footer>", "</body>", "</html>", ""]
     index = run_dir / "index.html"
-    _atomic_write_text(index, "\n".join(out))
+    write_text(index, "\n".join(out))
     return index

@@ -58,7 +58,7 @@ from crm_analysis.config import DEFAULT_DATA_DIR, LANGUAGES, NOTEBOOKS_DIR, REPO
 from crm_analysis.context import clear_cache, load_data
 from crm_analysis.narrative import METRICS_MIME, escape_html
 from crm_analysis.notebook import BATCH_ENV
-from crm_analysis.safety import contained
+from crm_analysis.safety import contained, write_text
 from crm_analysis.schema import _read_table
 
 __all__ = [
@@ -913,7 +913,7 @@ def to_html(
     exporter.language_code = lang if lang in LANGUAGES else "en"  # ISO 639-1 codes
     body, _ = exporter.from_notebook_node(nb, resources=resources)
     html_path.parent.mkdir(parents=True, exist_ok=True)
-    html_path.write_text(body, encoding="utf-8")
+    write_text(html_path, body)
     return html_path
 
 
@@ -1127,7 +1127,7 @@ def build_index(
 
     out += [f"<footer>{esc(labels['footer'])}</footer>", "</body>", "</html>", ""]
     index = reports_dir / "index.html"
-    _atomic_write_text(index, "\n".join(out))
+    write_text(index, "\n".join(out))
     return index
 
 
@@ -1137,18 +1137,6 @@ def _display(value: Any) -> str:
     if isinstance(value, list | tuple):
         return ", ".join(map(str, value))
     return str(value)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    # a plain open() (not mkstemp, which makes 0600 files) so the umask decides the mode
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 # --------------------------------------------------------------------------- runner

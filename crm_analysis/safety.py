@@ -52,6 +52,7 @@ __all__ = [
     "put_cell",
     "spreadsheet_text",
     "write_csv",
+    "write_text",
     "write_xlsx",
 ]
 
@@ -89,9 +90,9 @@ def check_path_part(value: Any, what: str, *, where: str | None = None) -> str:
     """``value`` when it is safe as one folder or file name, else a :class:`ValueError`.
 
     Safe means: a string of letters and digits (of any script: ``北京一店`` is safe), ``.``,
-    ``_`` and ``-`` that starts with a letter or a digit (so never ``.``, ``..``, a hidden name, an absolute path or a path
-    with a separator), at most :data:`MAX_PART_LENGTH` characters, and not a device name
-    that Windows reserves (``CON``, ``NUL``, ``COM1`` ...).
+    ``_`` and ``-`` that starts with a letter or a digit (so never ``.``, ``..``, a hidden
+    name, an absolute path or a path with a separator), at most :data:`MAX_PART_LENGTH`
+    characters, and not a device name that Windows reserves (``CON``, ``NUL``, ``COM1`` ...).
 
     ``what`` names the value in the error (``"store id"``, ``"student id"``), ``where``
     the command or function that refuses it.
@@ -134,10 +135,21 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         # mkstemp makes the file 0600: give it the mode a plain open() would have given
         os.chmod(tmp, _mode_of(target))
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename in (tmp, None):
+            # name the file the user knows, not the temporary one
+            raise OSError(exc.errno, exc.strerror, str(target)) from exc
         raise
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_path`."""
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return target
 
 
 def _umask() -> int:
