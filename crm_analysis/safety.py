@@ -103,9 +103,9 @@ def check_path_part(value: Any, what: str, *, where: str | None = None) -> str:
     shown = repr(value) if not isinstance(value, str) or len(value) <= 80 \
         else repr(value[:77] + "...")
     raise ValueError(
-        f"{lead}{what} {shown} cannot be used as a folder or file name: use letters, "
-        f"digits, '.', '_' and '-' (at most {MAX_PART_LENGTH} characters, starting with a "
-        "letter or digit)")
+        f"{lead}{what} {shown} cannot be used as a folder or file name: use letters and "
+        f"digits (any script), '.', '_' and '-' (at most {MAX_PART_LENGTH} characters, "
+        "starting with a letter or digit)")
 
 
 def contained(base: str | os.PathLike[str], *parts: str, where: str | None = None) -> Path:
