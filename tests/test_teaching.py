@@ -325,7 +325,7 @@ def test_read_roster_encodings(tmp_path, encoding):
 @pytest.mark.parametrize("text, match", [
     ("student_id,name\n001,a\n001,b\n", "duplicate student_id '001'"),
     ("name\na\n", "no student_id column"),
-    ("student_id,name\n../x,a\n", "cannot be a folder name"),
+    ("student_id,name\n../x,a\n", "cannot be used as a folder or file name"),
     ("student_id,name\n,a\n", "empty student_id"),
     ("student_id,name\n", "no students"),
 ])

@@ -9,8 +9,9 @@ In a lesson notebook::
 
 For the teacher, ``crm-analysis classroom prepare`` gives every student of a roster
 their own small store and the student versions of the lessons (no solution cells), and
-``crm-analysis classroom grade`` runs the submitted notebooks and writes a grade sheet
-(see :mod:`crm_analysis.teaching.classroom`).
+``crm-analysis classroom grade`` runs the submitted notebooks in a sandbox
+(:mod:`crm_analysis.teaching.sandbox`), judges the recorded answers itself and writes a
+grade sheet (see :mod:`crm_analysis.teaching.classroom`).
 
 Example
 -------

@@ -17,14 +17,20 @@ data::
 Two students get different numbers for the same exercise, so copying a neighbour's
 answers scores nothing; every check is computed against the student's own data.
 
-``grade`` executes every submitted notebook ``DIR/<student_id>/<lesson>.ipynb`` with
-papermill (the data folder, analysis date and store re-injected as parameters, a time
-limit per notebook), reads the results :func:`crm_analysis.teaching.check` left in
-the outputs and writes a grade sheet (``grades.xlsx`` with the sheets *grades*,
-*summary*, *students*, *notebooks*; ``grades.csv`` and ``grades_summary.csv``). A
-notebook that raises scores what it checked before the error and 0 (``error``) for the
-rest; a missing notebook scores 0 (``missing``) for all its exercises; the run never
-stops on a broken notebook.
+``grade`` executes every submitted notebook ``DIR/<student_id>/<lesson>.ipynb`` in the
+grading sandbox (:mod:`crm_analysis.teaching.sandbox`: a private copy of the notebook and
+of the student's data, run as user ``nobody`` with bubblewrap, without network, without a
+view of the class folder or the roster, with a memory and a wall-clock limit, its whole
+process tree killed at the end; a weaker, loudly announced mode where bubblewrap cannot
+run), with the data folder, analysis date and store re-injected as parameters. The
+grader then reads the *answers* that :func:`crm_analysis.teaching.check` recorded in the
+outputs and judges them itself on the student's own data -- the verdict a notebook
+displays is never trusted, so a forged check record scores nothing -- and writes a grade
+sheet (``grades.xlsx`` with the sheets *grades*, *summary*, *students*, *notebooks*;
+``grades.csv`` and ``grades_summary.csv``; formula-safe: a roster name such as
+``=HYPERLINK(...)`` stays text). A notebook that raises scores what it checked before
+the error and 0 (``error``) for the rest; a missing notebook scores 0 (``missing``) for
+all its exercises; the run never stops on a broken notebook.
 
 Example
 -------
@@ -43,16 +49,16 @@ import datetime as dt
 import hashlib
 import io
 import json
-import multiprocessing
 import os
 import re
 import shutil
+import stat
 import sys
-import threading
+import tempfile
 import time
 import tokenize
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,24 +66,31 @@ from typing import Any
 import pandas as pd
 
 from crm_analysis import config
-from crm_analysis._inputs import positive_int_arg
-from crm_analysis.reporting import (
-    NotebookExecutionError,
-    execute_notebook,
-    kill_kernels,
-    language_cells,
-    notebook_parameters,
-)
+from crm_analysis._inputs import caller, positive_int_arg
+from crm_analysis.reporting import KERNEL_ENV, language_cells
+from crm_analysis.safety import atomic_path, check_path_part, write_csv, write_xlsx
 from crm_analysis.synth import generate
 from crm_analysis.teaching.core import (
     CHECK_MIME,
     EXERCISES,
     LESSONS_DIR,
     STATUSES,
+    LessonData,
+    answer_from_record,
+    judge,
+    lesson_data,
     lesson_paths,
     student_version,
 )
 from crm_analysis.teaching.core import start as start_lesson
+from crm_analysis.teaching.sandbox import (
+    MODES,
+    Limits,
+    Sandbox,
+    SandboxUnavailable,
+    copy_regular_files,
+    open_sandbox,
+)
 
 __all__ = [
     "DEFAULT_SCALE",
@@ -112,7 +125,6 @@ GRADE_STATUSES = (*STATUSES, "error")
 
 _ID_COLUMNS = ("student_id", "id", "student", "学号", "学生编号", "编号")
 _NAME_COLUMNS = ("name", "student_name", "姓名", "学生姓名", "名字")
-_STUDENT_ID_RE = re.compile(r"^\w[\w.-]*$")
 _CHECK_CALL_RE = re.compile(r"""check\(\s*["']([^"']+)["']""")
 
 _README = """\
@@ -158,8 +170,11 @@ def read_roster(path: str | os.PathLike[str]) -> list[Student]:
 
     Encoding UTF-8 (with or without BOM), else GB18030 (what Excel saves in China).
     Student ids stay strings (``"007"``), are stripped, must be unique and usable as
-    folder names (letters of any script, digits, ``_ . -``). Blank lines are skipped.
-    Raises ``ValueError`` naming the problem.
+    folder names (:func:`crm_analysis.safety.check_path_part`: letters and digits of
+    any script, ``_ . -``, at most 64 characters, starting with a letter or digit). Names may be any
+    text (Chinese names welcome); they reach the grade sheets as text, never as a
+    formula. Blank lines are skipped. Raises ``ValueError`` naming the roster file, the
+    line and the problem.
 
     Example
     -------
@@ -172,7 +187,7 @@ def read_roster(path: str | os.PathLike[str]) -> list[Student]:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"roster not found: {path}")
+        raise FileNotFoundError(f"{caller()}: roster not found: {path}")
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
@@ -180,19 +195,19 @@ def read_roster(path: str | os.PathLike[str]) -> list[Student]:
         try:
             text = raw.decode("gb18030")
         except UnicodeDecodeError as exc:
-            raise ValueError(f"roster {path}: not UTF-8 or GB18030 text") from exc
+            raise ValueError(f"{caller()}: roster {path}: not UTF-8 or GB18030 text") from exc
     header = text.splitlines()[0] if text.strip() else ""
     sep = "\t" if "\t" in header else (";" if ";" in header and "," not in header else ",")
     try:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=sep,
                          skip_blank_lines=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise ValueError(f"roster {path}: cannot read it as CSV ({exc})") from exc
+        raise ValueError(f"{caller()}: roster {path}: cannot read it as CSV ({exc})") from exc
     columns = {str(c).strip().lower(): c for c in df.columns}
     id_col = next((columns[c] for c in _ID_COLUMNS if c in columns), None)
     name_col = next((columns[c] for c in _NAME_COLUMNS if c in columns), None)
     if id_col is None:
-        raise ValueError(f"roster {path}: no student_id column (columns: "
+        raise ValueError(f"{caller()}: roster {path}: no student_id column (columns: "
                          f"{', '.join(map(str, df.columns))}); expected student_id,name")
     ids = df[id_col].astype(str).str.strip().tolist()
     names = (df[name_col].astype(str).str.strip().tolist() if name_col is not None
@@ -202,17 +217,16 @@ def read_roster(path: str | os.PathLike[str]) -> list[Student]:
     for line, (sid, name) in enumerate(zip(ids, names, strict=True), start=2):
         if not sid and not name:
             continue
+        where = f"{caller()}: roster {path}, line {line}"
         if not sid:
-            raise ValueError(f"roster {path}, line {line}: empty student_id (name {name!r})")
-        if not _STUDENT_ID_RE.match(sid) or sid.startswith("_"):
-            raise ValueError(f"roster {path}, line {line}: student_id {sid!r} cannot be a "
-                             "folder name (use letters, digits, _ . -, not starting with _)")
+            raise ValueError(f"{where}: empty student_id (name {name!r})")
+        check_path_part(sid, "student_id", where=where)
         if sid in seen:
-            raise ValueError(f"roster {path}, line {line}: duplicate student_id {sid!r}")
+            raise ValueError(f"{where}: duplicate student_id {sid!r}")
         seen.add(sid)
         students.append(Student(sid, name))
     if not students:
-        raise ValueError(f"roster {path}: no students")
+        raise ValueError(f"{caller()}: roster {path}: no students")
     return students
 
 
@@ -405,6 +419,9 @@ def prepare(
     lesson_info: dict[str, dict[str, Any]] = {}
     notebooks: dict[str, Any] = {}
     for lesson, path in paths.items():
+        # the notebook's name becomes a file name in every student's folder
+        check_path_part(f"{path.stem}.ipynb", "lesson notebook name",
+                        where=f"{caller()}: {path}")
         nb = _read_lesson(path)
         ids = _exercise_ids(nb, lesson)
         defaults = _lesson_defaults(nb)
@@ -482,8 +499,10 @@ class GradeResult:
     score, points, status, note``); ``summary``: one row per exercise (students right,
     close, wrong, missing, error, mean score), most often wrong first; ``students``:
     totals per student; ``notebooks``: one row per student and lesson (``ok``,
-    ``error``, ``timeout`` or ``missing``, the error, seconds). ``exit_code`` is 1 when
-    a submitted notebook failed or timed out, else 0.
+    ``error``, ``timeout`` or ``missing``, the error, seconds, the sandbox mode).
+    ``sandbox`` is the mode the notebooks ran in (``bwrap`` or ``process``) and
+    ``warnings`` what the grader warned about (the weaker sandbox). ``exit_code`` is 1
+    when a submitted notebook failed or timed out, else 0.
 
     Example
     -------
@@ -497,6 +516,8 @@ class GradeResult:
     students: pd.DataFrame
     notebooks: pd.DataFrame
     paths: dict[str, Path] = field(default_factory=dict)
+    sandbox: str = ""
+    warnings: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -506,82 +527,180 @@ class GradeResult:
         return EXIT_OK
 
 
+#: Largest submitted notebook the grader reads (bytes); a bigger one fails to grade.
+MAX_NOTEBOOK_BYTES = 50 * 2**20
+
+
 def _read_manifest(folder: Path) -> dict[str, Any]:
     path = folder / MANIFEST
     if not path.is_file():
-        raise FileNotFoundError(f"{folder} is not a class folder: no {MANIFEST} "
+        raise FileNotFoundError(f"{caller()}: {folder} is not a class folder: no {MANIFEST} "
                                 "(made by `crm-analysis classroom prepare`)")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+        raise ValueError(f"{caller()}: {path}: not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{caller()}: {path}: not a class manifest")
+    # ids become folder names: checked before any folder is read or made
+    for n, st in enumerate(manifest.get("students") or [], start=1):
+        where = f"{caller()}: {path}, student {n}"
+        if not isinstance(st, dict):
+            raise ValueError(f"{where}: not a student entry")
+        check_path_part(st.get("student_id"), "student_id", where=where)
+        check_path_part(st.get("folder") or st["student_id"], "folder", where=where)
+    for lesson, info in (manifest.get("lessons") or {}).items():
+        where = f"{caller()}: {path}, lesson {lesson!r}"
+        check_path_part(str(info.get("notebook", "")), "notebook", where=where)
+    return manifest
 
 
 def _submitted(folder: Path, lesson: str, name: str) -> Path | None:
+    """The student's notebook for ``lesson``: ``name``, else another ``<lesson>_*.ipynb``
+    (a link is returned as found: :func:`_read_submission` refuses it)."""
     exact = folder / name
-    if exact.is_file():
+    if exact.is_file() or exact.is_symlink():
         return exact
-    others = sorted(p for p in folder.glob(f"{lesson}_*.ipynb") if p.is_file())
+    others = sorted(p for p in folder.glob(f"{lesson}_*.ipynb")
+                    if p.is_file() or p.is_symlink())
     return others[0] if others else None
 
 
-def _run_notebook(task: dict[str, Any]) -> dict[str, Any]:
-    """Execute one submitted notebook (in this process or a pool worker)."""
+def _read_submission(path: Path) -> dict[str, Any]:
+    """A submitted notebook as a JSON dict: a regular file (a symbolic link is refused:
+    it could point at another student's work or a file of the grader's), at most
+    :data:`MAX_NOTEBOOK_BYTES`, valid JSON with a list of cells. ``ValueError`` else."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        if path.is_symlink():
+            raise ValueError("the notebook is a symbolic link, not a file") from exc
+        raise ValueError(f"cannot open the notebook ({exc.strerror})") from exc
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("the notebook is not a regular file")
+        if info.st_size > MAX_NOTEBOOK_BYTES:
+            raise ValueError(f"the notebook is too big ({info.st_size} bytes)")
+        raw = f.read(MAX_NOTEBOOK_BYTES + 1)
+    try:
+        nb = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"the notebook is not valid JSON ({exc})") from exc
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise ValueError("the notebook has no cells")
+    if nb.get("nbformat") != 4:
+        import nbformat
+
+        try:
+            nb = json.loads(nbformat.writes(nbformat.reads(json.dumps(nb), as_version=4)))
+        except Exception as exc:  # noqa: BLE001 - an unreadable notebook scores zero
+            raise ValueError(f"the notebook cannot be read ({exc})") from exc
+    return nb
+
+
+def _run_submission(box: Sandbox, task: dict[str, Any]) -> dict[str, Any]:
+    """Run one submitted notebook in the sandbox; the executed copy goes to ``_graded/``."""
     start = time.perf_counter()
     out = Path(task["output"])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.unlink(missing_ok=True)
-    result: dict[str, Any] = {"status": "ok", "error": "", "cell": None}
-    timed_out = threading.Event()
-
-    def on_timeout() -> None:
-        timed_out.set()
-        kill_kernels()
-
-    timer = threading.Timer(task["timeout"], on_timeout) if task["timeout"] else None
+    result: dict[str, Any] = {"status": "ok", "error": "", "cell": None, "notebook": None}
     try:
-        try:
-            declared = notebook_parameters(task["notebook"])
-        except Exception as exc:  # noqa: BLE001 - an unreadable notebook scores zero
-            raise NotebookExecutionError(task["notebook"], {}, ename=type(exc).__name__,
-                                         evalue=str(exc)) from exc
-        params = {k: v for k, v in task["parameters"].items() if k in declared}
-        if timer is not None:
-            timer.daemon = True
-            timer.start()
-        execute_notebook(task["notebook"], out, params, timeout=task["timeout"],
-                         kernel_name=task["kernel_name"],
-                         transport="ipc" if os.name == "posix" else "tcp")
-    except NotebookExecutionError as exc:
-        result.update(status="error", error=exc.summary, cell=exc.cell_index)
-        if timed_out.is_set():
-            result.update(status="timeout",
-                          error=f"timed out: ran longer than {task['timeout']:g} s")
-    except Exception as exc:  # noqa: BLE001 - never stop the run
-        result.update(status="error", error=f"{type(exc).__name__}: {exc}")
-    finally:
-        if timer is not None:
-            timer.cancel()
-    result["seconds"] = round(time.perf_counter() - start, 2)
-    result["written"] = out.is_file()
+        nb = _read_submission(Path(task["notebook"]))
+    except ValueError as exc:
+        result.update(status="error", error=f"not graded: {exc}",
+                      seconds=round(time.perf_counter() - start, 2))
+        return result
+    run = box.run(nb, task["data_dir"], parameters=task["parameters"], name=out.name,
+                  limits=task["limits"], kernel_name=task["kernel_name"], env=KERNEL_ENV)
+    result.update(status=run.status, error=run.error, cell=run.cell, seconds=run.seconds,
+                  notebook=run.notebook)
+    if run.notebook is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out) as tmp:
+            tmp.write_text(json.dumps(run.notebook, ensure_ascii=False, indent=1) + "\n",
+                           encoding="utf-8")
     return result
 
 
-def _read_checks(path: Path) -> dict[str, dict[str, Any]]:
-    """The last :data:`CHECK_MIME` record of each exercise in an executed notebook."""
-    import nbformat
-
-    found: dict[str, dict[str, Any]] = {}
-    try:
-        nb = nbformat.read(path, as_version=4)
-    except Exception:  # noqa: BLE001 - unreadable output: nothing was checked
-        return found
-    for cell in nb.cells:
-        for output in cell.get("outputs", []) or []:
-            record = (output.get("data") or {}).get(CHECK_MIME)
+def _records(nb: dict[str, Any] | None) -> dict[str, list[dict[str, Any]]]:
+    """Every :data:`CHECK_MIME` record of an executed notebook, by exercise, in order.
+    What they claim is not trusted: :func:`_judge_records` reads only the answers."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for cell in (nb or {}).get("cells") or []:
+        if not isinstance(cell, dict):
+            continue
+        for output in cell.get("outputs") or []:
+            data = output.get("data") if isinstance(output, dict) else None
+            record = data.get(CHECK_MIME) if isinstance(data, dict) else None
             if isinstance(record, dict) and isinstance(record.get("exercise"), str):
-                found[record["exercise"]] = record
+                found.setdefault(record["exercise"], []).append(record)
     return found
+
+
+class _Recompute:
+    """The student's expected answers, computed by the grader on a private copy of the
+    student's data (one :class:`LessonData` per lesson and language)."""
+
+    def __init__(self, data_dir: Path, fixed: dict[str, dict[str, Any]], lang: str) -> None:
+        self.data_dir = data_dir
+        self.fixed = fixed
+        self.lang = lang
+        self._data: dict[tuple[str, str], Any] = {}
+        self._copy: Path | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def data(self, lesson: str, lang: str) -> LessonData:
+        key = (lesson, lang)
+        if key not in self._data:
+            if self._copy is None:
+                self._tmp = tempfile.TemporaryDirectory(prefix="crm-grade-data-")
+                self._copy = Path(self._tmp.name) / "data"
+                copy_regular_files(self.data_dir, self._copy)
+            fixed = self.fixed.get(lesson) or {}
+            try:
+                self._data[key] = lesson_data(lesson, self._copy, as_of=fixed.get("as_of"),
+                                              lang=lang, store_id=fixed.get("store_id") or None)
+            except Exception as exc:  # noqa: BLE001 - reported per exercise
+                self._data[key] = exc
+        value = self._data[key]
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+
+def _judge_records(ex_id: str, records: list[dict[str, Any]], points: float,
+                   recompute: _Recompute, lesson: str) -> tuple[str, float, str] | None:
+    """Status, score and note of an exercise from the notebook's check records: the last
+    record with a readable answer, judged by the grader on the student's own data (the
+    status and score a record claims are ignored). ``None`` when no record has an
+    answer."""
+    readable = []
+    for record in records:
+        try:
+            answer = answer_from_record(ex_id, record.get("answer"))
+        except (ValueError, KeyError):
+            continue
+        readable.append((answer, record))
+    ignored = len(records) - len(readable)
+    if not readable:
+        return None
+    answer, record = readable[-1]
+    lang = record.get("lang") if record.get("lang") in config.LANGUAGES else recompute.lang
+    try:
+        data = recompute.data(lesson, lang)
+        fb = judge(ex_id, answer, data=data, recorded=True)
+    except Exception as exc:  # noqa: BLE001 - a grader-side failure is an error, not a zero
+        return "error", 0.0, f"the grader could not judge the answer: {type(exc).__name__}: {exc}"
+    score = {"right": points, "close": points / 2}.get(fb.status, 0.0)
+    note = fb.message if fb.status in ("close", "wrong") else ""
+    if ignored:
+        note = (note + " " if note else "") + f"({ignored} check record(s) without an " \
+            "answer ignored)"
+    return fb.status, float(score), note
 
 
 def grade(
@@ -592,21 +711,34 @@ def grade(
     jobs: int = 1,
     kernel_name: str = "python3",
     progress: bool = False,
+    sandbox: str = "auto",
+    memory_mb: int = Limits.memory_mb,
 ) -> GradeResult:
     """Execute every submitted lesson notebook of a class folder and write the grades.
 
     For each student of ``classroom.json`` and each lesson, ``<student_id>/<lesson
-    notebook>.ipynb`` (or another ``<lesson>_*.ipynb`` in the student's folder) is run
-    with papermill with the student's data folder, the lesson's analysis date and store
-    and ``solutions=False`` injected; the executed copy goes to
-    ``_graded/<student_id>/``. Each exercise's score is the last
-    :func:`~crm_analysis.teaching.check` result in the outputs (a check made on data
-    other than the student's own scores 0). ``timeout`` limits each notebook (seconds;
-    ``None``: no limit); ``jobs`` notebooks run at once (processes).
+    notebook>.ipynb`` (or another ``<lesson>_*.ipynb`` in the student's folder) runs in
+    the grading sandbox (:mod:`crm_analysis.teaching.sandbox`: a private copy of the
+    notebook and of the student's data, as an unprivileged user, without network and
+    without a view of the class folder, with a memory and a wall-clock limit) with the
+    data folder, the lesson's analysis date and store and ``solutions=False`` injected;
+    the executed copy goes to ``_graded/<student_id>/``. ``sandbox`` is ``"auto"``
+    (bubblewrap when it works here, else the weaker ``"process"`` mode, announced on
+    stderr, in :attr:`GradeResult.warnings` and in the notebooks sheet), ``"bwrap"``
+    (bubblewrap or :class:`~crm_analysis.teaching.sandbox.SandboxUnavailable`) or
+    ``"process"``.
+
+    Each exercise is graded by the grader itself: it reads the answer of the last
+    :func:`~crm_analysis.teaching.check` record of the exercise in the outputs and
+    compares it with the expected answer it computes on the student's own data (the
+    verdict shown in the notebook is never trusted: a forged record scores nothing).
+    ``timeout`` limits each notebook (seconds; ``None``: no limit), ``memory_mb`` the
+    address space of each of its processes; ``jobs`` notebooks run at once.
 
     Writes ``out`` (default ``<folder>/grades.xlsx``), and beside it ``<stem>.csv``
     (the grades) and ``<stem>_summary.csv`` (the class summary), UTF-8 with BOM so
-    that Excel shows Chinese names. Returns a :class:`GradeResult`.
+    that Excel shows Chinese names, formula-safe (:mod:`crm_analysis.safety`). Returns
+    a :class:`GradeResult`.
 
     Example
     -------
@@ -618,110 +750,129 @@ def grade(
     folder = Path(folder)
     manifest = _read_manifest(folder)
     if timeout is not None and timeout <= 0:
-        raise ValueError(f"timeout must be positive (seconds) or None, got {timeout}")
+        raise ValueError(f"{caller()}: timeout must be positive (seconds) or None, "
+                         f"got {timeout}")
     if jobs < 1:
-        raise ValueError(f"jobs must be >= 1, got {jobs}")
+        raise ValueError(f"{caller()}: jobs must be >= 1, got {jobs}")
+    if not (isinstance(memory_mb, int) and memory_mb >= 256):
+        raise ValueError(f"{caller()}: memory_mb must be an int >= 256, got {memory_mb!r}")
+    if sandbox not in MODES:
+        raise ValueError(f"{caller()}: sandbox must be one of {', '.join(MODES)}, "
+                         f"got {sandbox!r}")
     xlsx = Path(out) if out is not None else folder / "grades.xlsx"
     if xlsx.suffix.lower() != ".xlsx":
-        raise ValueError(f"--out must end with .xlsx: {xlsx}")
+        raise ValueError(f"{caller()}: --out must end with .xlsx: {xlsx}")
     lessons: dict[str, dict[str, Any]] = manifest.get("lessons") or {}
     students: list[dict[str, Any]] = manifest.get("students") or []
+    limits = Limits(timeout=timeout, memory_mb=memory_mb)
 
     tasks: list[tuple[dict[str, Any], str, Path | None, dict[str, Any]]] = []
     for st in students:
         sid = str(st["student_id"])
         sfolder = folder / str(st.get("folder") or sid)
+        usable = sfolder.is_dir() and not sfolder.is_symlink()
         for lesson, info in lessons.items():
-            nb = _submitted(sfolder, lesson, info["notebook"]) if sfolder.is_dir() else None
+            nb = _submitted(sfolder, lesson, info["notebook"]) if usable else None
             params = dict(info.get("fixed_parameters") or {})
-            params.update(data_dir=str((sfolder / "data").resolve()), solutions=False)
+            params.update(solutions=False)
             task = {
                 "notebook": str(nb) if nb else None,
                 "output": str(folder / GRADED_DIR / sid / info["notebook"]),
+                "data_dir": str(sfolder / "data"),
                 "parameters": params,
-                "timeout": timeout,
+                "limits": limits,
                 "kernel_name": kernel_name,
             }
             tasks.append((st, lesson, nb, task))
 
     runs: dict[int, dict[str, Any]] = {}
     todo = [i for i, (_, _, nb, _) in enumerate(tasks) if nb is not None]
+    with open_sandbox(sandbox, hide=[folder]) as box:
+        warnings = (box.warning,) if box.warning else ()
+        for w in warnings:
+            print(f"WARNING: {w}", file=sys.stderr)
 
-    def report(i: int) -> None:
-        if progress:
-            st, lesson, _, _ = tasks[i]
-            r = runs[i]
-            print(f"{st['student_id']} {lesson}: {r['status']} ({r['seconds']:.1f} s)"
-                  + (f" {r['error']}" if r["error"] else ""), file=sys.stderr)
+        def run(i: int) -> None:
+            try:
+                runs[i] = _run_submission(box, tasks[i][3])
+            except Exception as exc:  # noqa: BLE001 - one notebook never stops the run
+                runs[i] = {"status": "error", "error": f"the grader failed on this "
+                           f"notebook: {type(exc).__name__}: {exc}", "cell": None,
+                           "seconds": 0.0, "notebook": None}
+            if progress:
+                st, lesson, _, _ = tasks[i]
+                r = runs[i]
+                print(f"{st['student_id']} {lesson}: {r['status']} ({r['seconds']:.1f} s)"
+                      + (f" {r['error']}" if r["error"] else ""), file=sys.stderr)
 
-    if jobs == 1 or len(todo) <= 1:
-        for i in todo:
-            runs[i] = _run_notebook(tasks[i][3])
-            report(i)
-    else:
-        context = multiprocessing.get_context(
-            "forkserver" if sys.platform.startswith("linux") else "spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            futures = {i: pool.submit(_run_notebook, tasks[i][3]) for i in todo}
-            for i, fut in futures.items():
-                try:
-                    runs[i] = fut.result()
-                except Exception as exc:  # noqa: BLE001 - a dead worker fails one notebook
-                    runs[i] = {"status": "error", "error": f"worker failed: {exc}",
-                               "cell": None, "seconds": 0.0, "written": False}
-                report(i)
+        if jobs == 1 or len(todo) <= 1:
+            for i in todo:
+                run(i)
+        else:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                list(pool.map(run, todo))
 
     grade_rows: list[dict[str, Any]] = []
     nb_rows: list[dict[str, Any]] = []
-    for i, (st, lesson, nb, task) in enumerate(tasks):
-        info = lessons[lesson]
-        sid, name, seed = str(st["student_id"]), str(st.get("name") or ""), st.get("seed")
-        run = runs.get(i)
-        if run is None:
-            nb_status, error, checks = "missing", "no notebook submitted", {}
-        else:
-            nb_status, error = run["status"], run["error"]
-            checks = _read_checks(Path(task["output"])) if run.get("written") else {}
-        nb_rows.append({
-            "student_id": sid, "name": name, "lesson": lesson,
-            "notebook": nb.name if nb else info["notebook"], "status": nb_status,
-            "error": error, "cell": run.get("cell") if run else None,
-            "seconds": run.get("seconds") if run else None,
-        })
-        for ex_id in info["exercises"]:
-            points = float(info.get("points", {}).get(ex_id, 1.0))
-            record = checks.get(ex_id)
-            note = ""
-            if record is not None and record.get("status") in STATUSES:
-                status = str(record["status"])
-                try:
-                    score = min(max(float(record.get("score", 0.0)), 0.0), points)
-                except (TypeError, ValueError):
-                    score = 0.0
-                rec_seed = record.get("seed")
-                if rec_seed is not None and seed is not None and rec_seed != seed:
-                    status, score = "wrong", 0.0
-                    note = "checked on data other than the student's own"
-            elif nb_status == "missing":
-                status, score, note = "missing", 0.0, "no notebook submitted"
-            elif nb_status in ("error", "timeout"):
-                status, score, note = "error", 0.0, f"notebook failed: {error}"
+    fixed = {lesson: dict(info.get("fixed_parameters") or {})
+             for lesson, info in lessons.items()}
+    class_lang = manifest.get("lang") if manifest.get("lang") in config.LANGUAGES else "en"
+    recomputes: dict[str, _Recompute] = {}
+    try:
+        for i, (st, lesson, nb, task) in enumerate(tasks):
+            info = lessons[lesson]
+            sid, name = str(st["student_id"]), str(st.get("name") or "")
+            recompute = recomputes.setdefault(
+                sid, _Recompute(Path(task["data_dir"]), fixed, class_lang))
+            run = runs.get(i)
+            if run is None:
+                nb_status, error, checks = "missing", "no notebook submitted", {}
             else:
-                status, score, note = "missing", 0.0, "not checked in the notebook"
-            grade_rows.append({
-                "student_id": sid, "name": name, "lesson": lesson, "exercise": ex_id,
-                "score": score, "points": points, "status": status, "note": note,
+                nb_status, error = run["status"], run["error"]
+                checks = _records(run.get("notebook"))
+            nb_rows.append({
+                "student_id": sid, "name": name, "lesson": lesson,
+                "notebook": nb.name if nb else info["notebook"], "status": nb_status,
+                "error": error, "cell": run.get("cell") if run else None,
+                "seconds": run.get("seconds") if run else None, "sandbox": box.mode,
             })
+            for ex_id in info["exercises"]:
+                points = float(info.get("points", {}).get(ex_id, 1.0))
+                judged = None
+                if ex_id not in EXERCISES and checks.get(ex_id):
+                    judged = ("error", 0.0, f"exercise {ex_id} is not registered in the "
+                              "grader (import its lesson module)")
+                elif checks.get(ex_id):
+                    judged = _judge_records(ex_id, checks[ex_id], points, recompute, lesson)
+                if judged is not None:
+                    status, score, note = judged
+                elif nb_status == "missing":
+                    status, score, note = "missing", 0.0, "no notebook submitted"
+                elif nb_status in ("error", "timeout"):
+                    status, score, note = "error", 0.0, f"notebook failed: {error}"
+                elif checks.get(ex_id):
+                    status, score, note = ("missing", 0.0, "check record(s) without an "
+                                           "answer ignored (not made by teaching.check)")
+                else:
+                    status, score, note = "missing", 0.0, "not checked in the notebook"
+                grade_rows.append({
+                    "student_id": sid, "name": name, "lesson": lesson, "exercise": ex_id,
+                    "score": score, "points": points, "status": status, "note": note,
+                })
+    finally:
+        for r in recomputes.values():
+            r.close()
 
     grades = pd.DataFrame(grade_rows, columns=["student_id", "name", "lesson", "exercise",
                                                "score", "points", "status", "note"])
     notebooks = pd.DataFrame(nb_rows, columns=["student_id", "name", "lesson", "notebook",
-                                               "status", "error", "cell", "seconds"])
+                                               "status", "error", "cell", "seconds",
+                                               "sandbox"])
     summary = _summary(grades, lessons, manifest.get("lang", "en"))
     totals = _student_totals(grades, notebooks, students)
     paths = _write(grades, summary, totals, notebooks, xlsx)
     return GradeResult(grades=grades, summary=summary, students=totals, notebooks=notebooks,
-                       paths=paths)
+                       paths=paths, sandbox=box.mode, warnings=warnings)
 
 
 def _summary(grades: pd.DataFrame, lessons: dict[str, Any], lang: str) -> pd.DataFrame:
@@ -775,24 +926,15 @@ def _student_totals(grades: pd.DataFrame, notebooks: pd.DataFrame,
 
 def _write(grades: pd.DataFrame, summary: pd.DataFrame, totals: pd.DataFrame,
            notebooks: pd.DataFrame, xlsx: Path) -> dict[str, Path]:
-    from openpyxl.utils import get_column_letter
-
+    """The grade sheets, formula-safe (a roster name like ``=HYPERLINK(...)`` stays text)
+    and written atomically."""
     xlsx.parent.mkdir(parents=True, exist_ok=True)
     csv = xlsx.with_suffix(".csv")
     summary_csv = xlsx.with_name(f"{xlsx.stem}_summary.csv")
-    tmp = xlsx.with_name(f".{xlsx.name}.tmp")
-    with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
-        for sheet, df in (("grades", grades), ("summary", summary), ("students", totals),
-                          ("notebooks", notebooks)):
-            df.to_excel(writer, sheet_name=sheet, index=False)
-            ws = writer.sheets[sheet]
-            ws.freeze_panes = "A2"
-            for j, col in enumerate(df.columns, start=1):
-                width = max([len(str(col))] + [len(str(v)) for v in df[col].head(200)])
-                ws.column_dimensions[get_column_letter(j)].width = min(max(width + 2, 8), 60)
-    os.replace(tmp, xlsx)
-    grades.to_csv(csv, index=False, encoding="utf-8-sig")
-    summary.to_csv(summary_csv, index=False, encoding="utf-8-sig")
+    write_xlsx({"grades": grades, "summary": summary, "students": totals,
+                "notebooks": notebooks}, xlsx, max_width=60)
+    write_csv(grades, csv)
+    write_csv(summary, summary_csv)
     return {"xlsx": xlsx, "csv": csv, "summary_csv": summary_csv}
 
 
@@ -804,8 +946,10 @@ exit codes:
      notebook ran -- students who submitted nothing score 0 and do not change it)
   1  grade: some submitted notebooks failed or timed out (they score what they
      checked before the error; everything else is graded and written)
-  2  usage error: missing or malformed roster, unknown lesson, bad option, a class
-     folder without classroom.json, prepare into an existing class without --force
+  2  usage error: missing or malformed roster (a student_id that cannot be a folder
+     name), unknown lesson, bad option, a class folder without classroom.json,
+     prepare into an existing class without --force, --sandbox bwrap where
+     bubblewrap cannot run
 """
 
 _PREPARE_DESCRIPTION = """\
@@ -826,15 +970,18 @@ notebook judges answers against the student's own data.
 """
 
 _GRADE_DESCRIPTION = """\
-Grade a class: execute every submitted notebook DIR/<student_id>/L*.ipynb with
-papermill (the student's data, analysis date and store re-injected; a time limit per
-notebook; a failing notebook never stops the run), read the teaching.check() results
-and write
+Grade a class: run every submitted notebook DIR/<student_id>/L*.ipynb in the grading
+sandbox (--sandbox: bwrap = a private copy as user nobody, no network, no view of the
+class folder or the roster, memory and time limits, every process killed at the end;
+process = the weaker fallback, announced, when bubblewrap cannot run), with the
+student's data, analysis date and store re-injected; a failing notebook never stops the
+run. The grader judges the answers the notebook's teaching.check() calls recorded on
+the student's own data (the verdicts a notebook shows are not trusted) and writes
 
   grades.xlsx          sheets grades (student, exercise, score, status),
                        summary (per exercise: right / close / wrong / missing /
                        error, mean score; most often wrong first), students
-                       (totals) and notebooks (run status, error, seconds)
+                       (totals) and notebooks (run status, error, seconds, sandbox)
   grades.csv           the grades sheet (UTF-8 with BOM: opens in Excel)
   grades_summary.csv   the class summary
   _graded/<student_id>/   the executed notebooks, for review
@@ -911,12 +1058,12 @@ def submit_answers(path: str | os.PathLike[str], answers: dict[str, str]) -> int
 def rehearse(out: str | os.PathLike[str], *, lessons: Sequence[str] | None = ("L1",),
              seed: int = config.DEFAULT_SEED, lang: str = "en", jobs: int = 1,
              timeout: float = DEFAULT_TIMEOUT, force: bool = False,
-             progress: bool = False) -> GradeResult:
+             progress: bool = False, sandbox: str = "auto") -> GradeResult:
     """A dry run of a class before the real one: five simulated students from
     :data:`REHEARSAL_ROSTER` (roster written to ``out/roster.csv``), :func:`prepare`, then
     submissions as each student's plan says -- two right answers (computed from their own
     data), one wrong answers, one notebook that raises in its first cell, one nothing --
-    and :func:`grade`. The grade sheet must say exactly that.
+    and :func:`grade` (in the ``sandbox`` mode). The grade sheet must say exactly that.
 
     Example
     -------
@@ -949,7 +1096,7 @@ def rehearse(out: str | os.PathLike[str], *, lessons: Sequence[str] | None = ("L
                 data = start_lesson(lesson, klass / sid / "data", lang=lang)
                 write = _answer_source if plan == "right" else _wrong_source
                 submit_answers(path, {i: write(data.expected(i)) for i in info["exercises"]})
-    return grade(klass, timeout=timeout, jobs=jobs, progress=progress)
+    return grade(klass, timeout=timeout, jobs=jobs, progress=progress, sandbox=sandbox)
 
 
 def _lesson_list(text: str) -> list[str]:
@@ -1031,6 +1178,14 @@ def add_classroom_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="grade sheet .xlsx (default DIR/grades.xlsx; the CSVs go beside it)")
     g.add_argument("--jobs", type=positive_int_arg, default=1,
                    help="notebooks run at once (default 1)")
+    g.add_argument("--sandbox", choices=MODES, default="auto",
+                   help="how the notebooks run: bwrap (bubblewrap: private copy, user "
+                   "nobody, no network, no view of the class folder), process (weaker: "
+                   "private copy and limits, but the grader's user rights), auto (bwrap "
+                   "when it works here, else process with a warning; default)")
+    g.add_argument("--memory", type=positive_int_arg, default=Limits.memory_mb,
+                   metavar="MB", help="address-space limit of each notebook process in MB "
+                   f"(default {Limits.memory_mb})")
     g.add_argument("--quiet", action="store_true", help="no progress lines")
     g.set_defaults(func=_cmd_grade)
 
@@ -1047,6 +1202,8 @@ def add_classroom_parser(subparsers: Any) -> argparse.ArgumentParser:
     r.add_argument("--jobs", type=positive_int_arg, default=1,
                    help="notebooks graded at once (default 1)")
     r.add_argument("--force", action="store_true", help="overwrite an earlier rehearsal")
+    r.add_argument("--sandbox", choices=MODES, default="auto",
+                   help="how the notebooks run (see `classroom grade --help`; default auto)")
     r.set_defaults(func=_cmd_rehearse)
     return classroom
 
@@ -1054,8 +1211,8 @@ def add_classroom_parser(subparsers: Any) -> argparse.ArgumentParser:
 def _cmd_rehearse(args: argparse.Namespace) -> int:
     try:
         result = rehearse(args.out, lessons=args.lessons, lang=args.lang, jobs=args.jobs,
-                          force=args.force, progress=True)
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+                          force=args.force, progress=True, sandbox=args.sandbox)
+    except (ValueError, FileNotFoundError, FileExistsError, SandboxUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     totals = result.grades.groupby(["student_id", "name"], sort=True)["score"].sum()
@@ -1108,8 +1265,8 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 def _cmd_grade(args: argparse.Namespace) -> int:
     try:
         result = grade(args.folder, timeout=args.timeout, out=args.out, jobs=args.jobs,
-                       progress=not args.quiet)
-    except (ValueError, FileNotFoundError) as exc:
+                       progress=not args.quiet, sandbox=args.sandbox, memory_mb=args.memory)
+    except (ValueError, FileNotFoundError, SandboxUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     nb = result.notebooks

@@ -5,7 +5,9 @@ each exercise, :func:`check` with the student's answer. ``check`` compares the a
 with the exercise's ``expected`` function computed on *that student's* data, shows a
 short coloured line (right / close / wrong with a hint, in the lesson's language) and
 leaves a machine-readable record (mime type :data:`CHECK_MIME`) in the notebook's
-output, which ``crm-analysis classroom grade`` reads back.
+output. The record carries the *answer* (:func:`answer_record`): ``crm-analysis
+classroom grade`` reads it back and judges it again itself (:func:`judge`), so the
+verdict a notebook displays -- easy to forge -- never counts.
 
 Exercises are registered with the :func:`exercise` decorator in
 ``crm_analysis/teaching/lessons/lN.py``; :data:`EXERCISES` maps their ids to
@@ -47,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from crm_analysis import config
-from crm_analysis._inputs import read_as_of
+from crm_analysis._inputs import caller, read_as_of
 from crm_analysis.context import load_data, open_store
 from crm_analysis.i18n import t
 
@@ -64,9 +66,14 @@ __all__ = [
     "Exercise",
     "Feedback",
     "LessonData",
+    "RECORD_VERSION",
+    "answer_from_record",
+    "answer_record",
     "check",
     "current",
     "exercise",
+    "judge",
+    "lesson_data",
     "lesson_paths",
     "start",
     "student_version",
@@ -320,8 +327,34 @@ def start(
     """
     global _CURRENT
     as_of = None if as_of is None else read_as_of(as_of)
+    _CURRENT = lesson_data(lesson, data_dir, as_of=as_of, lang=lang, store_id=store_id)
+    return _CURRENT
+
+
+def lesson_data(
+    lesson: str,
+    data_dir: str | os.PathLike[str] | None,
+    *,
+    as_of: Any = None,
+    lang: str = "en",
+    store_id: str | None = None,
+) -> LessonData:
+    """The :class:`LessonData` :func:`start` would load, without making it the current
+    context: what the grader uses to recompute a student's expected answers.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from crm_analysis.schema import example_dataset
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = example_dataset().to_dir(tmp)
+    ...     data = lesson_data("L1", tmp, lang="en")
+    >>> data.store_id, data.lesson
+    ('001', 'L1')
+    """
+    as_of = None if as_of is None else read_as_of(as_of)
     if lang not in _LANGS:
-        raise ValueError(f"lang must be 'en' or 'zh', got {lang!r}")
+        raise ValueError(f"{caller()}: lang must be 'en' or 'zh', got {lang!r}")
     if data_dir is not None:
         # a relative folder is read from the working folder, else from the project folder
         # (a lesson opened in notebooks/lessons/ still finds the default data/sample)
@@ -331,13 +364,12 @@ def start(
             data_dir = config.PROJECT_ROOT / path
     dataset = load_data(data_dir, as_of=as_of).dataset
     if not dataset.store_ids:
-        raise ValueError(f"no store in the data at {data_dir}")
+        raise ValueError(f"{caller()}: no store in the data at {data_dir}")
     sid = str(store_id) if store_id not in (None, "") else dataset.store_ids[0]
     ctx = open_store(dataset, store_id=sid, as_of=as_of)
     data = ctx.dataset if len(dataset.store_ids) == 1 else ctx.data
-    _CURRENT = LessonData(dataset=data, store_id=ctx.store_id, as_of=ctx.as_of, lang=lang,
-                          lesson=str(lesson))
-    return _CURRENT
+    return LessonData(dataset=data, store_id=ctx.store_id, as_of=ctx.as_of, lang=lang,
+                      lesson=str(lesson))
 
 
 def current() -> LessonData | None:
@@ -493,8 +525,10 @@ def check(exercise_id: str, answer: Any, *, data: LessonData | None = None) -> F
 
     An answer of the wrong type is ``"wrong"`` with a hint about the expected type; it
     never raises. The feedback is shown as a coloured line in a notebook (printed
-    elsewhere) together with a record under :data:`CHECK_MIME` (``exercise``,
-    ``status``, ``score``, ``points``, ``seed`` of the data) for grading.
+    elsewhere) together with a record under :data:`CHECK_MIME` (``version``,
+    ``exercise``, ``lesson``, ``status``, ``score``, ``points``, ``lang`` and the
+    ``answer`` in the form of :func:`answer_record`) for grading; the grader uses only
+    the answer and the language.
 
     Example
     -------
@@ -517,48 +551,260 @@ def check(exercise_id: str, answer: Any, *, data: LessonData | None = None) -> F
         data = _CURRENT
     if data is None:
         raise RuntimeError("no lesson data: call teaching.start(lesson, data_dir) first")
+    fb = judge(ex.id, answer, data=data)
+    _show(fb, ex, data, answer)
+    return fb
+
+
+def judge(exercise_id: str, answer: Any, *, data: LessonData,
+          recorded: bool = False) -> Feedback:
+    """The :class:`Feedback` of :func:`check` without showing anything: ``answer``
+    compared with the exercise's expected answer computed on ``data``.
+
+    This is what the grader calls, outside the student's kernel, on each answer read
+    back from a notebook with :func:`answer_from_record` (``recorded=True``: the
+    expected items of a set or series exercise are put in the same recorded form, so
+    that the verdict is the one :func:`check` gave): the verdict a notebook shows is
+    never trusted, it is recomputed.
+
+    Example
+    -------
+    >>> from crm_analysis.schema import example_dataset
+    >>> @exercise("DOC.5", title="Orders", hint="count rows")
+    ... def _n(data):
+    ...     return len(data.dataset.repair_orders)
+    >>> data = LessonData(example_dataset(), "001", as_of=pd.Timestamp("2024-06-30"))
+    >>> judge("DOC.5", 5, data=data).status, judge("DOC.5", "5", data=data).status
+    ('right', 'wrong')
+    >>> del EXERCISES["DOC.5"]
+    """
+    ex = _get(exercise_id)
     lang = data.lang if data.lang in _LANGS else "en"
     if answer is None:
         status, detail = "missing", ""
     else:
         expected = data.expected(exercise_id)
+        if recorded and ex.kind in ("set", "series"):
+            expected = _answer_value(answer_record(ex.id, expected))
         try:
+            if isinstance(answer, _Unreadable) and answer.error:
+                raise _NotComparable(answer.error)
             status, detail = _compare(ex, answer, expected, lang)
         except _LessonBug as exc:
             raise TypeError(str(exc)) from None
         except _WrongType:
-            got = type(answer).__name__
+            got = answer.type_name if isinstance(answer, _Unreadable) else type(answer).__name__
             status = "wrong"
             detail = t("wrong_type", lang, labels=_TEXT, got=got,
                        kind=t(f"type.{ex.kind}", lang, labels=_TEXT))
         except Exception as exc:  # noqa: BLE001 - feedback must never raise on an answer
+            error = str(exc) if isinstance(exc, _NotComparable) else type(exc).__name__
             status = "wrong"
-            detail = t("not_comparable", lang, labels=_TEXT, error=type(exc).__name__,
+            detail = t("not_comparable", lang, labels=_TEXT, error=error,
                        kind=t(f"type.{ex.kind}", lang, labels=_TEXT))
     score = {"right": ex.points, "close": ex.points / 2}.get(status, 0.0)
     message = f"{_STYLE[status][2]} {ex.id} — " + t(status, lang, labels=_TEXT, detail=detail)
     if status in ("close", "wrong") and ex.in_lang("hint", lang):
         message += t("hint", lang, labels=_TEXT, hint=ex.in_lang("hint", lang))
-    fb = Feedback(exercise=ex.id, status=status, score=float(score), message=message)
-    _show(fb, ex, data)
-    return fb
+    return Feedback(exercise=ex.id, status=status, score=float(score), message=message)
 
 
-def _show(fb: Feedback, ex: Exercise, data: LessonData) -> None:
+def _show(fb: Feedback, ex: Exercise, data: LessonData, answer: Any) -> None:
     shell = _shell()
     if shell is None:
         print(fb.message)
         return
     from IPython.display import display
 
-    seed = data.dataset.meta.get("seed") if isinstance(data.dataset.meta, dict) else None
-    record = {"exercise": fb.exercise, "lesson": ex.lesson, "status": fb.status,
-              "score": fb.score, "points": ex.points,
-              "seed": seed if isinstance(seed, int) else None}
+    # status and score are for the reader of the notebook; the grader ignores them and
+    # recomputes the verdict from the answer (a record is easy to forge)
+    record = {"version": RECORD_VERSION, "exercise": fb.exercise, "lesson": ex.lesson,
+              "status": fb.status, "score": fb.score, "points": ex.points,
+              "lang": data.lang, "answer": answer_record(ex.id, answer)}
     display({"text/plain": fb.message, "text/html": _html(fb), CHECK_MIME: record}, raw=True)
     if len(_SHOWN) > 1000:
         _SHOWN.clear()
     _SHOWN[id(fb)] = shell.execution_count
+
+
+# --------------------------------------------------------------------------- answer records
+
+#: Version of the :data:`CHECK_MIME` record: 2 carries the answer itself.
+RECORD_VERSION = 2
+
+#: The most items (of a set) or keys (of a series) a record carries; a bigger answer is
+#: recorded as unreadable (and graded wrong).
+MAX_RECORD_ITEMS = 100_000
+
+_NON_FINITE = ("nan", "inf", "-inf")
+
+
+class _NotComparable(Exception):
+    """An answer recorded as not comparable (the error's name is the message)."""
+
+
+class _Unreadable:
+    """An answer a record could not carry in a comparable form (its type name kept)."""
+
+    __slots__ = ("error", "type_name")
+
+    def __init__(self, type_name: str, error: str = "") -> None:
+        self.type_name = type_name
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"<unreadable {self.type_name}{' ' + self.error if self.error else ''}>"
+
+
+class _Opaque:
+    """An item or value that is not a plain scalar: equal only to the same type and text,
+    shown as its text (what the comparisons of sets and series use for such values)."""
+
+    __slots__ = ("text", "type_name")
+
+    def __init__(self, type_name: str, text: str) -> None:
+        self.type_name = type_name
+        self.text = text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Opaque) and (self.type_name, self.text) == (
+            other.type_name, other.text)
+
+    def __hash__(self) -> int:
+        return hash((self.type_name, self.text))
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"<{self.type_name} {self.text!r}>"
+
+
+def _scalar_json(x: Any) -> Any:
+    if x is None or isinstance(x, bool | str | int):
+        return x
+    if isinstance(x, float):
+        return x if math.isfinite(x) else {"float": repr(x)}
+    return {"other": type(x).__name__, "text": str(x)[:1000]}
+
+
+def _scalar_value(v: Any) -> Any:
+    if v is None or isinstance(v, bool | str | int | float):
+        return v
+    if isinstance(v, dict) and set(v) == {"float"} and v["float"] in _NON_FINITE:
+        return float(v["float"])
+    if isinstance(v, dict) and set(v) == {"other", "text"}:
+        return _Opaque(str(v["other"]), str(v["text"]))
+    raise ValueError(f"not a recorded value: {v!r:.80}")
+
+
+def answer_record(exercise_id: str, answer: Any) -> dict[str, Any]:
+    """The JSON form of an answer that :func:`check` writes into its record: the answer
+    as the exercise's kind compares it (a number, a text, a list of items, key/value
+    pairs), or ``{"unreadable": <type>}`` when it is not of that kind.
+
+    :func:`answer_from_record` reads it back; :func:`judge` on the result gives the
+    same verdict as :func:`check` gave on the original answer.
+
+    Example
+    -------
+    >>> @exercise("DOC.6", title="Share")
+    ... def _share(data):
+    ...     return 0.25
+    >>> import numpy as np
+    >>> answer_record("DOC.6", np.float64(0.25)), answer_record("DOC.6", "0.25")
+    ({'number': 0.25}, {'unreadable': 'str'})
+    >>> answer_from_record("DOC.6", {"number": 0.25})
+    0.25
+    >>> del EXERCISES["DOC.6"]
+    """
+    ex = _get(exercise_id)
+    if answer is None:
+        return {"none": True}
+    try:
+        if ex.kind == "number":
+            value = _as_number(answer)
+            return {"number": value if math.isfinite(value) else repr(value)}
+        if ex.kind == "text":
+            if hasattr(answer, "item") and not isinstance(answer, str):
+                try:
+                    answer = answer.item()
+                except (ValueError, TypeError, AttributeError):
+                    pass
+            if not isinstance(answer, str):
+                raise _WrongType
+            return {"text": answer}
+        if ex.kind == "set":
+            items = _as_items(answer)
+            if len(items) > MAX_RECORD_ITEMS:
+                return {"unreadable": type(answer).__name__, "error": "too many items"}
+            return {"items": [_scalar_json(x) for x in items]}
+        mapping = _as_mapping(answer)
+        if len(mapping) > MAX_RECORD_ITEMS:
+            return {"unreadable": type(answer).__name__, "error": "too many items"}
+        return {"mapping": [[k, _scalar_json(v)] for k, v in mapping.items()]}
+    except _WrongType:
+        return {"unreadable": type(answer).__name__}
+    except Exception as exc:  # noqa: BLE001 - a record must never raise on an answer
+        return {"unreadable": type(answer).__name__, "error": type(exc).__name__}
+
+
+def answer_from_record(exercise_id: str, value: Any) -> Any:
+    """The answer of an :func:`answer_record` form, to pass to :func:`judge`.
+
+    Raises ``ValueError`` for anything that is not such a form (a record made by hand
+    or damaged): the grader then ignores the record.
+
+    Example
+    -------
+    >>> @exercise("DOC.7", title="Ids", kind="set")
+    ... def _ids(data):
+    ...     return {"a", "b"}
+    >>> answer_from_record("DOC.7", {"items": ["a", "b"]})
+    ['a', 'b']
+    >>> answer_from_record("DOC.7", {"status": "right"})
+    Traceback (most recent call last):
+    ...
+    ValueError: answer_from_record: exercise DOC.7: not an answer record: {'status': 'right'}
+    >>> del EXERCISES["DOC.7"]
+    """
+    _get(exercise_id)
+    try:
+        return _answer_value(value)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"{caller()}: exercise {exercise_id}: not an answer record: "
+                         f"{value!r:.200}") from exc
+
+
+def _answer_value(value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise ValueError
+    keys = set(value)
+    if keys == {"none"} and value["none"] is True:
+        return None
+    if keys == {"number"}:
+        x = value["number"]
+        if isinstance(x, str) and x in _NON_FINITE:
+            return float(x)
+        if isinstance(x, bool) or not isinstance(x, int | float):
+            raise ValueError
+        return float(x)
+    if keys == {"text"} and isinstance(value["text"], str):
+        return value["text"]
+    if keys == {"items"} and isinstance(value["items"], list) and len(
+            value["items"]) <= MAX_RECORD_ITEMS:
+        return [_scalar_value(v) for v in value["items"]]
+    if keys == {"mapping"} and isinstance(value["mapping"], list) and len(
+            value["mapping"]) <= MAX_RECORD_ITEMS:
+        out: dict[str, Any] = {}
+        for pair in value["mapping"]:
+            if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
+                raise ValueError
+            out[pair[0]] = _scalar_value(pair[1])
+        return out
+    if keys <= {"unreadable", "error"} and isinstance(value.get("unreadable"), str):
+        return _Unreadable(value["unreadable"][:100], str(value.get("error") or "")[:100])
+    raise ValueError
 
 
 # --------------------------------------------------------------------------- comparisons
