@@ -175,4 +175,11 @@ def run(args: argparse.Namespace, extra: Sequence[str]) -> int:
     root = reader_copies(args.lang) if args.lang else config.NOTEBOOKS_DIR
     print(f"JupyterLab at {root}: open 01_data_overview.ipynb first (README, "
           "'Explore the notebooks'). Stop it with Ctrl-C.", flush=True)
-    return subprocess.call(lab_command(root, extra), env=_environment())
+    command = lab_command(root, extra)
+    if os.name == "posix":
+        # become JupyterLab: a signal sent to `crm-analysis lab` (a terminate from a test
+        # or a service manager) then reaches the server itself; as a child it was left
+        # running without its parent
+        sys.stderr.flush()
+        os.execve(command[0], command, _environment())
+    return subprocess.call(command, env=_environment())

@@ -228,3 +228,18 @@ def cdnow_sample() -> pd.DataFrame:
                                 "dollar_value"], dtype={"customer_id": str, "date": str})
     sample["date"] = pd.to_datetime(sample["date"], format="%Y%m%d")
     return sample
+
+
+@pytest.fixture
+def t9_exercises():
+    """The exercises of the tiny test lesson T9 (tests/test_classroom.py), registered for
+    one test (the classroom and sandbox tests)."""
+    from test_classroom import EXERCISES_SOURCE
+
+    from crm_analysis import teaching
+
+    before = set(teaching.EXERCISES)
+    exec(compile(EXERCISES_SOURCE, "t9_exercises", "exec"), {"__name__": "t9_exercises"})
+    yield
+    for key in set(teaching.EXERCISES) - before:
+        del teaching.EXERCISES[key]

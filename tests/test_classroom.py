@@ -71,13 +71,6 @@ def _lesson_notebook() -> nbformat.NotebookNode:
     return nb
 
 
-@pytest.fixture
-def t9_exercises():
-    before = set(teaching.EXERCISES)
-    exec(compile(EXERCISES_SOURCE, "t9_exercises", "exec"), {"__name__": "t9_exercises"})
-    yield
-    for key in set(teaching.EXERCISES) - before:
-        del teaching.EXERCISES[key]
 
 
 def _fill(path: Path, answers: dict[str, str]) -> None:

@@ -27,7 +27,7 @@ import nbformat
 import openpyxl
 import pandas as pd
 import pytest
-from test_classroom import EXERCISES_SOURCE, _fill, _lesson_notebook
+from test_classroom import _fill, _lesson_notebook
 
 from crm_analysis import teaching
 from crm_analysis.safety import is_formula_text
@@ -36,15 +36,6 @@ from crm_analysis.teaching import classroom, core, sandbox
 
 FORMULA_NAMES = ['=HYPERLINK("http://evil.example/","click")', "@SUM(1+1)",
                  "+cmd|' /C calc'!A0", "-2+3"]
-
-
-@pytest.fixture
-def t9_exercises():
-    before = set(teaching.EXERCISES)
-    exec(compile(EXERCISES_SOURCE, "t9_exercises", "exec"), {"__name__": "t9_exercises"})
-    yield
-    for key in set(teaching.EXERCISES) - before:
-        del teaching.EXERCISES[key]
 
 
 def _bwrap_works() -> bool:
