@@ -172,6 +172,51 @@ def tiny_nbs(tmp_path):
     return nbs
 
 
+def test_group_runs_after_the_stores_and_failures_are_reported_without_kernels(
+    data_dir, tiny_nbs, tmp_path, monkeypatch
+):
+    """The batch's order and failure report, with the kernel replaced (jobs=1 runs in
+    this process): every store notebook runs before the group notebook, which gets the
+    run folder as ``metrics_dir`` and every store; a failing store is reported in the
+    index with its cell and error. The same with real kernels: the slow test below."""
+    from crm_analysis import batch
+    from crm_analysis.reporting import NotebookExecutionError
+
+    ran = []
+
+    def execute(notebook, output_path, parameters=None, **kw):
+        ran.append((Path(notebook).stem, dict(parameters)))
+        Path(output_path).parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nbformat.read(str(notebook), as_version=4), str(output_path))
+        if parameters.get("store_id") == "001":
+            raise NotebookExecutionError(notebook, parameters, output_path=output_path,
+                                         cell_index=2, ename="RuntimeError",
+                                         evalue="broken data for 001",
+                                         traceback="RuntimeError: broken data for 001")
+        return Path(output_path)
+
+    monkeypatch.setattr(batch, "execute_notebook", execute)
+    out = tmp_path / "out"
+    run = run_batch(data_dir, out, notebooks_dir=tiny_nbs, langs="en,zh", jobs=1,
+                    run="r1", progress=False)
+    stems = [stem for stem, _ in ran]
+    assert stems == ["01_tiny"] * 6 + ["06_group"] * 2  # every store first
+    group = [p for stem, p in ran if stem == "06_group"]
+    assert [p["lang"] for p in group] == ["en", "zh"]
+    assert all(p["metrics_dir"] == str(out / "r1") and p["stores"] == f"001,007,{BROKEN}"
+               for p in group)
+    by = {(r.store_id, r.lang, r.notebook): r for r in run.results}
+    bad = by[("001", "zh", "01_tiny")]
+    assert bad.status == "failed" and bad.cell_index == 2
+    assert by[("group", "zh", "06_group")].ok
+    index = (out / "r1" / "index.html").read_text(encoding="utf-8")
+    assert 'href="group/zh/06_group.html"' in index and "broken data for 001" in index
+    assert check_run_dir(out / "r1") == []
+
+
+# slow (20-34 s: five kernels in a process pool); the fast suite runs a batch through real
+# kernels in test_batch_real_notebook_three_stores_two_jobs and test_timeout_per_notebook
+@pytest.mark.slow
 def test_group_notebook_runs_after_the_stores_and_failures_are_reported(
     data_dir, tiny_nbs, tmp_path
 ):
