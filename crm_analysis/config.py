@@ -39,3 +39,7 @@ DEFAULT_AS_OF = "2026-06-30"
 
 #: Languages the notebooks and figures support.
 LANGUAGES = ("en", "zh")
+
+#: Environment variable the report runner sets in its kernels (``reporting.KERNEL_ENV``):
+#: progress bars (``notebook.progress``) are for people, not for HTML reports.
+BATCH_ENV = "CRM_ANALYSIS_BATCH"

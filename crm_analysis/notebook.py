@@ -30,6 +30,7 @@ import pandas as pd
 
 from crm_analysis import plotting
 from crm_analysis._inputs import read_as_of
+from crm_analysis.config import BATCH_ENV
 from crm_analysis.context import StoreContext, open_store
 from crm_analysis.i18n import check_lang, t
 from crm_analysis.narrative import Narrator
@@ -37,9 +38,6 @@ from crm_analysis.schema import Dataset
 
 __all__ = ["Chapter", "figure", "open_chapter", "progress", "year_label"]
 
-#: Environment variable set by the report runner in its kernels (see
-#: ``reporting.KERNEL_ENV``): progress bars are for people, not for HTML reports.
-BATCH_ENV = "CRM_ANALYSIS_BATCH"
 
 
 @contextlib.contextmanager

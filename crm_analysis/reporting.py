@@ -54,10 +54,15 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from crm_analysis._inputs import caller, read_as_of
-from crm_analysis.config import DEFAULT_DATA_DIR, LANGUAGES, NOTEBOOKS_DIR, REPORTS_DIR
+from crm_analysis.config import (
+    BATCH_ENV,
+    DEFAULT_DATA_DIR,
+    LANGUAGES,
+    NOTEBOOKS_DIR,
+    REPORTS_DIR,
+)
 from crm_analysis.context import clear_cache, load_data
 from crm_analysis.narrative import METRICS_MIME, escape_html
-from crm_analysis.notebook import BATCH_ENV
 from crm_analysis.safety import contained, write_text
 from crm_analysis.schema import _read_table
 
