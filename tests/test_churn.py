@@ -336,6 +336,8 @@ def test_importance_ranks_recency_first(result):
     assert "months_to_warranty_end" in set(gb.loc[:4, "feature"])
 
 
+# slow (two backtests, 9-14 s); the fast suite checks the backtest's dates and scores
+@pytest.mark.slow
 def test_backtest_is_deterministic(tiny_dataset):
     # also across thread counts: the default runs gradient boosting on one thread
     result = backtest(tiny_dataset, store_id=STORE, permutation_repeats=2)

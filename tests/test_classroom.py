@@ -204,6 +204,9 @@ def test_copied_answers_score_nothing_and_tampering_is_caught(tmp_path, t9_exerc
     assert a["status"].tolist() == ["missing", "missing"]
 
 
+# slow (waits for a 12 s limit); the batch's time limit is in the fast suite
+# (tests/test_batch.py::test_timeout_per_notebook)
+@pytest.mark.slow
 def test_time_limit_per_notebook(tmp_path, t9_exercises):
     """A notebook that runs too long is stopped, scores what it checked, and the run goes on."""
     lessons_dir = tmp_path / "lessons"

@@ -87,6 +87,8 @@ def server(tmp_path_factory):
     assert proc.returncode is not None
 
 
+# slow (a JupyterLab server starts: 9-13 s); `make test-slow` runs it
+@pytest.mark.slow
 def test_lab_serves_the_projects_kernel(server):
     specs = server("/api/kernelspecs")
     assert specs["default"] == "python3"
@@ -94,6 +96,8 @@ def test_lab_serves_the_projects_kernel(server):
     assert os.path.abspath(argv[0]) == os.path.abspath(sys.executable), argv
 
 
+# slow (a JupyterLab server starts: 9-13 s); `make test-slow` runs it
+@pytest.mark.slow
 def test_lab_lists_the_notebooks_and_lessons(server):
     listing = {item["name"]: item["type"] for item in server("/api/contents/")["content"]}
     for script in sorted(config.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.py")):
@@ -105,6 +109,8 @@ def test_lab_lists_the_notebooks_and_lessons(server):
     assert sum(item["type"] == "notebook" for item in lessons) >= 5
 
 
+# slow (a JupyterLab server starts: 9-13 s); `make test-slow` runs it
+@pytest.mark.slow
 def test_lab_opens_a_py_twin_as_a_notebook(server):
     model = server(f"/api/contents/{NOTEBOOK}.py?type=notebook&content=1")
     assert model["type"] == "notebook"
