@@ -231,6 +231,9 @@ def test_report_passes_options_through(tmp_path, monkeypatch, capsys):
 # --------------------------------------------------------------------------- entry points
 
 
+# slow (a new Python process importing the whole command line: 5-9 s); the fast suite
+# runs the same commands in-process through cli.main
+@pytest.mark.slow
 @pytest.mark.parametrize("module", ["crm_analysis", "crm_analysis.reporting"])
 def test_python_dash_m_help(module):
     proc = subprocess.run(
@@ -240,6 +243,9 @@ def test_python_dash_m_help(module):
     assert "--help" in proc.stdout or "usage" in proc.stdout
 
 
+# slow (a new Python process importing the whole command line: 5-9 s); the fast suite
+# runs the same commands in-process through cli.main
+@pytest.mark.slow
 def test_python_dash_m_bad_args_exit_2():
     proc = subprocess.run(
         [sys.executable, "-m", "crm_analysis", "report", "--lang", "xx"],
